@@ -1,0 +1,58 @@
+/**
+ * The datagram session both DTLS sides expose, and the only thing the transport layer sees.
+ * Small and transport-agnostic: an in-memory link implements it too.
+ */
+
+/** Why a session ended. `remote` is true when the peer closed or failed it. */
+export interface CloseReason {
+  code:
+    | "closed" // close() called locally
+    | "close_notify" // the peer sent close_notify
+    | "alert" // a fatal alert arrived or was sent
+    | "idle_timeout"
+    | "handshake_failed"
+    | "socket_error"
+    | "server_shutdown";
+  message: string;
+  remote: boolean;
+}
+
+export interface PeerAddress {
+  hostname: string;
+  port: number;
+}
+
+/** A datagram session: each send is one datagram (one DTLS record), delivered at most once, maybe out of order. */
+export interface DatagramSession {
+  /** Short unique id for logs and the admin API. */
+  readonly id: string;
+  /** The authenticated PSK identity (the domain). */
+  readonly identity: string;
+  readonly remoteAddress: PeerAddress;
+  /** Largest payload `send` accepts now, in bytes. */
+  readonly maxDatagramSize: number;
+  /** Sends one datagram. Throws DatagramTooLargeError past maxDatagramSize, SessionClosedError once closed. */
+  send(data: Uint8Array): void;
+  /** Sets the receiver of incoming datagrams; the receiver owns the bytes it is given. */
+  onDatagram(receiver: ((data: Uint8Array) => void) | null): void;
+  /** Closes the session (close_notify to the peer); idempotent. */
+  close(message?: string): void;
+  /** Resolves once, when the session has ended, with the reason. */
+  readonly closed: Promise<CloseReason>;
+}
+
+export class DatagramTooLargeError extends Error {
+  readonly code = "DATAGRAM_TOO_LARGE";
+  constructor(readonly size: number, readonly max: number) {
+    super(`datagram of ${size} bytes exceeds the session's maximum of ${max} bytes`);
+    this.name = "DatagramTooLargeError";
+  }
+}
+
+export class SessionClosedError extends Error {
+  readonly code = "SESSION_CLOSED";
+  constructor(readonly reason?: CloseReason) {
+    super(`session is closed${reason ? `: ${reason.code} (${reason.message})` : ""}`);
+    this.name = "SessionClosedError";
+  }
+}
