@@ -1,0 +1,52 @@
+/**
+ * The transport's public face: a connection of reliable, ordered, flow-controlled byte streams
+ * over one datagram session. Layers above (protocol, proxy) see only these types.
+ */
+
+/** One bidirectional stream. */
+export interface TransportStream {
+  /** Stream id, unique within its connection. */
+  readonly id: number;
+  /** Bytes from the peer; ends when the peer finishes (FIN); errors when the peer resets or the connection dies. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes to the peer, with backpressure; close() sends FIN. */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Abandons the stream both ways (RESET_STREAM + STOP_SENDING) with an application error code. */
+  reset(code: number): void;
+  /** Resolves when both directions are finished or the stream was reset. */
+  readonly done: Promise<void>;
+}
+
+export interface ConnectionStats {
+  smoothedRttMs: number;
+  minRttMs: number;
+  congestionWindow: number;
+  bytesInFlight: number;
+  packetsSent: number;
+  packetsLost: number;
+  retransmittedFrames: number;
+  maxDatagramSize: number;
+  openStreams: number;
+}
+
+export interface ConnectionCloseInfo {
+  /** "local" / "remote" close with a reason, "idle_timeout", or "session_closed" when the datagram session ended. */
+  kind: "local" | "remote" | "idle_timeout" | "session_closed";
+  code: number;
+  reason: string;
+}
+
+/** A transport connection over one datagram session. */
+export interface TransportConnection {
+  /** Opens a new bidirectional stream (waits for stream credit when the peer's limit is reached). */
+  openStream(): Promise<TransportStream>;
+  /** Called for every stream the peer opens. */
+  onStream(handler: (stream: TransportStream) => void): void;
+  /** Graceful close: pending stream data is delivered first (bounded by a timeout), then CONNECTION_CLOSE. */
+  close(code?: number, reason?: string): Promise<void>;
+  /** Abrupt close: every open stream errors with the reason at once. */
+  abort(code?: number, reason?: string): void;
+  /** Resolves once when the connection ends. */
+  readonly closed: Promise<ConnectionCloseInfo>;
+  stats(): ConnectionStats;
+}
