@@ -14,7 +14,8 @@ export interface Clock {
 /** The real clock. */
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  // Deno's timers return numbers; the cast only quiets @types/node's Timeout when it is in scope.
+  setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as TimerId,
   clearTimeout: (id) => clearTimeout(id),
 };
 
