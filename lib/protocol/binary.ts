@@ -1,0 +1,108 @@
+/**
+ * Byte-level primitives of the payload encoding: LEB128 varints (minimal, ≤ 32 bits) and
+ * varint-length-prefixed UTF-8 strings.
+ */
+import { ProtocolError } from "./errors.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Appends values to a growing buffer. */
+export class ByteWriter {
+  #buf = new Uint8Array(256);
+  #len = 0;
+
+  #reserve(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#len + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+  }
+
+  u8(v: number): this {
+    this.#reserve(1);
+    this.#buf[this.#len++] = v & 0xff;
+    return this;
+  }
+
+  varint(v: number): this {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+      throw new ProtocolError("invalid_field", `varint out of range: ${v}`);
+    }
+    do {
+      let byte = v % 128;
+      v = Math.floor(v / 128);
+      if (v > 0) byte |= 0x80;
+      this.u8(byte);
+    } while (v > 0);
+    return this;
+  }
+
+  bytes(b: Uint8Array): this {
+    this.#reserve(b.length);
+    this.#buf.set(b, this.#len);
+    this.#len += b.length;
+    return this;
+  }
+
+  string(s: string): this {
+    const b = encoder.encode(s);
+    return this.varint(b.length).bytes(b);
+  }
+
+  finish(): Uint8Array {
+    return this.#buf.slice(0, this.#len);
+  }
+}
+
+/** Reads values from a payload, bounds-checked; every failure is a ProtocolError. */
+export class ByteReader {
+  #pos = 0;
+  constructor(readonly buf: Uint8Array) {}
+
+  get remaining(): number {
+    return this.buf.length - this.#pos;
+  }
+
+  u8(): number {
+    if (this.#pos >= this.buf.length) throw new ProtocolError("truncated", "payload ends inside a field");
+    return this.buf[this.#pos++];
+  }
+
+  varint(): number {
+    let value = 0;
+    for (let i = 0; i < 5; i++) {
+      const byte = this.u8();
+      value += (byte & 0x7f) * 2 ** (7 * i);
+      if ((byte & 0x80) === 0) {
+        if (i > 0 && byte === 0) throw new ProtocolError("invalid_varint", "varint is not minimally encoded");
+        if (value > 0xffffffff) throw new ProtocolError("invalid_varint", "varint exceeds 32 bits");
+        return value;
+      }
+    }
+    throw new ProtocolError("invalid_varint", "varint longer than 5 bytes");
+  }
+
+  string(): string {
+    const len = this.varint();
+    if (len > this.remaining) {
+      throw new ProtocolError("truncated", `string of ${len} bytes but only ${this.remaining} left`);
+    }
+    const slice = this.buf.subarray(this.#pos, this.#pos + len);
+    this.#pos += len;
+    try {
+      return decoder.decode(slice);
+    } catch {
+      throw new ProtocolError("invalid_utf8", "string is not valid UTF-8");
+    }
+  }
+
+  /** Throws unless every byte was consumed. */
+  end(): void {
+    if (this.remaining !== 0) {
+      throw new ProtocolError("trailing_bytes", `${this.remaining} unexpected bytes after the last field`);
+    }
+  }
+}
