@@ -1,0 +1,174 @@
+/**
+ * The admin REST API (Hono), mounted at /api/v1/admin: register, list, get, delete domains and
+ * rotate their client keys, plus the Go HopGate's register/unregister calls for its scripts.
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { z } from "zod";
+import { normalizeDomain } from "../config/domain.ts";
+import { type DomainStore, DomainTakenError } from "../../db/domains.ts";
+import type { Logger } from "../log/logger.ts";
+import { silentLogger } from "../log/logger.ts";
+import { isAuthorized } from "./auth.ts";
+import { readJsonBody } from "./body.ts";
+import { ApiError, errorBody } from "./errors.ts";
+import { openApiDocument } from "./openapi.ts";
+
+/** A connected tunnel session, as GET /domains/{domain} lists it. */
+export interface SessionSummary {
+  id: string;
+  remote_address: string;
+  connected_since: string;
+  requests_served: number;
+}
+
+export interface AdminHooks {
+  /** Live sessions of a domain. */
+  sessions?(domain: string): SessionSummary[];
+  /** Called after a domain was removed or its key rotated, so its sessions close at once. */
+  domainChanged?(domain: string, change: "removed" | "key_rotated"): void | Promise<void>;
+  /** Called after a domain was registered. */
+  domainAdded?(domain: string): void | Promise<void>;
+}
+
+export interface AdminOptions {
+  store: DomainStore;
+  adminApiKey: string;
+  /** The server's own domain, which cannot be registered. */
+  serverDomain: string;
+  logger?: Logger;
+  hooks?: AdminHooks;
+}
+
+const registerBody = z.strictObject({
+  domain: z.string(),
+  memo: z.string().max(1000, "memo must be at most 1000 characters").optional(),
+});
+
+const legacyRegisterBody = z.object({ domain: z.string(), memo: z.string().max(1000).optional() });
+const legacyUnregisterBody = z.object({ domain: z.string(), client_api_key: z.string() });
+
+function validDomain(input: unknown, serverDomain: string): string {
+  const r = normalizeDomain(input);
+  if (!r.ok) throw new ApiError(400, "invalid_domain", `domain ${r.reason}`);
+  if (r.domain === serverDomain) {
+    throw new ApiError(400, "invalid_domain", "domain is the server's own domain and cannot be registered");
+  }
+  return r.domain;
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
+  throw new ApiError(400, "invalid_body", `${where}${issue.message}`);
+}
+
+/** Builds the admin API. Mount it with `app.route("/api/v1/admin", createAdminApi(...))`. */
+export function createAdminApi(options: AdminOptions): Hono {
+  const { store, hooks = {} } = options;
+  const log = (options.logger ?? silentLogger).child({ component: "admin" });
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) {
+      if (c.req.path.endsWith("/domains/register") || c.req.path.endsWith("/domains/unregister")) {
+        return c.json({ success: false, error: err.message }, err.status);
+      }
+      return c.json(errorBody(err.code, err.message), err.status);
+    }
+    log.error({ err: { message: err.message, stack: err.stack } }, "admin request failed");
+    return c.json(errorBody("internal", "internal error"), 500);
+  });
+  app.notFound((c) => c.json(errorBody("not_found", `no route ${c.req.method} ${c.req.path}`), 404));
+
+  app.use("*", async (c, next) => {
+    if (!(await isAuthorized(c.req.header("authorization") ?? null, options.adminApiKey))) {
+      return c.json(errorBody("unauthorized", "missing or wrong admin API key"), 401);
+    }
+    await next();
+  });
+
+  const domainParam = (c: Context) =>
+    validDomain(decodeURIComponent(c.req.param("domain") ?? ""), options.serverDomain);
+
+  app.post("/domains/register", async (c) => {
+    const body = parse(legacyRegisterBody, await readJsonBody(c.req.raw));
+    const domain = validDomain(body.domain, options.serverDomain);
+    const issued = await register(domain, body.memo ?? "");
+    return c.json({ success: true, client_api_key: issued.client_api_key });
+  });
+
+  app.post("/domains/unregister", async (c) => {
+    const body = parse(legacyUnregisterBody, await readJsonBody(c.req.raw));
+    const domain = validDomain(body.domain, options.serverDomain);
+    const key = await store.clientKey(domain);
+    if (key === null || !(await isAuthorized(`Bearer ${body.client_api_key}`, key))) {
+      throw new ApiError(404, "not_found", "no such domain with that client API key");
+    }
+    await remove(domain);
+    return c.json({ success: true });
+  });
+
+  app.post("/domains", async (c) => {
+    const body = parse(registerBody, await readJsonBody(c.req.raw));
+    const domain = validDomain(body.domain, options.serverDomain);
+    return c.json(await register(domain, body.memo ?? ""), 201);
+  });
+
+  app.get("/domains", async (c) => c.json({ domains: await store.list() }));
+
+  app.get("/domains/:domain", async (c) => {
+    const domain = domainParam(c);
+    const found = await store.get(domain);
+    if (!found) throw new ApiError(404, "not_found", `domain ${domain} is not registered`);
+    return c.json({ ...found, sessions: hooks.sessions?.(domain) ?? [] });
+  });
+
+  app.delete("/domains/:domain", async (c) => {
+    const domain = domainParam(c);
+    if (!(await remove(domain))) throw new ApiError(404, "not_found", `domain ${domain} is not registered`);
+    return c.body(null, 204);
+  });
+
+  app.post("/domains/:domain/rotate-key", async (c) => {
+    const domain = domainParam(c);
+    const rotated = await store.rotateKey(domain);
+    if (!rotated) throw new ApiError(404, "not_found", `domain ${domain} is not registered`);
+    log.info({ domain }, "client key rotated");
+    await hooks.domainChanged?.(domain, "key_rotated");
+    return c.json(rotated);
+  });
+
+  async function register(domain: string, memo: string) {
+    try {
+      const issued = await store.register(domain, memo);
+      log.info({ domain }, "domain registered");
+      await hooks.domainAdded?.(domain);
+      return issued;
+    } catch (e) {
+      if (e instanceof DomainTakenError) throw new ApiError(409, "domain_taken", e.message);
+      throw e;
+    }
+  }
+
+  async function remove(domain: string): Promise<boolean> {
+    const removed = await store.remove(domain);
+    if (removed) {
+      log.info({ domain }, "domain removed");
+      await hooks.domainChanged?.(domain, "removed");
+    }
+    return removed;
+  }
+
+  return app;
+}
+
+/** The server's API root: the admin API and its OpenAPI document. */
+export function createApiRoutes(options: AdminOptions): Hono {
+  const api = new Hono();
+  api.get("/openapi.json", (c) => c.json(openApiDocument(options.serverDomain)));
+  api.route("/admin", createAdminApi(options));
+  return api;
+}

@@ -1,0 +1,184 @@
+/** The client's configuration: option table, schemas and the typed result. */
+import { z } from "zod";
+import type { LogLevel } from "../log/logger.ts";
+import { buildConfig, type Built } from "./build.ts";
+import { ConfigError, type OptionSpec, type Sources } from "./options.ts";
+import { apiKey, boolean, dialAddress, domainName, type ListenAddress, logLevel } from "./values.ts";
+
+export interface ServiceTarget {
+  /** Path prefix, starting with "/". */
+  prefix: string;
+  target: URL;
+}
+
+export interface ClientConfig {
+  serverAddr: ListenAddress;
+  domain: string;
+  apiKey: string;
+  localTarget?: URL;
+  services: ServiceTarget[];
+  hostHeader: "preserve" | "rewrite";
+  debug: boolean;
+  logLevel: LogLevel;
+  /** auto: pretty lines on a terminal, JSON otherwise. */
+  logFormat: "auto" | "json" | "pretty";
+}
+
+export const clientOptions: OptionSpec[] = [
+  {
+    key: "serverAddr",
+    flag: "server-addr",
+    env: "HOP_CLIENT_SERVER_ADDR",
+    description: "The server's DTLS address.",
+    example: "hop.example.com:443",
+  },
+  {
+    key: "domain",
+    flag: "domain",
+    env: "HOP_CLIENT_DOMAIN",
+    description: "The domain registered for this client.",
+    example: "app.example.com",
+  },
+  {
+    key: "apiKey",
+    flag: "api-key",
+    env: "HOP_CLIENT_API_KEY",
+    description: "The domain's client API key (64 hex characters, from the admin API).",
+    example: "<64 hex characters>",
+    secret: true,
+  },
+  {
+    key: "localTarget",
+    flag: "local-target",
+    env: "HOP_CLIENT_LOCAL_TARGET",
+    description: "The local service every path goes to (unless a --service prefix matches).",
+    example: "127.0.0.1:3000",
+  },
+  {
+    key: "services",
+    flag: "service",
+    env: "HOP_CLIENT_SERVICES",
+    description: "Path-based services PREFIX=TARGET, repeatable (environment: comma-separated).",
+    default: "",
+    example: "/api=127.0.0.1:8080",
+    repeatable: true,
+  },
+  {
+    key: "hostHeader",
+    flag: "host-header",
+    env: "HOP_CLIENT_HOST_HEADER",
+    description: "preserve the public Host header, or rewrite it to the local target's.",
+    default: "preserve",
+    example: "rewrite",
+  },
+  {
+    key: "logLevel",
+    flag: "log-level",
+    env: "HOP_LOG_LEVEL",
+    description: "trace, debug, info, warn, error, fatal or silent.",
+    default: "info",
+    example: "info",
+  },
+  {
+    key: "logFormat",
+    flag: "log-format",
+    env: "HOP_LOG_FORMAT",
+    description: "auto (pretty on a terminal, JSON otherwise), json or pretty.",
+    default: "auto",
+    example: "json",
+  },
+  {
+    key: "debug",
+    flag: "debug",
+    env: "HOP_CLIENT_DEBUG",
+    description: "Debug mode: log level debug unless HOP_LOG_LEVEL says otherwise.",
+    default: "false",
+    example: "true",
+    boolean: true,
+  },
+];
+
+/** "127.0.0.1:3000", "3000" or a full http(s) URL → a URL. */
+export function parseTarget(s: string): URL | string {
+  const v = s.trim();
+  if (/^\d{1,5}$/.test(v)) return parseTarget(`127.0.0.1:${v}`);
+  const withScheme = /^[a-z]+:\/\//i.test(v) ? v : `http://${v}`;
+  try {
+    const u = new URL(withScheme);
+    if (u.protocol !== "http:" && u.protocol !== "https:") return "must use http or https";
+    if (!u.port && !/^[a-z]+:\/\//i.test(v)) return "needs a port, e.g. 127.0.0.1:3000";
+    return u;
+  } catch {
+    return "must be host:port or a URL, e.g. 127.0.0.1:3000 or http://127.0.0.1:3000";
+  }
+}
+
+const target = z.string().transform((s, ctx) => {
+  const r = parseTarget(s);
+  if (typeof r === "string") {
+    ctx.addIssue({ code: "custom", message: r });
+    return z.NEVER;
+  }
+  return r;
+});
+
+const services = z.string().transform((s, ctx): ServiceTarget[] => {
+  const out: ServiceTarget[] = [];
+  for (const item of s.split(",").map((x) => x.trim()).filter(Boolean)) {
+    const eq = item.indexOf("=");
+    const prefix = eq > 0 ? item.slice(0, eq) : "";
+    const t = eq > 0 ? parseTarget(item.slice(eq + 1)) : "missing =TARGET";
+    if (!prefix.startsWith("/")) {
+      ctx.addIssue({
+        code: "custom",
+        message: `service "${item}" must be PREFIX=TARGET with PREFIX starting with /`,
+      });
+      return z.NEVER;
+    }
+    if (typeof t === "string") {
+      ctx.addIssue({ code: "custom", message: `service "${item}": target ${t}` });
+      return z.NEVER;
+    }
+    out.push({ prefix, target: t });
+  }
+  return out;
+});
+
+const schemas = {
+  serverAddr: dialAddress,
+  domain: domainName,
+  apiKey,
+  localTarget: target.optional(),
+  services,
+  hostHeader: z.enum(["preserve", "rewrite"], { error: () => "must be preserve or rewrite" }),
+  logLevel,
+  logFormat: z.enum(["auto", "json", "pretty"], { error: () => "must be auto, json or pretty" }),
+  debug: boolean,
+};
+
+/** Loads and validates the client configuration; throws ConfigError with every problem. */
+export function loadClientConfig(sources: Sources): Built<ClientConfig> {
+  const built = buildConfig<ClientConfig>(clientOptions, schemas, sources);
+  if (built.help || built.version) return built;
+  const c = built.config;
+  if (!c.localTarget && !c.services.some((s) => s.prefix === "/")) {
+    throw new ConfigError([{
+      variable: "HOP_CLIENT_LOCAL_TARGET",
+      message: "is required (or a --service /=TARGET); set it like HOP_CLIENT_LOCAL_TARGET=127.0.0.1:3000",
+    }]);
+  }
+  if (
+    c.debug && sources.env.HOP_LOG_LEVEL === undefined &&
+    !sources.args.some((a) => a.startsWith("--log-level"))
+  ) {
+    c.logLevel = "debug";
+  }
+  return built;
+}
+
+/** Every service the client serves, the local target as "/" last: longest prefix first. */
+export function allServices(c: ClientConfig): ServiceTarget[] {
+  const list = [...c.services];
+  if (c.localTarget && !list.some((s) => s.prefix === "/")) list.push({ prefix: "/", target: c.localTarget });
+  return list.sort((a, b) => b.prefix.length - a.prefix.length);
+}
