@@ -28,7 +28,7 @@ export function postgresBinDir(): string {
   throw new Error("PostgreSQL server binaries not found: apt-get install postgresql");
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -54,7 +54,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
   if (owner) await run("chown", [owner, dir]);
   const data = `${dir}/data`;
   await run(`${bin}/initdb`, ["-D", data, "-U", "hopgate", "--auth=trust", "-E", "UTF8", "--no-sync"], owner);
-  const port = await freePort();
+  const port = freePort();
   await run(`${bin}/pg_ctl`, [
     "-D",
     data,
