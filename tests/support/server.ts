@@ -1,0 +1,63 @@
+/** A HopGate server process for tests, on loopback ports it picks itself. */
+import { type RunningProcess, startProcess } from "./process.ts";
+
+export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
+export const SERVER_DOMAIN = "hop.test";
+
+export interface TestServer {
+  proc: RunningProcess;
+  /** http://127.0.0.1:PORT of the plain HTTP listener (admin API until the HTTPS front exists). */
+  httpUrl: string;
+  ready: Record<string, unknown>;
+  /** A fetch against the admin API with the admin key. */
+  admin(path: string, init?: RequestInit & { key?: string | null }): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  dataDir: string;
+  dsn?: string;
+  env?: Record<string, string>;
+}
+
+/** Starts `server.ts` and waits for its ready line. */
+export async function startTestServer(options: ServerOptions): Promise<TestServer> {
+  const env: Record<string, string> = {
+    HOP_SERVER_DOMAIN: SERVER_DOMAIN,
+    HOP_ADMIN_API_KEY: ADMIN_KEY,
+    HOP_SERVER_HTTP_LISTEN: "127.0.0.1:0",
+    HOP_SERVER_HTTPS_LISTEN: "127.0.0.1:0",
+    HOP_SERVER_DTLS_LISTEN: "127.0.0.1:0",
+    HOP_DATA_DIR: options.dataDir,
+    HOP_LOG_LEVEL: "debug",
+    ...(options.dsn ? { HOP_DB_DSN: options.dsn } : {}),
+    ...options.env,
+  };
+  const proc = startProcess("server.ts", [], env);
+  let ready;
+  try {
+    ready = await proc.waitFor((l) => l.msg === "server ready", 30_000);
+  } catch (e) {
+    await proc.stop("SIGKILL");
+    throw e;
+  }
+  const httpUrl = `http://${ready.http}`;
+  return {
+    proc,
+    httpUrl,
+    ready,
+    admin(path, init = {}) {
+      const headers = new Headers(init.headers);
+      const key = init.key === undefined ? ADMIN_KEY : init.key;
+      if (key !== null) headers.set("authorization", `Bearer ${key}`);
+      if (init.body && !headers.has("content-type")) headers.set("content-type", "application/json");
+      return fetch(`${httpUrl}/api/v1/admin${path}`, { ...init, headers });
+    },
+    async stop() {
+      const status = await proc.stop();
+      if (status.code !== 0 && status.signal === null) {
+        throw new Error(`server exited with ${status.code}: ${proc.stderr()}`);
+      }
+    },
+  };
+}
