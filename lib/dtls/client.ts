@@ -1,0 +1,215 @@
+/**
+ * The client side: a DatagramSession around npm:node-dtls-client. That library never retransmits
+ * a handshake flight (one lost datagram stalls it until its timeout), so each attempt gets a
+ * fresh socket, and failed attempts are retried with exponential backoff and jitter, except when
+ * the server rejected our key: that cannot improve by retrying, so it fails at once.
+ */
+import { Buffer } from "node:buffer";
+import { dtls } from "node-dtls-client";
+import { type Logger, silentLogger } from "../log/logger.ts";
+import { DtlsAuthError, DtlsError, DtlsHandshakeError, DtlsTimeoutError } from "./errors.ts";
+import {
+  type CloseReason,
+  type DatagramSession,
+  DatagramTooLargeError,
+  type PeerAddress,
+  SessionClosedError,
+} from "./session.ts";
+import { MAX_PLAINTEXT_LENGTH } from "./record.ts";
+
+export type ClientCipherSuite = "TLS_PSK_WITH_AES_128_GCM_SHA256" | "TLS_PSK_WITH_AES_128_CCM_8";
+
+export interface ConnectDtlsOptions {
+  hostname: string;
+  port: number;
+  /** PSK identity: the domain. */
+  identity: string;
+  /** The raw key (32 bytes for HopGate: the client API key decoded from hex). */
+  psk: Uint8Array;
+  /** Per attempt; node-dtls-client enforces at least 100 ms (default 3000). */
+  connectTimeoutMs?: number;
+  /** Attempts before giving up (default 5). */
+  maxAttempts?: number;
+  /** First backoff delay; doubles per attempt up to backoffMaxMs (defaults 250 and 5000 ms). */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  cipherSuites?: ClientCipherSuite[];
+  /** Largest payload `send` accepts (default 16 384). */
+  maxDatagramSize?: number;
+  logger?: Logger;
+  signal?: AbortSignal;
+  /** Random in [0, 1) for the jitter; injectable for tests. */
+  random?: () => number;
+}
+
+/** Alerts that mean "your identity or key is wrong" (RFC 4279 §2, RFC 5246 §7.2.2). */
+const AUTH_ALERTS = new Set(["decrypt_error", "bad_record_mac", "handshake_failure", "unknown_psk_identity"]);
+
+/** Connects to a DTLS server; rejects with DtlsAuthError (no retry), DtlsTimeoutError or DtlsHandshakeError. */
+export async function connectDtls(o: ConnectDtlsOptions): Promise<DatagramSession> {
+  const log = (o.logger ?? silentLogger).child({ component: "dtls-client" });
+  const maxAttempts = Math.max(1, o.maxAttempts ?? 5);
+  const random = o.random ?? Math.random;
+  let last: DtlsError | undefined;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    o.signal?.throwIfAborted();
+    try {
+      return await attemptHandshake(o);
+    } catch (e) {
+      if (e instanceof DtlsAuthError) throw e;
+      last = e instanceof DtlsError ? e : new DtlsHandshakeError(String(e), { cause: e });
+      log.debug({ attempt, err: last.message }, "dtls: handshake attempt failed");
+    }
+    if (attempt < maxAttempts) {
+      const base = Math.min(o.backoffMaxMs ?? 5000, (o.backoffInitialMs ?? 250) * 2 ** (attempt - 1));
+      await sleep(base / 2 + (random() * base) / 2, o.signal);
+    }
+  }
+  if (last instanceof DtlsTimeoutError || last === undefined) {
+    throw new DtlsTimeoutError(
+      `DTLS handshake with ${o.hostname}:${o.port} timed out ${maxAttempts} times; is the server reachable?`,
+      maxAttempts,
+    );
+  }
+  throw last;
+}
+
+function attemptHandshake(o: ConnectDtlsOptions): Promise<DatagramSession> {
+  return new Promise((resolve, reject) => {
+    const socket = dtls.createSocket({
+      type: o.hostname.includes(":") ? "udp6" : "udp4",
+      address: o.hostname,
+      port: o.port,
+      // The library hashes a Buffer as is; a string would be taken as ASCII and mangle binary keys.
+      psk: { [o.identity]: Buffer.from(o.psk) },
+      ciphers: o.cipherSuites ?? ["TLS_PSK_WITH_AES_128_GCM_SHA256"],
+      timeout: o.connectTimeoutMs ?? 3000,
+    });
+    const onError = (e: Error) => {
+      socket.off("connected", onConnected);
+      reject(classifyHandshakeError(e, o));
+    };
+    const onConnected = () => {
+      socket.off("error", onError);
+      // Created synchronously: the library emits datagrams that arrived during the handshake
+      // right after "connected", and the session must already be listening.
+      resolve(new ClientSession(socket, o));
+    };
+    socket.once("error", onError);
+    socket.once("connected", onConnected);
+  });
+}
+
+/** Maps node-dtls-client's error messages (its only signal) to our typed errors. */
+function classifyHandshakeError(e: Error, o: ConnectDtlsOptions): DtlsError {
+  const msg = e?.message ?? String(e);
+  const alert = /received fatal alert: (\w+)/.exec(msg)?.[1];
+  if (alert !== undefined && AUTH_ALERTS.has(alert)) {
+    return new DtlsAuthError(`server rejected the PSK for identity "${o.identity}" (alert ${alert})`, alert);
+  }
+  // The library's own Finished check failed: the server proved a different key.
+  if (msg === "DTLS handshake failed") {
+    return new DtlsAuthError(
+      `server's Finished did not verify for identity "${o.identity}"`,
+      "decrypt_error",
+    );
+  }
+  if (/timed out/.test(msg)) {
+    return new DtlsTimeoutError(`DTLS handshake with ${o.hostname}:${o.port} timed out`, 1);
+  }
+  return new DtlsHandshakeError(`DTLS handshake with ${o.hostname}:${o.port} failed: ${msg}`, { cause: e });
+}
+
+const MAX_EARLY_DATAGRAMS = 64;
+let nextId = 1;
+
+class ClientSession implements DatagramSession {
+  readonly id: string;
+  readonly identity: string;
+  readonly remoteAddress: PeerAddress;
+  readonly maxDatagramSize: number;
+  readonly closed: Promise<CloseReason>;
+  #resolveClosed!: (r: CloseReason) => void;
+  #reason: CloseReason | undefined;
+  #closingLocally: string | undefined;
+  #receiver: ((data: Uint8Array) => void) | null = null;
+  /** Datagrams that arrived before onDatagram was set. */
+  #early: Uint8Array[] = [];
+  readonly #socket: dtls.Socket;
+
+  constructor(socket: dtls.Socket, o: ConnectDtlsOptions) {
+    this.#socket = socket;
+    this.id = `c${(nextId++).toString(36)}`;
+    this.identity = o.identity;
+    this.remoteAddress = { hostname: o.hostname, port: o.port };
+    this.maxDatagramSize = Math.min(o.maxDatagramSize ?? MAX_PLAINTEXT_LENGTH, MAX_PLAINTEXT_LENGTH);
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    socket.on("message", (msg: Buffer) => {
+      const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
+      if (this.#receiver !== null) this.#receiver(data);
+      else if (this.#early.length < MAX_EARLY_DATAGRAMS) this.#early.push(data);
+    });
+    // The library answers a peer's close_notify with its own and closes the socket ("close");
+    // a fatal alert or socket failure surfaces as "error" without "close".
+    socket.on("close", () => {
+      if (this.#closingLocally !== undefined) {
+        this.#finish({ code: "closed", message: this.#closingLocally, remote: false });
+      } else this.#finish({ code: "close_notify", message: "server sent close_notify", remote: true });
+    });
+    socket.on("error", (e: Error) => {
+      const msg = e?.message ?? String(e);
+      const code = /fatal alert/.test(msg) ? "alert" : "socket_error";
+      this.#finish({ code, message: msg, remote: true });
+    });
+  }
+
+  send(data: Uint8Array): void {
+    if (this.#reason !== undefined || this.#closingLocally !== undefined) {
+      throw new SessionClosedError(this.#reason);
+    }
+    if (data.length > this.maxDatagramSize) {
+      throw new DatagramTooLargeError(data.length, this.maxDatagramSize);
+    }
+    this.#socket.send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  onDatagram(receiver: ((data: Uint8Array) => void) | null): void {
+    this.#receiver = receiver;
+    if (receiver === null) return;
+    const early = this.#early;
+    this.#early = [];
+    for (const d of early) receiver(d);
+  }
+
+  close(message = "closed locally"): void {
+    if (this.#reason !== undefined || this.#closingLocally !== undefined) return;
+    this.#closingLocally = message;
+    try {
+      this.#socket.close();
+    } catch (e) {
+      this.#finish({ code: "closed", message: `${message} (${String(e)})`, remote: false });
+    }
+  }
+
+  #finish(reason: CloseReason): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    this.#receiver = null;
+    this.#early = [];
+    this.#resolveClosed(reason);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,456 @@
+/**
+ * The DTLS 1.2 PSK server: one UDP socket (Deno.listenDatagram, one reused receive buffer),
+ * many associations keyed by the peer's address. Before a client returns a valid cookie nothing
+ * is stored for it (RFC 6347 §4.2.1); after, a ServerHandshake runs, then a ServerSession.
+ */
+import { randomBytes } from "node:crypto";
+import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
+import { type Logger, silentLogger } from "../log/logger.ts";
+import { type AeadSuite, SUITES } from "./cipher.ts";
+import { AlertDescription, CipherSuiteId, ContentType, DTLS_1_0, HandshakeType } from "./constants.ts";
+import { CookieJar } from "./cookie.ts";
+import { sealRecord } from "./flight.ts";
+import { ServerHandshake } from "./handshake.ts";
+import {
+  type ClientHello,
+  decodeClientHello,
+  decodeHandshakeFragments,
+  encodeHelloVerifyRequest,
+} from "./messages.ts";
+import { fragmentHandshakeMessage } from "./messages.ts";
+import {
+  MAX_CIPHERTEXT_EXPANSION,
+  MAX_PLAINTEXT_LENGTH,
+  newRecordHeader,
+  readRecordHeader,
+  RECORD_HEADER_LENGTH,
+  type RecordHeader,
+} from "./record.ts";
+import { ServerSession } from "./server_session.ts";
+import type { DatagramSession, PeerAddress } from "./session.ts";
+
+export interface DtlsServerLimits {
+  /** Handshakes in progress from one IP address (default 16). */
+  maxHandshakesPerAddress?: number;
+  /** Handshakes in progress in total (default 1024). */
+  maxHandshakes?: number;
+  /** Established sessions (default 10 000). */
+  maxSessions?: number;
+  /** A session with no authenticated record for this long is closed (default 60 000 ms). */
+  idleTimeoutMs?: number;
+  /** Largest plaintext per record, i.e. the sessions' maxDatagramSize (default and maximum 16 384). */
+  maxDatagramSize?: number;
+  /** Largest datagram a handshake flight uses (default 1200, safe on any path). */
+  handshakeMtu?: number;
+  /** A handshake not finished within this is dropped (default 30 000 ms). */
+  handshakeTimeoutMs?: number;
+  /** Initial flight retransmission timer (default 1000 ms, RFC 6347 §4.2.4.1), doubled up to maxRetransmitMs. */
+  retransmitInitialMs?: number;
+  maxRetransmitMs?: number;
+  /** Cookie secret rotation period (default 300 000 ms). */
+  cookieRotateMs?: number;
+}
+
+export interface DtlsServerOptions {
+  hostname: string;
+  port: number;
+  /** The PSK for an identity (the domain), or null when unknown. */
+  lookupPsk: (identity: string) => Promise<Uint8Array | null>;
+  /** Called for each session whose handshake completed. */
+  onSession: (session: DatagramSession) => void;
+  logger?: Logger;
+  clock?: Clock;
+  limits?: DtlsServerLimits;
+  /** Cipher suites in preference order (default GCM, then CCM-8). */
+  cipherSuites?: number[];
+  /** Optional PSK identity hint, sent in a ServerKeyExchange. */
+  identityHint?: string;
+}
+
+export interface DtlsServerStats {
+  handshakes: number;
+  sessions: number;
+  /** Datagrams or records dropped as malformed, unexpected or over a limit. */
+  dropped: number;
+  helloVerifyRequests: number;
+}
+
+export interface DtlsServer {
+  readonly addr: PeerAddress;
+  sessions(): DatagramSession[];
+  stats(): DtlsServerStats;
+  /** Closes (close_notify) every session of an identity, e.g. when its domain is deleted or its key rotated. */
+  closeSessions(identity: string, message: string): number;
+  /** Sends close_notify to every session, stops listening and resolves when the socket is closed. */
+  close(): Promise<void>;
+}
+
+type Peer =
+  | { kind: "handshake"; hs: ServerHandshake; clientRandom: Uint8Array }
+  | { kind: "session"; session: ServerSession };
+
+const DEFAULT_SUITES = [
+  CipherSuiteId.TLS_PSK_WITH_AES_128_GCM_SHA256,
+  CipherSuiteId.TLS_PSK_WITH_AES_128_CCM_8,
+];
+
+/** Starts a DTLS server; port 0 picks a free port (see `addr`). */
+export function startDtlsServer(options: DtlsServerOptions): Promise<DtlsServer> {
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: options.hostname, port: options.port });
+  return Promise.resolve(new Server(conn, options));
+}
+
+class Server implements DtlsServer {
+  readonly addr: PeerAddress;
+  readonly #conn: Deno.DatagramConn;
+  readonly #o: DtlsServerOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #limits: Required<DtlsServerLimits>;
+  readonly #cookies: CookieJar;
+  readonly #peers = new Map<string, Peer>();
+  readonly #handshakesPerIp = new Map<string, number>();
+  readonly #header: RecordHeader = newRecordHeader();
+  #handshakeCount = 0;
+  #sessionCount = 0;
+  #dropped = 0;
+  #hvrs = 0;
+  #closed = false;
+  #socketClosed = false;
+  #sweepTimer: TimerId | undefined;
+  #inflight = 0;
+  #drained: (() => void) | null = null;
+  readonly #loop: Promise<void>;
+
+  constructor(conn: Deno.DatagramConn, o: DtlsServerOptions) {
+    this.#conn = conn;
+    this.#o = o;
+    this.#clock = o.clock ?? systemClock;
+    this.#log = (o.logger ?? silentLogger).child({ component: "dtls" });
+    const l = o.limits ?? {};
+    this.#limits = {
+      maxHandshakesPerAddress: l.maxHandshakesPerAddress ?? 16,
+      maxHandshakes: l.maxHandshakes ?? 1024,
+      maxSessions: l.maxSessions ?? 10_000,
+      idleTimeoutMs: l.idleTimeoutMs ?? 60_000,
+      maxDatagramSize: Math.min(l.maxDatagramSize ?? MAX_PLAINTEXT_LENGTH, MAX_PLAINTEXT_LENGTH),
+      handshakeMtu: l.handshakeMtu ?? 1200,
+      handshakeTimeoutMs: l.handshakeTimeoutMs ?? 30_000,
+      retransmitInitialMs: l.retransmitInitialMs ?? 1000,
+      maxRetransmitMs: l.maxRetransmitMs ?? 8000,
+      cookieRotateMs: l.cookieRotateMs ?? 300_000,
+    };
+    this.#cookies = new CookieJar({ now: () => this.#clock.now(), rotateMs: this.#limits.cookieRotateMs });
+    const a = conn.addr as Deno.NetAddr;
+    this.addr = { hostname: a.hostname, port: a.port };
+    this.#scheduleSweep();
+    this.#loop = this.#receiveLoop();
+  }
+
+  sessions(): DatagramSession[] {
+    const out: DatagramSession[] = [];
+    for (const p of this.#peers.values()) if (p.kind === "session") out.push(p.session);
+    return out;
+  }
+
+  stats(): DtlsServerStats {
+    return {
+      handshakes: this.#handshakeCount,
+      sessions: this.#sessionCount,
+      dropped: this.#dropped,
+      helloVerifyRequests: this.#hvrs,
+    };
+  }
+
+  closeSessions(identity: string, message: string): number {
+    let n = 0;
+    for (const p of [...this.#peers.values()]) {
+      if (p.kind === "session" && p.session.identity === identity) {
+        p.session.terminate({ code: "closed", message, remote: false }, AlertDescription.close_notify);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return this.#loop;
+    this.#closed = true;
+    if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
+    for (const p of [...this.#peers.values()]) {
+      if (p.kind === "handshake") p.hs.abort("server shutting down");
+      else {
+        p.session.terminate(
+          { code: "server_shutdown", message: "server shutting down", remote: false },
+          AlertDescription.close_notify,
+        );
+      }
+    }
+    // Let the close_notify datagrams leave before the socket goes.
+    if (this.#inflight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    this.#socketClosed = true;
+    this.#conn.close();
+    await this.#loop;
+  }
+
+  async #receiveLoop(): Promise<void> {
+    // One buffer for every datagram: the handlers copy whatever must outlive the call.
+    const buf = new Uint8Array(65536);
+    while (!this.#closed) {
+      let data: Uint8Array;
+      let addr: Deno.Addr;
+      try {
+        [data, addr] = await this.#conn.receive(buf);
+      } catch (e) {
+        if (this.#closed) return;
+        this.#log.warn({ err: String(e) }, "dtls: receive failed");
+        continue;
+      }
+      try {
+        this.#handleDatagram(data, addr as Deno.NetAddr);
+      } catch (e) {
+        // A bug must not take the listener down with it; the datagram is lost, nothing else.
+        this.#dropped++;
+        this.#log.error({ err: String(e) }, "dtls: datagram handler failed");
+      }
+    }
+  }
+
+  #send(addr: PeerAddress, datagram: Uint8Array): Promise<void> {
+    if (this.#socketClosed) return Promise.resolve();
+    this.#inflight++;
+    return this.#conn.send(datagram, { transport: "udp", hostname: addr.hostname, port: addr.port }).then(
+      () => this.#sent(),
+      (e) => {
+        this.#sent();
+        throw e;
+      },
+    );
+  }
+
+  #sent(): void {
+    if (--this.#inflight === 0 && this.#drained !== null) this.#drained();
+  }
+
+  #handleDatagram(data: Uint8Array, addr: Deno.NetAddr): void {
+    const key = `${addr.hostname}|${addr.port}`;
+    const h = this.#header;
+    const maxRecord = this.#limits.maxDatagramSize + MAX_CIPHERTEXT_EXPANSION;
+    let offset = 0;
+    while (offset < data.length) {
+      let end: number;
+      try {
+        end = readRecordHeader(data, offset, h);
+      } catch {
+        this.#dropped++;
+        return; // RFC 6347 §4.1.2.7: an unparseable remainder is discarded
+      }
+      const fragment = data.subarray(offset + RECORD_HEADER_LENGTH, end);
+      offset = end;
+      if (h.length > maxRecord || (h.version >> 8) !== 0xfe) {
+        this.#dropped++;
+        continue;
+      }
+      const peer = this.#peers.get(key);
+      if (h.epoch === 0 && h.type === ContentType.handshake && fragment[0] === HandshakeType.client_hello) {
+        this.#handleClientHello(h, fragment, addr, key, peer);
+      } else if (peer?.kind === "handshake") peer.hs.handleRecord(h, fragment);
+      else if (peer?.kind === "session") peer.session.handleRecord(h, fragment);
+      else this.#dropped++;
+    }
+  }
+
+  /** Flights 1 and 3: answer without state until the cookie checks out, then start a handshake. */
+  #handleClientHello(
+    h: RecordHeader,
+    fragment: Uint8Array,
+    addr: Deno.NetAddr,
+    key: string,
+    peer?: Peer,
+  ): void {
+    let hello: ClientHello;
+    let messageSeq: number;
+    let body: Uint8Array;
+    try {
+      const frags = decodeHandshakeFragments(fragment);
+      const f = frags[0];
+      // Stateless processing needs the whole ClientHello in one record; PSK hellos are small.
+      if (frags.length !== 1 || f.fragmentOffset !== 0 || f.body.length !== f.length) {
+        throw new Error("fragmented");
+      }
+      hello = decodeClientHello(f.body);
+      messageSeq = f.messageSeq;
+      body = f.body;
+    } catch {
+      this.#dropped++;
+      return;
+    }
+    if (peer?.kind === "handshake" && equal(peer.clientRandom, hello.random)) {
+      peer.hs.handleRecord(h, fragment); // a repeated flight 3
+      return;
+    }
+    if (
+      hello.clientVersion > 0xfefd || hello.clientVersion < 0xfe00 || !hello.compressionMethods.includes(0)
+    ) {
+      this.#dropped++;
+      return;
+    }
+    const keyForCookie = `${addr.hostname}|${addr.port}`;
+    if (!this.#cookies.verify(keyForCookie, hello)) {
+      this.#sendHelloVerifyRequest(h, messageSeq, this.#cookies.issue(keyForCookie, hello), addr);
+      return;
+    }
+    const suite = this.#selectSuite(hello);
+    if (suite === undefined) {
+      this.#sendTo(
+        addr,
+        sealRecord({ epoch: 0, nextSeq: h.sequence, sealer: null }, ContentType.alert, alertBytes()),
+      );
+      return;
+    }
+    // RFC 6347 §4.2.8: a valid cookie from the address of a live association means the client
+    // restarted; it has proven it owns the address, so the old association gives way.
+    if (peer?.kind === "session") {
+      peer.session.terminate({ code: "closed", message: "client restarted: new handshake", remote: true });
+    } else if (peer?.kind === "handshake") peer.hs.abort("replaced by a new ClientHello");
+    if (!this.#admit(addr.hostname)) {
+      this.#dropped++;
+      return;
+    }
+    this.#startHandshake(hello, { messageSeq, body: body.slice(), recordSeq: h.sequence }, suite, addr, key);
+  }
+
+  #sendHelloVerifyRequest(h: RecordHeader, messageSeq: number, cookie: Uint8Array, addr: Deno.NetAddr): void {
+    this.#hvrs++;
+    // RFC 6347 §4.2.1: HelloVerifyRequest uses version 1.0 and the ClientHello's record sequence number.
+    const body = encodeHelloVerifyRequest({ serverVersion: DTLS_1_0, cookie });
+    const [frag] = fragmentHandshakeMessage(HandshakeType.hello_verify_request, messageSeq, body, 1024);
+    this.#sendTo(
+      addr,
+      sealRecord({ epoch: 0, nextSeq: h.sequence, sealer: null }, ContentType.handshake, frag),
+    );
+  }
+
+  #selectSuite(hello: ClientHello): AeadSuite | undefined {
+    for (const id of this.#o.cipherSuites ?? DEFAULT_SUITES) {
+      if (hello.cipherSuites.includes(id) && SUITES[id] !== undefined) return SUITES[id];
+    }
+    return undefined;
+  }
+
+  #admit(ip: string): boolean {
+    const perIp = this.#handshakesPerIp.get(ip) ?? 0;
+    return perIp < this.#limits.maxHandshakesPerAddress &&
+      this.#handshakeCount < this.#limits.maxHandshakes &&
+      this.#sessionCount + this.#handshakeCount < this.#limits.maxSessions;
+  }
+
+  #startHandshake(
+    hello: ClientHello,
+    message: { messageSeq: number; body: Uint8Array; recordSeq: number },
+    suite: AeadSuite,
+    addr: Deno.NetAddr,
+    key: string,
+  ): void {
+    const ip = addr.hostname;
+    this.#handshakeCount++;
+    this.#handshakesPerIp.set(ip, (this.#handshakesPerIp.get(ip) ?? 0) + 1);
+    const remote: PeerAddress = { hostname: addr.hostname, port: addr.port };
+    const peer: Peer = {
+      kind: "handshake",
+      clientRandom: hello.random.slice(),
+      hs: undefined as unknown as ServerHandshake, // set just below; onDone never runs synchronously
+    };
+    peer.hs = new ServerHandshake(
+      {
+        clock: this.#clock,
+        logger: this.#log,
+        lookupPsk: this.#o.lookupPsk,
+        send: (d) => this.#sendTo(remote, d),
+        mtu: this.#limits.handshakeMtu,
+        retransmitInitialMs: this.#limits.retransmitInitialMs,
+        retransmitMaxMs: this.#limits.maxRetransmitMs,
+        timeoutMs: this.#limits.handshakeTimeoutMs,
+        identityHint: this.#o.identityHint,
+      },
+      hello,
+      message,
+      suite,
+      (result) => {
+        this.#handshakeCount--;
+        const n = (this.#handshakesPerIp.get(ip) ?? 1) - 1;
+        if (n === 0) this.#handshakesPerIp.delete(ip);
+        else this.#handshakesPerIp.set(ip, n);
+        if (this.#peers.get(key) === peer) this.#peers.delete(key);
+        if (!result.ok) {
+          this.#log.debug({ peer: key, reason: result.reason }, "dtls: handshake failed");
+          return;
+        }
+        if (this.#closed) return;
+        const session = new ServerSession({
+          id: randomId(),
+          remoteAddress: remote,
+          established: result.established,
+          maxDatagramSize: this.#limits.maxDatagramSize,
+          sendDatagram: (d) => this.#send(remote, d),
+          now: () => this.#clock.now(),
+          logger: this.#log,
+          onEnded: (s) => {
+            this.#sessionCount--;
+            const cur = this.#peers.get(key);
+            if (cur?.kind === "session" && cur.session === s) this.#peers.delete(key);
+          },
+        });
+        this.#sessionCount++;
+        this.#peers.set(key, { kind: "session", session });
+        this.#log.info(
+          { session: session.id, domain: session.identity, peer: key },
+          "dtls: session established",
+        );
+        try {
+          this.#o.onSession(session);
+        } catch (e) {
+          this.#log.error({ err: String(e) }, "dtls: onSession threw");
+        }
+      },
+    );
+    this.#peers.set(key, peer);
+  }
+
+  #sendTo(addr: PeerAddress, datagram: Uint8Array): void {
+    if (this.#closed) return;
+    this.#send(addr, datagram).catch((e) => this.#log.debug({ err: String(e) }, "dtls: send failed"));
+  }
+
+  /** Closes sessions that have been silent past the idle timeout; one timer for all of them. */
+  #scheduleSweep(): void {
+    const every = Math.max(10, Math.min(1000, this.#limits.idleTimeoutMs / 4));
+    this.#sweepTimer = this.#clock.setTimeout(() => {
+      const cutoff = this.#clock.now() - this.#limits.idleTimeoutMs;
+      for (const p of [...this.#peers.values()]) {
+        if (p.kind === "session" && p.session.lastReceivedAt < cutoff) {
+          const message = `no datagram for ${this.#limits.idleTimeoutMs} ms`;
+          p.session.terminate(
+            { code: "idle_timeout", message, remote: false },
+            AlertDescription.close_notify,
+          );
+        }
+      }
+      if (!this.#closed) this.#scheduleSweep();
+    }, every);
+  }
+}
+
+function alertBytes(): Uint8Array {
+  return new Uint8Array([2, AlertDescription.handshake_failure]);
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function randomId(): string {
+  return Array.from(randomBytes(6), (b) => b.toString(16).padStart(2, "0")).join("");
+}
