@@ -1,6 +1,6 @@
 /**
- * AEAD record protection for DTLS 1.2 (RFC 5246 §6.2.3.3): AES-128-GCM (RFC 5288) and
- * AES-128-CCM-8 (RFC 6655). The nonce is the 4-byte implicit salt followed by the 8-byte explicit
+ * AEAD record protection for DTLS 1.2 (RFC 5246 §6.2.3.3): AES-128-GCM (RFC 5288). AES-128-CCM-8
+ * (RFC 6655) is not offered: Deno's node:crypto has no CCM mode. The nonce is the 4-byte implicit salt followed by the 8-byte explicit
  * part sent in the record; we use epoch|sequence as the explicit part, which never repeats under
  * one key. Nonce and additional data are built in place in buffers owned by the sealer/opener.
  */
@@ -8,7 +8,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } fro
 import { RECORD_HEADER_LENGTH, type RecordHeader, writeRecordHeader, writeUint48 } from "./record.ts";
 import { CipherSuiteId } from "./constants.ts";
 
-export type AeadAlgorithm = "aes-128-gcm" | "aes-128-ccm";
+export type AeadAlgorithm = "aes-128-gcm";
 
 export interface AeadSuite {
   id: number;
@@ -23,12 +23,6 @@ export const SUITES: Record<number, AeadSuite> = {
     name: "TLS_PSK_WITH_AES_128_GCM_SHA256",
     algorithm: "aes-128-gcm",
     tagLength: 16,
-  },
-  [CipherSuiteId.TLS_PSK_WITH_AES_128_CCM_8]: {
-    id: CipherSuiteId.TLS_PSK_WITH_AES_128_CCM_8,
-    name: "TLS_PSK_WITH_AES_128_CCM_8",
-    algorithm: "aes-128-ccm",
-    tagLength: 8,
   },
 };
 
@@ -52,16 +46,11 @@ interface AeadDecipher {
   final(): Uint8Array;
 }
 
-// node:crypto's overloads are keyed on the literal algorithm name, hence the two branches.
 function newCipher(s: AeadSuite, key: KeyObject, nonce: Uint8Array): AeadCipher {
-  return s.algorithm === "aes-128-gcm"
-    ? createCipheriv("aes-128-gcm", key, nonce, { authTagLength: s.tagLength })
-    : createCipheriv("aes-128-ccm", key, nonce, { authTagLength: s.tagLength });
+  return createCipheriv(s.algorithm, key, nonce, { authTagLength: s.tagLength });
 }
 function newDecipher(s: AeadSuite, key: KeyObject, nonce: Uint8Array): AeadDecipher {
-  return s.algorithm === "aes-128-gcm"
-    ? createDecipheriv("aes-128-gcm", key, nonce, { authTagLength: s.tagLength })
-    : createDecipheriv("aes-128-ccm", key, nonce, { authTagLength: s.tagLength });
+  return createDecipheriv(s.algorithm, key, nonce, { authTagLength: s.tagLength });
 }
 
 abstract class AeadState {

@@ -17,7 +17,7 @@ import {
 } from "./session.ts";
 import { MAX_PLAINTEXT_LENGTH } from "./record.ts";
 
-export type ClientCipherSuite = "TLS_PSK_WITH_AES_128_GCM_SHA256" | "TLS_PSK_WITH_AES_128_CCM_8";
+export type ClientCipherSuite = "TLS_PSK_WITH_AES_128_GCM_SHA256";
 
 export interface ConnectDtlsOptions {
   hostname: string;

@@ -61,7 +61,7 @@ export interface DtlsServerOptions {
   logger?: Logger;
   clock?: Clock;
   limits?: DtlsServerLimits;
-  /** Cipher suites in preference order (default GCM, then CCM-8). */
+  /** Cipher suites in preference order; only TLS_PSK_WITH_AES_128_GCM_SHA256 is implemented. */
   cipherSuites?: number[];
   /** Optional PSK identity hint, sent in a ServerKeyExchange. */
   identityHint?: string;

@@ -1,0 +1,95 @@
+/**
+ * A UDP relay for DTLS tests: sits between one client and a server and drops datagrams on a
+ * seeded random schedule (and, optionally, the first N from the client), so loss tests are
+ * repeatable. The server sees the relay's address as the client's.
+ */
+
+export interface RelayOptions {
+  target: { hostname: string; port: number };
+  /** Probability of dropping each datagram, per direction. */
+  lossToServer?: number;
+  lossToClient?: number;
+  /** Drops this many client→server datagrams first, whatever the random draw. */
+  dropFirstToServer?: number;
+  seed?: number;
+}
+
+export interface Relay {
+  readonly port: number;
+  readonly stats: { toServer: number; toClient: number; dropped: number };
+  close(): Promise<void>;
+}
+
+/** mulberry32: tiny seeded PRNG, good enough to pick datagrams to drop. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function startRelay(o: RelayOptions): Relay {
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const rndToServer = seededRandom(o.seed ?? 1);
+  const rndToClient = seededRandom((o.seed ?? 1) * 7919 + 1);
+  const stats = { toServer: 0, toClient: 0, dropped: 0 };
+  let client: Deno.NetAddr | undefined;
+  let firstDrops = o.dropFirstToServer ?? 0;
+  let closed = false;
+  const pending = new Set<Promise<unknown>>();
+  const forward = (data: Uint8Array, to: Deno.NetAddr) => {
+    const p = conn.send(data, to).catch(() => {});
+    pending.add(p);
+    p.finally(() => pending.delete(p));
+  };
+  const loop = (async () => {
+    while (!closed) {
+      let data: Uint8Array;
+      let from: Deno.NetAddr;
+      try {
+        const [d, a] = await conn.receive();
+        data = d;
+        from = a as Deno.NetAddr;
+      } catch {
+        return;
+      }
+      const fromServer = from.port === o.target.port && from.hostname === o.target.hostname;
+      if (fromServer) {
+        if (client === undefined) continue;
+        if (rndToClient() < (o.lossToClient ?? 0)) {
+          stats.dropped++;
+          continue;
+        }
+        stats.toClient++;
+        forward(data, client);
+      } else {
+        client = from;
+        if (firstDrops > 0) {
+          firstDrops--;
+          stats.dropped++;
+          continue;
+        }
+        if (rndToServer() < (o.lossToServer ?? 0)) {
+          stats.dropped++;
+          continue;
+        }
+        stats.toServer++;
+        forward(data, { transport: "udp", hostname: o.target.hostname, port: o.target.port });
+      }
+    }
+  })();
+  return {
+    port: (conn.addr as Deno.NetAddr).port,
+    stats,
+    async close() {
+      closed = true;
+      await Promise.allSettled([...pending]);
+      conn.close();
+      await loop;
+    },
+  };
+}
