@@ -33,7 +33,13 @@ import {
   stopSendingFrameLength,
   writeStopSendingFrame,
 } from "./stop_sending.ts";
-import { isStreamFrameType, readStreamFrame, type StreamFrame, streamFrameLength, writeStreamFrame } from "./stream.ts";
+import {
+  isStreamFrameType,
+  readStreamFrame,
+  type StreamFrame,
+  streamFrameLength,
+  writeStreamFrame,
+} from "./stream.ts";
 
 export const PADDING_FRAME_TYPE = 0x00;
 export const PING_FRAME_TYPE = 0x01;

@@ -1,0 +1,628 @@
+/**
+ * A transport connection over one DatagramSession: receives and dispatches packets, drives loss
+ * recovery, congestion control, pacing and packet size discovery from one timer, and owns the streams.
+ */
+import { type DatagramSession, DatagramTooLargeError, SessionClosedError } from "../dtls/session.ts";
+import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
+import { type Logger, silentLogger } from "../log/logger.ts";
+import { type CongestionController, NewReno, Pacer } from "./congestion.ts";
+import { AckTracker } from "./ack_tracker.ts";
+import { ConnectionClosedError, TransportError, TransportErrorCode } from "./errors.ts";
+import { ReceiveWindow, SendCredit } from "./flow_control.ts";
+import { type Frame, isAckEliciting, readFrame } from "./frames/frame.ts";
+import { Packer, type PackerHost } from "./packer.ts";
+import { readPacketHeader } from "./packet.ts";
+import { PathMtuDiscovery } from "./pmtu.ts";
+import { LossRecovery } from "./recovery.ts";
+import { RttEstimator } from "./rtt.ts";
+import { RoundRobinScheduler } from "./scheduler.ts";
+import type { SentFrame, SentPacket } from "./sent_packet.ts";
+import { Stream, type StreamHost } from "./stream.ts";
+import { StreamMap } from "./stream_map.ts";
+import type { ConnectionCloseInfo, ConnectionStats, TransportConnection, TransportStream } from "./types.ts";
+import { BufferReader, FrameDecodeError } from "./varint.ts";
+
+/** Stream credit each side assumes for a new stream until MAX_STREAM_DATA says more. */
+export const INITIAL_STREAM_WINDOW = 256 * 1024;
+/** Connection credit each side assumes until MAX_DATA says more. */
+export const INITIAL_CONNECTION_WINDOW = 512 * 1024;
+
+export interface ConnectionOptions {
+  role: "client" | "server";
+  clock?: Clock;
+  logger?: Logger;
+  /** Close when nothing arrives for this long (default 30 000 ms). */
+  idleTimeoutMs?: number;
+  /** PING after this long without receiving anything (default 10 000 ms; 0 disables). */
+  keepAliveMs?: number;
+  /** Longest an ACK is delayed (default 10 ms); also advertised implicitly to the peer's PTO. */
+  maxAckDelayMs?: number;
+  /** ACK after this many ack-eliciting packets (default 2). */
+  ackElicitingThreshold?: number;
+  /** RTT assumed before the first sample (default 100 ms). */
+  initialRttMs?: number;
+  /** Initial connection receive window, at least INITIAL_CONNECTION_WINDOW (default 768 KiB). */
+  connectionReceiveWindow?: number;
+  /** Auto-tuning ceilings (defaults 6 MiB per stream, 15 MiB per connection). */
+  maxStreamReceiveWindow?: number;
+  maxConnectionReceiveWindow?: number;
+  /** Peer-initiated streams open at once (default 256). */
+  maxIncomingStreams?: number;
+  /** Bytes a writer may run ahead of the peer's stream credit before write() waits (default 64 KiB). */
+  sendSlack?: number;
+  /** Longest a graceful close waits for pending data (default 5 000 ms). */
+  closeTimeoutMs?: number;
+  /** Probe for datagrams larger than 1200 bytes (default true). */
+  pmtuDiscovery?: boolean;
+  /** Close the session when the connection closes (default true). */
+  closeSessionOnClose?: boolean;
+  /** Congestion controller factory (default NewReno). */
+  congestionController?: (maxDatagramSize: number) => CongestionController;
+}
+
+type State = "open" | "closing" | "closed";
+
+/** Creates a connection over a datagram session. */
+export function createConnection(session: DatagramSession, options: ConnectionOptions): Connection {
+  return new Connection(session, options);
+}
+
+export class Connection implements TransportConnection, StreamHost, PackerHost {
+  readonly closed: Promise<ConnectionCloseInfo>;
+  readonly clock: Clock;
+  readonly rtt: RttEstimator;
+  readonly cc: CongestionController;
+  readonly recovery: LossRecovery;
+  readonly acks: AckTracker;
+  readonly pmtu: PathMtuDiscovery;
+  readonly scheduler = new RoundRobinScheduler<Stream>();
+  readonly streamMap: StreamMap;
+  readonly connSend = new SendCredit(INITIAL_CONNECTION_WINDOW);
+  readonly connRecv: ReceiveWindow;
+  readonly controlStreams = new Set<Stream>();
+  readonly connBlocked: Stream[] = [];
+  needsMaxData = false;
+  needsPing = false;
+  retransmittedFrames = 0;
+  packetsSent = 0;
+  #packer: Packer;
+  #pacer: Pacer;
+  #logger: Logger;
+  #state: State = "open";
+  #resolveClosed!: (info: ConnectionCloseInfo) => void;
+  #onStream: ((s: TransportStream) => void) | undefined;
+  #pendingIncoming: Stream[] = [];
+  #timer: TimerId | undefined;
+  #timerAt = Infinity;
+  #flushQueued = false;
+  #flushing = false;
+  #pacingDeadline: number | undefined;
+  #probesToSend = 0;
+  #lastReceiveTime: number;
+  #lastKeepAlive: number;
+  #closeDeadline: number | undefined;
+  #closeCode = 0;
+  #closeReason = "";
+  readonly #idleTimeout: number;
+  readonly #keepAlive: number;
+  readonly #closeTimeout: number;
+  readonly #closeSession: boolean;
+  readonly #sendSlack: number;
+  readonly #maxStreamWindow: number;
+
+  constructor(readonly session: DatagramSession, options: ConnectionOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.#logger = (options.logger ?? silentLogger).child({ component: "transport", session: session.id });
+    this.#idleTimeout = options.idleTimeoutMs ?? 30_000;
+    this.#keepAlive = options.keepAliveMs ?? 10_000;
+    this.#closeTimeout = options.closeTimeoutMs ?? 5_000;
+    this.#closeSession = options.closeSessionOnClose ?? true;
+    this.#sendSlack = options.sendSlack ?? 64 * 1024;
+    this.#maxStreamWindow = Math.max(options.maxStreamReceiveWindow ?? 6 * 1024 * 1024, INITIAL_STREAM_WINDOW);
+    const now = this.clock.now();
+    this.#lastReceiveTime = now;
+    this.#lastKeepAlive = now;
+    const maxAckDelay = options.maxAckDelayMs ?? 10;
+    this.rtt = new RttEstimator(options.initialRttMs ?? 100);
+    this.pmtu = new PathMtuDiscovery(session.maxDatagramSize, options.pmtuDiscovery ?? true);
+    this.cc = (options.congestionController ?? ((m) => new NewReno(m)))(this.pmtu.current);
+    this.#pacer = new Pacer(this.pmtu.current, now);
+    this.acks = new AckTracker(maxAckDelay, options.ackElicitingThreshold ?? 2);
+    this.recovery = new LossRecovery(this.rtt, this.cc, maxAckDelay, {
+      onPacketAcked: (p) => this.#onPacketAcked(p),
+      onPacketLost: (p) => this.#onPacketLost(p),
+    });
+    const connWindow = Math.max(options.connectionReceiveWindow ?? 768 * 1024, INITIAL_CONNECTION_WINDOW);
+    const maxConnWindow = Math.max(options.maxConnectionReceiveWindow ?? 15 * 1024 * 1024, connWindow);
+    this.connRecv = new ReceiveWindow(connWindow, maxConnWindow, now);
+    this.needsMaxData = connWindow > INITIAL_CONNECTION_WINDOW;
+    this.streamMap = new StreamMap(
+      options.role,
+      options.maxIncomingStreams ?? 256,
+      (id) => this.#createStream(id),
+      (s) => this.#emitIncoming(s),
+    );
+    this.#packer = new Packer(this);
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    session.onDatagram((data) => this.#onDatagram(data));
+    session.closed.then(
+      (reason) => this.#terminate({ kind: "session_closed", code: 0, reason: `${reason.code}: ${reason.message}` }),
+      () => this.#terminate({ kind: "session_closed", code: 0, reason: "session failed" }),
+    );
+    if (this.needsMaxData || this.streamMap.needsMaxStreams) this.#queueFlush();
+    this.#armTimer();
+  }
+
+  // --- public API ---
+
+  openStream(): Promise<TransportStream> {
+    if (this.#state !== "open") return Promise.reject(this.#closedError());
+    return this.streamMap.open();
+  }
+
+  onStream(handler: (stream: TransportStream) => void): void {
+    this.#onStream = handler;
+    for (const s of this.#pendingIncoming.splice(0)) handler(s);
+  }
+
+  close(code = 0, reason = ""): Promise<void> {
+    if (this.#state === "open") {
+      this.#state = "closing";
+      this.#closeCode = code;
+      this.#closeReason = reason;
+      this.#closeDeadline = this.clock.now() + this.#closeTimeout;
+      this.streamMap.rejectWaiters(this.#closedError());
+      this.#maybeFinishClose();
+      this.#armTimer();
+    }
+    return this.closed.then(() => {});
+  }
+
+  abort(code = 0, reason = ""): void {
+    if (this.#state === "closed") return;
+    this.#sendConnectionClose(code, reason);
+    this.#terminate({ kind: "local", code, reason });
+  }
+
+  stats(): ConnectionStats {
+    return {
+      smoothedRttMs: this.rtt.smoothedRtt,
+      minRttMs: this.rtt.minRtt,
+      congestionWindow: this.cc.congestionWindow,
+      bytesInFlight: this.recovery.bytesInFlight,
+      packetsSent: this.packetsSent,
+      packetsLost: this.recovery.packetsLost,
+      retransmittedFrames: this.retransmittedFrames,
+      maxDatagramSize: this.datagramSize(),
+      openStreams: this.streamMap.streams.size,
+    };
+  }
+
+  /** The stream with this id, if open (tests and diagnostics). */
+  stream(id: number): Stream | undefined {
+    return this.streamMap.streams.get(id);
+  }
+
+  // --- StreamHost ---
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  smoothedRtt(): number {
+    return this.rtt.smoothedRtt;
+  }
+
+  wake(stream: Stream): void {
+    if (this.#state === "closed") return;
+    if (stream.needsMaxStreamData || stream.needsResetStream || stream.needsStopSending) {
+      this.controlStreams.add(stream);
+    }
+    this.scheduler.push(stream);
+    this.#queueFlush();
+  }
+
+  onConsumed(stream: Stream, n: number): void {
+    this.connRecv.ensureWindowSize(Math.ceil(stream.recv.window.windowSize * 1.5));
+    if (this.connRecv.onConsumed(n, this.clock.now(), this.rtt.smoothedRtt) !== undefined) {
+      this.needsMaxData = true;
+      this.#queueFlush();
+    }
+  }
+
+  onTerminated(stream: Stream): void {
+    this.streamMap.onTerminated(stream);
+    this.controlStreams.delete(stream);
+    if (this.streamMap.needsMaxStreams) this.#queueFlush();
+    if (this.#state === "closing") this.#maybeFinishClose();
+  }
+
+  // --- PackerHost ---
+
+  datagramSize(): number {
+    return Math.min(this.pmtu.current, this.session.maxDatagramSize);
+  }
+
+  // --- streams ---
+
+  #createStream(id: number): Stream {
+    return new Stream(id, this, {
+      sendLimit: INITIAL_STREAM_WINDOW,
+      receiveWindow: INITIAL_STREAM_WINDOW,
+      maxReceiveWindow: this.#maxStreamWindow,
+      sendSlack: this.#sendSlack,
+    });
+  }
+
+  #emitIncoming(s: Stream): void {
+    if (this.#onStream !== undefined) this.#onStream(s);
+    else this.#pendingIncoming.push(s);
+  }
+
+  // --- receiving ---
+
+  #onDatagram(data: Uint8Array): void {
+    if (this.#state === "closed") return;
+    try {
+      this.#processPacket(data);
+      this.#flush();
+    } catch (e) {
+      if (e instanceof TransportError) {
+        this.#logger.warn({ code: e.code, err: e.message }, "peer violated the transport protocol");
+        this.abort(e.code, e.message);
+      } else {
+        this.#logger.error({ err: String(e) }, "transport failure while processing a packet");
+        this.abort(TransportErrorCode.INTERNAL_ERROR, "internal error");
+      }
+    }
+  }
+
+  #processPacket(data: Uint8Array): void {
+    const now = this.clock.now();
+    const r = new BufferReader(data);
+    let packetNumber: number;
+    try {
+      packetNumber = readPacketHeader(r).packetNumber;
+    } catch {
+      return; // not ours or truncated: drop it
+    }
+    const frames: Frame[] = [];
+    let ackEliciting = false;
+    try {
+      while (r.remaining > 0) {
+        const f = readFrame(r);
+        if (isAckEliciting(f)) ackEliciting = true;
+        frames.push(f);
+      }
+    } catch (e) {
+      if (e instanceof FrameDecodeError) throw new TransportError(TransportErrorCode.FRAME_ENCODING_ERROR, e.message);
+      throw e;
+    }
+    if (!this.acks.onPacketReceived(packetNumber, ackEliciting, now)) return;
+    this.#lastReceiveTime = now;
+    for (const f of frames) {
+      this.#handleFrame(f, now);
+      if (this.#state === "closed") return;
+    }
+  }
+
+  #handleFrame(f: Frame, now: number): void {
+    switch (f.type) {
+      case "padding":
+      case "ping":
+        return;
+      case "ack":
+        this.recovery.onAckReceived(f, now);
+        this.#pacer.update(this.cc.congestionWindow, this.rtt.smoothedRtt, this.datagramSize());
+        if (this.#state === "closing") this.#maybeFinishClose();
+        return;
+      case "stream": {
+        const s = this.streamMap.get(f.streamId, 0x08);
+        if (s === undefined) return;
+        const before = s.recv.window.highestReceived;
+        s.onData(f.offset, f.data, f.fin);
+        this.#onStreamBytes(s, before);
+        return;
+      }
+      case "reset_stream": {
+        const s = this.streamMap.get(f.streamId, 0x04);
+        if (s === undefined) return;
+        const before = s.recv.window.highestReceived;
+        s.onResetStream(f.errorCode, f.finalSize);
+        this.#onStreamBytes(s, before);
+        return;
+      }
+      case "stop_sending":
+        this.streamMap.get(f.streamId, 0x05)?.onStopSending(f.errorCode);
+        return;
+      case "max_data":
+        if (this.connSend.update(f.maximumData)) {
+          for (const s of this.connBlocked.splice(0)) this.scheduler.push(s);
+        }
+        return;
+      case "max_stream_data":
+        this.streamMap.get(f.streamId, 0x11)?.onMaxStreamData(f.maximumStreamData);
+        return;
+      case "max_streams":
+        this.streamMap.onMaxStreams(f.maximumStreams);
+        return;
+      case "connection_close":
+        this.#terminate({ kind: "remote", code: f.errorCode, reason: f.reason });
+        return;
+    }
+  }
+
+  /** Connection-level accounting of new stream bytes (RFC 9000 §4.1); discarded bytes count as consumed. */
+  #onStreamBytes(s: Stream, before: number): void {
+    const added = s.recv.window.highestReceived - before;
+    if (added <= 0) return;
+    if (!this.connRecv.onReceived(this.connRecv.highestReceived + added)) {
+      throw new TransportError(TransportErrorCode.FLOW_CONTROL_ERROR, "connection data exceeds MAX_DATA");
+    }
+    if (s.discarding) this.onConsumed(s, added);
+  }
+
+  // --- acknowledgements and loss ---
+
+  #onPacketAcked(p: SentPacket): void {
+    if (p.isPmtuProbe) {
+      const size = this.pmtu.onProbeAcked(p.size);
+      this.cc.setMaxDatagramSize(size);
+      this.#logger.debug({ size }, "packet size probe acknowledged");
+    }
+    for (const f of p.frames) this.#onFrameAcked(f);
+  }
+
+  #onFrameAcked(f: SentFrame): void {
+    switch (f.kind) {
+      case "stream":
+        this.streamMap.streams.get(f.streamId)?.onFrameAcked(f.offset, f.length, f.fin);
+        return;
+      case "reset_stream": {
+        const s = this.streamMap.streams.get(f.streamId);
+        if (s === undefined) return;
+        s.resetAcked = true;
+        s.checkTerminated();
+        return;
+      }
+    }
+  }
+
+  #onPacketLost(p: SentPacket): void {
+    if (p.isPmtuProbe) {
+      this.pmtu.onProbeLost(p.size);
+      return;
+    }
+    this.#requeueFrames(p.frames);
+  }
+
+  /** Frames are retransmitted, not packets (RFC 9000 §13.3): each lost frame is queued afresh, with current values. */
+  #requeueFrames(frames: SentFrame[]): void {
+    for (const f of frames) {
+      switch (f.kind) {
+        case "stream": {
+          const s = this.streamMap.streams.get(f.streamId);
+          if (s === undefined) break;
+          s.send.onLost(f.offset, f.length, f.fin);
+          this.retransmittedFrames++;
+          this.wake(s);
+          break;
+        }
+        case "reset_stream": {
+          const s = this.streamMap.streams.get(f.streamId);
+          if (s !== undefined && !s.resetAcked) {
+            s.needsResetStream = true;
+            this.wake(s);
+          }
+          break;
+        }
+        case "stop_sending": {
+          const s = this.streamMap.streams.get(f.streamId);
+          if (s !== undefined && !s.recv.allReceived) {
+            s.needsStopSending = true;
+            this.wake(s);
+          }
+          break;
+        }
+        case "max_stream_data": {
+          const s = this.streamMap.streams.get(f.streamId);
+          if (s !== undefined && !s.recv.allReceived && !s.discarding) {
+            s.needsMaxStreamData = true;
+            this.wake(s);
+          }
+          break;
+        }
+        case "max_data":
+          this.needsMaxData = true;
+          break;
+        case "max_streams":
+          this.streamMap.needsMaxStreams = true;
+          break;
+        case "ping":
+          break;
+      }
+    }
+    this.#queueFlush();
+  }
+
+  // --- sending ---
+
+  #queueFlush(): void {
+    if (this.#flushQueued || this.#flushing || this.#state === "closed") return;
+    this.#flushQueued = true;
+    // Writes made in one turn share packets; correctness does not depend on when this runs.
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    if (this.#state === "closed" || this.#flushing) return;
+    this.#flushing = true;
+    try {
+      this.#sendLoop();
+    } finally {
+      this.#flushing = false;
+    }
+    this.#armTimer();
+  }
+
+  #sendLoop(): void {
+    this.#pacingDeadline = undefined;
+    for (;;) {
+      if (this.#state === "closed") return;
+      const now = this.clock.now();
+      const size = this.datagramSize();
+      if (this.#probesToSend > 0) {
+        this.#probesToSend--;
+        this.#send(this.#packer.pack(now, size, true, true), false);
+        continue;
+      }
+      const cwndOpen = this.recovery.bytesInFlight < this.cc.congestionWindow;
+      const probeSize = cwndOpen ? this.pmtu.probeSize() : undefined;
+      if (probeSize !== undefined && probeSize > size) {
+        this.pmtu.onProbeSent();
+        this.#send(this.#packer.packPmtuProbe(now, probeSize), true);
+        continue;
+      }
+      let allowData = cwndOpen && this.scheduler.size > 0;
+      if (allowData) {
+        const wait = this.#pacer.timeUntilSend(now, size);
+        if (wait > 0) {
+          this.#pacingDeadline = now + wait;
+          allowData = false;
+        }
+      }
+      if (!allowData && !this.#packer.hasControlFrames() && !this.acks.ackDue(now)) return;
+      const packet = this.#packer.pack(now, size, allowData, false);
+      if (packet === undefined) return;
+      this.#send(packet, false);
+    }
+  }
+
+  /** Hands a packet to the session and to loss recovery. */
+  #send(packet: { sent: SentPacket; bytes: Uint8Array } | undefined, isProbe: boolean): void {
+    if (packet === undefined) return;
+    const { sent, bytes } = packet;
+    try {
+      this.session.send(bytes);
+    } catch (e) {
+      if (e instanceof DatagramTooLargeError) {
+        if (isProbe) this.pmtu.onProbeLost(sent.size, true);
+        else {
+          this.pmtu.onSizeRefused(e.max);
+          this.cc.setMaxDatagramSize(this.datagramSize());
+          this.#requeueFrames(sent.frames);
+        }
+        return;
+      }
+      if (e instanceof SessionClosedError) {
+        this.#terminate({ kind: "session_closed", code: 0, reason: e.message });
+        return;
+      }
+      throw e;
+    }
+    this.packetsSent++;
+    this.recovery.onPacketSent(sent);
+    if (sent.inFlight) this.#pacer.onPacketSent(sent.timeSent, sent.size);
+  }
+
+  #sendConnectionClose(code: number, reason: string): void {
+    const packet = this.#packer.packConnectionClose(this.clock.now(), this.datagramSize(), code, reason);
+    try {
+      this.session.send(packet);
+    } catch { /* the session is gone or refuses: the peer's idle timeout will do */ }
+  }
+
+  // --- timers ---
+
+  #deadline(): number {
+    let t = this.#lastReceiveTime + this.#idleTimeout;
+    const loss = this.recovery.lossDetectionDeadline();
+    if (loss !== undefined && loss < t) t = loss;
+    const ack = this.acks.ackDeadline;
+    if (ack !== undefined && ack < t) t = ack;
+    if (this.#pacingDeadline !== undefined && this.#pacingDeadline < t) t = this.#pacingDeadline;
+    if (this.#keepAlive > 0) {
+      const k = Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#keepAlive;
+      if (k < t) t = k;
+    }
+    if (this.#closeDeadline !== undefined && this.#closeDeadline < t) t = this.#closeDeadline;
+    return t;
+  }
+
+  #armTimer(): void {
+    if (this.#state === "closed") return;
+    const t = this.#deadline();
+    // An earlier timer recomputes when it fires; only an earlier deadline needs a new timer.
+    if (this.#timer !== undefined && this.#timerAt <= t) return;
+    if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
+    this.#timerAt = t;
+    this.#timer = this.clock.setTimeout(() => this.#onTimer(), Math.max(0, Math.ceil(t - this.clock.now())));
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (this.#state === "closed") return;
+    const now = this.clock.now();
+    if (now >= this.#lastReceiveTime + this.#idleTimeout) {
+      this.#terminate({ kind: "idle_timeout", code: 0, reason: `no packet for ${this.#idleTimeout} ms` });
+      return;
+    }
+    if (this.#closeDeadline !== undefined && now >= this.#closeDeadline) {
+      this.#finishClose();
+      return;
+    }
+    const loss = this.recovery.lossDetectionDeadline();
+    if (loss !== undefined && now >= loss && this.recovery.onLossDetectionTimeout(now)) this.#onProbeTimeout();
+    if (this.#keepAlive > 0 && now >= Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#keepAlive) {
+      this.#lastKeepAlive = now;
+      this.needsPing = true;
+    }
+    this.#flush();
+  }
+
+  /** RFC 9002 §6.2.4: two probe packets; with no new data they carry the oldest unacknowledged frames. */
+  #onProbeTimeout(): void {
+    this.#probesToSend = 2;
+    if (this.scheduler.size > 0) return;
+    for (const p of this.recovery.oldestOutstanding(2)) this.#requeueFrames(p.frames);
+  }
+
+  // --- closing ---
+
+  #maybeFinishClose(): void {
+    if (this.#state !== "closing") return;
+    for (const s of this.streamMap.streams.values()) if (!s.send.isSettled) return;
+    this.#finishClose();
+  }
+
+  #finishClose(): void {
+    this.#sendConnectionClose(this.#closeCode, this.#closeReason);
+    this.#terminate({ kind: "local", code: this.#closeCode, reason: this.#closeReason });
+  }
+
+  #closedError(): ConnectionClosedError {
+    return new ConnectionClosedError({ kind: "local", code: this.#closeCode, reason: "connection is closing" });
+  }
+
+  #terminate(info: ConnectionCloseInfo): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const error = new ConnectionClosedError(info);
+    for (const s of this.streamMap.streams.values()) s.onConnectionClosed(error);
+    this.streamMap.rejectWaiters(error);
+    this.session.onDatagram(null);
+    if (this.#closeSession && info.kind !== "session_closed") {
+      try {
+        this.session.close(info.reason || info.kind);
+      } catch { /* already closed */ }
+    }
+    this.#logger.debug({ kind: info.kind, code: info.code, reason: info.reason }, "transport connection closed");
+    this.#resolveClosed(info);
+  }
+}

@@ -1,0 +1,303 @@
+/**
+ * One bidirectional stream as the application sees it: Web streams over a SendStream and a
+ * ReceiveStream, with backpressure on both sides and reset in both directions (RFC 9000 §3).
+ */
+import { ConnectionClosedError, StreamResetError } from "./errors.ts";
+import { ReceiveStream } from "./receive_stream.ts";
+import { SendStream } from "./send_stream.ts";
+import type { TransportStream } from "./types.ts";
+
+/** What a stream needs from its connection. */
+export interface StreamHost {
+  now(): number;
+  smoothedRtt(): number;
+  /** The stream has data or a control frame to send. */
+  wake(stream: Stream): void;
+  /** The application consumed (or the stream discarded) n bytes: connection-level credit. */
+  onConsumed(stream: Stream, n: number): void;
+  /** Both halves are finished: the connection may forget the stream. */
+  onTerminated(stream: Stream): void;
+}
+
+export interface StreamWindows {
+  /** The peer's initial limit on what we send. */
+  sendLimit: number;
+  receiveWindow: number;
+  maxReceiveWindow: number;
+  /** How far past the peer's credit writes are accepted before backpressure. */
+  sendSlack: number;
+}
+
+export class Stream implements TransportStream {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  readonly done: Promise<void>;
+  readonly send: SendStream;
+  readonly recv: ReceiveStream;
+  /** In the scheduler's queue. */
+  scheduled = false;
+  /** Control frames owed to the peer. */
+  needsMaxStreamData = false;
+  needsResetStream = false;
+  stopSendingCode: number | undefined;
+  needsStopSending = false;
+  resetAcked = false;
+  #readController!: ReadableStreamDefaultController<Uint8Array>;
+  #writeController!: WritableStreamDefaultController;
+  #pullWaiter: (() => void) | undefined;
+  #writeWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  #readError: unknown;
+  #readClosed = false;
+  #writeError: unknown;
+  #recvDone = false;
+  #terminated = false;
+  #doneResolved = false;
+  #resolveDone!: () => void;
+  readonly #sendSlack: number;
+
+  constructor(readonly id: number, readonly host: StreamHost, w: StreamWindows) {
+    this.send = new SendStream(w.sendLimit);
+    this.recv = new ReceiveStream(w.receiveWindow, w.maxReceiveWindow, host.now());
+    this.#sendSlack = w.sendSlack;
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+    this.readable = new ReadableStream<Uint8Array>({
+      start: (c) => {
+        this.#readController = c;
+      },
+      pull: () => this.#pull(),
+      cancel: (reason) => this.#cancelRead(reason),
+    }, { highWaterMark: 0 });
+    this.writable = new WritableStream<Uint8Array>({
+      start: (c) => {
+        this.#writeController = c;
+      },
+      write: (chunk) => this.#write(chunk),
+      close: () => this.#closeWrite(),
+      abort: (reason) => this.#abortWrite(reason),
+    });
+  }
+
+  // --- reading ---
+
+  #pull(): Promise<void> | void {
+    if (this.#deliver()) return;
+    return new Promise<void>((resolve) => (this.#pullWaiter = resolve));
+  }
+
+  /** Moves one chunk (or the end, or an error) to the reader; false when there is nothing yet. */
+  #deliver(): boolean {
+    if (this.#readClosed) return true;
+    if (this.#readError !== undefined) {
+      this.#readClosed = true;
+      this.#readController.error(this.#readError);
+      return true;
+    }
+    const chunk = this.recv.read();
+    if (chunk !== undefined) {
+      this.#readController.enqueue(chunk);
+      this.#consumed(chunk.length);
+    }
+    if (this.recv.allRead) {
+      this.#readClosed = true;
+      this.#readController.close();
+      this.#setRecvDone();
+      return true;
+    }
+    return chunk !== undefined;
+  }
+
+  #consumed(n: number): void {
+    const update = this.recv.window.onConsumed(n, this.host.now(), this.host.smoothedRtt());
+    if (update !== undefined && !this.recv.allReceived) {
+      this.needsMaxStreamData = true;
+      this.host.wake(this);
+    }
+    this.host.onConsumed(this, n);
+  }
+
+  #notifyReader(): void {
+    const waiter = this.#pullWaiter;
+    if (waiter === undefined) return;
+    if (this.#deliver()) {
+      this.#pullWaiter = undefined;
+      waiter();
+    }
+  }
+
+  #cancelRead(reason: unknown): void {
+    if (this.#recvDone) return;
+    this.#readClosed = true;
+    this.#stopSending(reason instanceof StreamResetError ? reason.errorCode : 0);
+  }
+
+  #stopSending(code: number): void {
+    const dropped = this.recv.discardAll();
+    if (dropped > 0) this.host.onConsumed(this, dropped);
+    if (!this.recv.allReceived) {
+      this.stopSendingCode = code;
+      this.needsStopSending = true;
+      this.host.wake(this);
+    }
+    this.#setRecvDone();
+  }
+
+  /** True once the application stopped reading: later data is only counted, not kept. */
+  get discarding(): boolean {
+    return this.#recvDone;
+  }
+
+  // --- writing ---
+
+  #canAccept(): boolean {
+    return this.send.writeOffset < this.send.credit.limit + this.#sendSlack;
+  }
+
+  #write(chunk: Uint8Array): Promise<void> | void {
+    if (this.#writeError !== undefined) throw this.#writeError;
+    if (!(chunk instanceof Uint8Array)) throw new TypeError("stream chunks must be Uint8Array");
+    if (chunk.length === 0) return;
+    this.send.push(chunk);
+    this.host.wake(this);
+    if (this.#canAccept()) return;
+    return new Promise((resolve, reject) => (this.#writeWaiter = { resolve, reject }));
+  }
+
+  #closeWrite(): void {
+    if (this.#writeError !== undefined) throw this.#writeError;
+    this.send.finish();
+    this.host.wake(this);
+  }
+
+  #abortWrite(reason: unknown): void {
+    this.#resetSend(reason instanceof StreamResetError ? reason.errorCode : 0);
+  }
+
+  #resetSend(code: number): void {
+    if (this.send.resetCode !== undefined || this.send.isComplete) return;
+    this.send.abandon(code);
+    this.needsResetStream = true;
+    this.host.wake(this);
+  }
+
+  #failWriter(error: unknown): void {
+    if (this.#writeError !== undefined) return;
+    this.#writeError = error;
+    this.#writeWaiter?.reject(error);
+    this.#writeWaiter = undefined;
+    try {
+      this.#writeController.error(error);
+    } catch { /* already errored or closed */ }
+  }
+
+  // --- events from the connection ---
+
+  /** STREAM frame data arrived (already checked by the connection for limits). */
+  onData(offset: number, data: Uint8Array, fin: boolean): void {
+    this.recv.onData(offset, data, fin, this.#recvDone);
+    if (!this.#recvDone) this.#notifyReader();
+  }
+
+  /** The peer raised our credit. */
+  onMaxStreamData(limit: number): void {
+    if (!this.send.credit.update(limit)) return;
+    this.host.wake(this);
+    if (this.#writeWaiter !== undefined && this.#canAccept()) {
+      const w = this.#writeWaiter;
+      this.#writeWaiter = undefined;
+      w.resolve();
+    }
+  }
+
+  /** The peer reset its sending half (RESET_STREAM). */
+  onResetStream(errorCode: number, finalSize: number): void {
+    this.recv.onReset(finalSize);
+    if (this.#recvDone) return;
+    const dropped = this.recv.discardAll();
+    if (dropped > 0) this.host.onConsumed(this, dropped);
+    this.#readError = new StreamResetError(errorCode, true);
+    this.#notifyReader();
+    this.#finish();
+    this.#setRecvDone();
+  }
+
+  /** The peer asked us to stop sending (STOP_SENDING): answer with RESET_STREAM (RFC 9000 §3.5). */
+  onStopSending(errorCode: number): void {
+    this.#failWriter(new StreamResetError(errorCode, true));
+    this.#resetSend(errorCode);
+    this.#finish();
+    this.checkTerminated();
+  }
+
+  /** A sent STREAM frame was acknowledged. */
+  onFrameAcked(offset: number, length: number, fin: boolean): void {
+    this.send.onAcked(offset, length, fin);
+    if (this.send.isComplete) this.checkTerminated();
+  }
+
+  /** Abandons both directions with an application error code. */
+  reset(code: number): void {
+    const error = new StreamResetError(code, false);
+    this.#failWriter(error);
+    this.#resetSend(code);
+    if (!this.#recvDone) {
+      this.#readError = error;
+      this.#notifyReader();
+      if (!this.#readClosed && this.#pullWaiter === undefined) {
+        this.#readClosed = true;
+        this.#readController.error(error);
+      }
+      this.#stopSending(code);
+    }
+    this.#finish();
+    this.checkTerminated();
+  }
+
+  /** The connection ended: whatever is incomplete errors; fully received data stays readable. */
+  onConnectionClosed(error: ConnectionClosedError): void {
+    this.#failWriter(error);
+    if (!this.#recvDone && !this.recv.allReceived) {
+      this.recv.discardAll();
+      this.#readError = error;
+      if (this.#pullWaiter !== undefined) this.#notifyReader();
+      else if (!this.#readClosed) {
+        this.#readClosed = true;
+        this.#readController.error(error);
+      }
+    }
+    this.#finish();
+  }
+
+  #setRecvDone(): void {
+    if (this.#recvDone) return;
+    this.#recvDone = true;
+    this.checkTerminated();
+  }
+
+  /** Both halves finished: the send side acknowledged (or reset and the reset acknowledged) and the receive side done. */
+  checkTerminated(): void {
+    if (this.#terminated || !this.#recvDone) return;
+    const sendDone = this.send.isComplete || (this.send.resetCode !== undefined && this.resetAcked);
+    if (!sendDone) return;
+    this.#terminated = true;
+    this.#finish();
+    this.host.onTerminated(this);
+  }
+
+  /** Resolves `done`: both halves finished, or the stream was reset, or the connection ended. */
+  #finish(): void {
+    if (this.#doneResolved) return;
+    this.#doneResolved = true;
+    this.#resolveDone();
+  }
+
+  get terminated(): boolean {
+    return this.#terminated;
+  }
+
+  /** Bytes the send side holds (unsent and unacknowledged). */
+  get sendBufferedBytes(): number {
+    return this.send.bufferedBytes;
+  }
+}
+
+export { ConnectionClosedError };

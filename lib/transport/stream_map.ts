@@ -1,0 +1,114 @@
+/**
+ * Stream ids and stream limits (RFC 9000 §2.1, §4.6): bidirectional ids 4n (client) and 4n + 1 (server),
+ * peer streams opened implicitly in id order, MAX_STREAMS credit returned as peer streams finish.
+ */
+import { TransportError, TransportErrorCode } from "./errors.ts";
+import type { Stream } from "./stream.ts";
+
+/** The stream limit each side assumes until the peer's MAX_STREAMS arrives. */
+export const INITIAL_MAX_STREAMS = 100;
+
+export class StreamMap {
+  readonly streams = new Map<number, Stream>();
+  /** Limit on peer-initiated streams we advertised. */
+  advertisedMaxStreams = INITIAL_MAX_STREAMS;
+  needsMaxStreams = false;
+  #localOpened = 0;
+  #peerMaxStreams = INITIAL_MAX_STREAMS;
+  #peerOpened = 0;
+  #peerClosed = 0;
+  #openWaiters: { resolve: (s: Stream) => void; reject: (e: unknown) => void }[] = [];
+  readonly #localBit: number;
+
+  constructor(
+    role: "client" | "server",
+    readonly maxIncomingStreams: number,
+    readonly create: (id: number) => Stream,
+    readonly onIncoming: (s: Stream) => void,
+  ) {
+    this.#localBit = role === "client" ? 0 : 1;
+    if (maxIncomingStreams > INITIAL_MAX_STREAMS) {
+      this.advertisedMaxStreams = maxIncomingStreams;
+      this.needsMaxStreams = true;
+    }
+  }
+
+  isLocal(id: number): boolean {
+    return (id & 1) === this.#localBit;
+  }
+
+  /** Opens a local stream now, or undefined when the peer's limit is reached. */
+  tryOpen(): Stream | undefined {
+    if (this.#localOpened >= this.#peerMaxStreams) return undefined;
+    const id = this.#localOpened++ * 4 + this.#localBit;
+    const s = this.create(id);
+    this.streams.set(id, s);
+    return s;
+  }
+
+  /** Opens a local stream, waiting for MAX_STREAMS credit when needed. */
+  open(): Promise<Stream> {
+    const s = this.tryOpen();
+    if (s !== undefined) return Promise.resolve(s);
+    return new Promise((resolve, reject) => this.#openWaiters.push({ resolve, reject }));
+  }
+
+  /** The peer raised our limit. */
+  onMaxStreams(max: number): void {
+    if (max <= this.#peerMaxStreams) return;
+    this.#peerMaxStreams = max;
+    while (this.#openWaiters.length > 0) {
+      const s = this.tryOpen();
+      if (s === undefined) break;
+      this.#openWaiters.shift()!.resolve(s);
+    }
+  }
+
+  /** The stream a frame refers to: opens peer streams up to id, undefined for a finished one. */
+  get(id: number, frameType: number): Stream | undefined {
+    if ((id & 2) !== 0) {
+      throw new TransportError(TransportErrorCode.STREAM_STATE_ERROR, `unidirectional stream ${id}`, frameType);
+    }
+    const existing = this.streams.get(id);
+    if (existing !== undefined) return existing;
+    const index = Math.floor(id / 4);
+    if (this.isLocal(id)) {
+      if (index >= this.#localOpened) {
+        throw new TransportError(TransportErrorCode.STREAM_STATE_ERROR, `stream ${id} was never opened`, frameType);
+      }
+      return undefined;
+    }
+    if (index < this.#peerOpened) return undefined;
+    if (index >= this.advertisedMaxStreams) {
+      throw new TransportError(
+        TransportErrorCode.STREAM_LIMIT_ERROR,
+        `stream ${id} exceeds the limit of ${this.advertisedMaxStreams} streams`,
+        frameType,
+      );
+    }
+    let s: Stream | undefined;
+    while (this.#peerOpened <= index) {
+      const sid = this.#peerOpened++ * 4 + (1 - this.#localBit);
+      s = this.create(sid);
+      this.streams.set(sid, s);
+      this.onIncoming(s);
+    }
+    return s;
+  }
+
+  /** A stream finished both ways; a peer stream returns its credit (RFC 9000 §4.6). */
+  onTerminated(s: Stream): void {
+    if (!this.streams.delete(s.id) || this.isLocal(s.id)) return;
+    this.#peerClosed++;
+    const limit = this.#peerClosed + this.maxIncomingStreams;
+    if (limit - this.advertisedMaxStreams >= this.maxIncomingStreams / 2) {
+      this.advertisedMaxStreams = limit;
+      this.needsMaxStreams = true;
+    }
+  }
+
+  /** Rejects every waiting openStream(). */
+  rejectWaiters(error: unknown): void {
+    for (const w of this.#openWaiters.splice(0)) w.reject(error);
+  }
+}
