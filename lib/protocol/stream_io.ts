@@ -82,8 +82,11 @@ export class MessageReader {
     return m as Extract<Message, { type: T }>;
   }
 
-  /** The bytes after the last message read, pulled on demand; cancelling it cancels the source. */
-  rest(): ReadableStream<Uint8Array> {
+  /**
+   * The bytes after the last message read, pulled on demand; cancelling it cancels the source
+   * and then calls `onCancel` (e.g. to reset the transport stream).
+   */
+  rest(onCancel?: (reason: unknown) => void): ReadableStream<Uint8Array> {
     this.#released = true;
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
@@ -103,7 +106,10 @@ export class MessageReader {
           controller.enqueue(value);
         }
       },
-      cancel: (reason) => this.#reader.cancel(reason),
+      cancel: async (reason) => {
+        await this.#reader.cancel(reason).catch(() => {});
+        onCancel?.(reason);
+      },
     }, { highWaterMark: 0 });
   }
 
