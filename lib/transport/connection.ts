@@ -118,7 +118,10 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.#closeTimeout = options.closeTimeoutMs ?? 5_000;
     this.#closeSession = options.closeSessionOnClose ?? true;
     this.#sendSlack = options.sendSlack ?? 64 * 1024;
-    this.#maxStreamWindow = Math.max(options.maxStreamReceiveWindow ?? 6 * 1024 * 1024, INITIAL_STREAM_WINDOW);
+    this.#maxStreamWindow = Math.max(
+      options.maxStreamReceiveWindow ?? 6 * 1024 * 1024,
+      INITIAL_STREAM_WINDOW,
+    );
     const now = this.clock.now();
     this.#lastReceiveTime = now;
     this.#lastKeepAlive = now;
@@ -146,7 +149,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     session.onDatagram((data) => this.#onDatagram(data));
     session.closed.then(
-      (reason) => this.#terminate({ kind: "session_closed", code: 0, reason: `${reason.code}: ${reason.message}` }),
+      (reason) =>
+        this.#terminate({ kind: "session_closed", code: 0, reason: `${reason.code}: ${reason.message}` }),
       () => this.#terminate({ kind: "session_closed", code: 0, reason: "session failed" }),
     );
     if (this.needsMaxData || this.streamMap.needsMaxStreams) this.#queueFlush();
@@ -295,7 +299,9 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         frames.push(f);
       }
     } catch (e) {
-      if (e instanceof FrameDecodeError) throw new TransportError(TransportErrorCode.FRAME_ENCODING_ERROR, e.message);
+      if (e instanceof FrameDecodeError) {
+        throw new TransportError(TransportErrorCode.FRAME_ENCODING_ERROR, e.message);
+      }
       throw e;
     }
     if (!this.acks.onPacketReceived(packetNumber, ackEliciting, now)) return;
@@ -576,8 +582,12 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       return;
     }
     const loss = this.recovery.lossDetectionDeadline();
-    if (loss !== undefined && now >= loss && this.recovery.onLossDetectionTimeout(now)) this.#onProbeTimeout();
-    if (this.#keepAlive > 0 && now >= Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#keepAlive) {
+    if (loss !== undefined && now >= loss && this.recovery.onLossDetectionTimeout(now)) {
+      this.#onProbeTimeout();
+    }
+    if (
+      this.#keepAlive > 0 && now >= Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#keepAlive
+    ) {
       this.#lastKeepAlive = now;
       this.needsPing = true;
     }
@@ -605,7 +615,11 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   }
 
   #closedError(): ConnectionClosedError {
-    return new ConnectionClosedError({ kind: "local", code: this.#closeCode, reason: "connection is closing" });
+    return new ConnectionClosedError({
+      kind: "local",
+      code: this.#closeCode,
+      reason: "connection is closing",
+    });
   }
 
   #terminate(info: ConnectionCloseInfo): void {
@@ -622,7 +636,10 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         this.session.close(info.reason || info.kind);
       } catch { /* already closed */ }
     }
-    this.#logger.debug({ kind: info.kind, code: info.code, reason: info.reason }, "transport connection closed");
+    this.#logger.debug(
+      { kind: info.kind, code: info.code, reason: info.reason },
+      "transport connection closed",
+    );
     this.#resolveClosed(info);
   }
 }

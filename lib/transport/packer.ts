@@ -57,7 +57,14 @@ export class Packer {
     return { w, packetNumber };
   }
 
-  #finish(w: BufferWriter, packetNumber: number, now: number, frames: SentFrame[], ackEliciting: boolean, probe = false) {
+  #finish(
+    w: BufferWriter,
+    packetNumber: number,
+    now: number,
+    frames: SentFrame[],
+    ackEliciting: boolean,
+    probe = false,
+  ) {
     this.#nextPacketNumber++;
     const sent: SentPacket = {
       packetNumber,
@@ -143,7 +150,11 @@ export class Packer {
       }
       if (s.needsMaxStreamData) {
         s.needsMaxStreamData = false;
-        writeMaxStreamDataFrame(w, { type: "max_stream_data", streamId: s.id, maximumStreamData: s.recv.window.limit });
+        writeMaxStreamDataFrame(w, {
+          type: "max_stream_data",
+          streamId: s.id,
+          maximumStreamData: s.recv.window.limit,
+        });
         frames.push({ kind: "max_stream_data", streamId: s.id });
       }
     }
@@ -166,7 +177,13 @@ export class Packer {
         return;
       }
       h.connSend.used += meta.newBytes;
-      frames.push({ kind: "stream", streamId: s.id, offset: meta.offset, length: meta.length, fin: meta.fin });
+      frames.push({
+        kind: "stream",
+        streamId: s.id,
+        offset: meta.offset,
+        length: meta.length,
+        fin: meta.fin,
+      });
       if (s.send.hasData(h.connSend.available)) h.scheduler.push(s);
       else if (s.send.blockedOnConnection(h.connSend.available)) h.connBlocked.push(s);
     }

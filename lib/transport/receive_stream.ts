@@ -37,11 +37,17 @@ export class ReceiveStream {
   /** RFC 9000 §4.5: checks a frame's end against the final size; sets it on FIN. */
   #checkFinalSize(end: number, fin: boolean): void {
     if (this.finalSize !== undefined && (end > this.finalSize || (fin && end !== this.finalSize))) {
-      throw new TransportError(TransportErrorCode.FINAL_SIZE_ERROR, `data at ${end} past final size ${this.finalSize}`);
+      throw new TransportError(
+        TransportErrorCode.FINAL_SIZE_ERROR,
+        `data at ${end} past final size ${this.finalSize}`,
+      );
     }
     if (fin) {
       if (end < this.window.highestReceived) {
-        throw new TransportError(TransportErrorCode.FINAL_SIZE_ERROR, `final size ${end} below data received`);
+        throw new TransportError(
+          TransportErrorCode.FINAL_SIZE_ERROR,
+          `final size ${end} below data received`,
+        );
       }
       this.finalSize = end;
     }

@@ -94,12 +94,18 @@ export class SendStream {
 
   /** Only new data is pending and connection credit is what stops it. */
   blockedOnConnection(connAvailable: number): boolean {
-    return connAvailable <= 0 && this.#lost.isEmpty && !this.#finLost && this.#sendOffset < this.writeOffset &&
+    return connAvailable <= 0 && this.#lost.isEmpty && !this.#finLost &&
+      this.#sendOffset < this.writeOffset &&
       this.#sendOffset < this.credit.limit;
   }
 
   /** Writes one STREAM frame of at most maxBytes (header included); lost data first. */
-  writeFrame(w: BufferWriter, streamId: number, maxBytes: number, connAvailable: number): StreamFrameMeta | undefined {
+  writeFrame(
+    w: BufferWriter,
+    streamId: number,
+    maxBytes: number,
+    connAvailable: number,
+  ): StreamFrameMeta | undefined {
     if (this.resetCode !== undefined) return undefined;
     if (!this.#lost.isEmpty) {
       const start = this.#lost.start(0);
@@ -181,7 +187,9 @@ export class SendStream {
 
   #release(): void {
     const chunks = this.#chunks;
-    while (this.#head < chunks.length && this.#starts[this.#head] + chunks[this.#head]!.length <= this.ackedOffset) {
+    while (
+      this.#head < chunks.length && this.#starts[this.#head] + chunks[this.#head]!.length <= this.ackedOffset
+    ) {
       chunks[this.#head] = undefined;
       this.#head++;
     }

@@ -67,14 +67,22 @@ export class StreamMap {
   /** The stream a frame refers to: opens peer streams up to id, undefined for a finished one. */
   get(id: number, frameType: number): Stream | undefined {
     if ((id & 2) !== 0) {
-      throw new TransportError(TransportErrorCode.STREAM_STATE_ERROR, `unidirectional stream ${id}`, frameType);
+      throw new TransportError(
+        TransportErrorCode.STREAM_STATE_ERROR,
+        `unidirectional stream ${id}`,
+        frameType,
+      );
     }
     const existing = this.streams.get(id);
     if (existing !== undefined) return existing;
     const index = Math.floor(id / 4);
     if (this.isLocal(id)) {
       if (index >= this.#localOpened) {
-        throw new TransportError(TransportErrorCode.STREAM_STATE_ERROR, `stream ${id} was never opened`, frameType);
+        throw new TransportError(
+          TransportErrorCode.STREAM_STATE_ERROR,
+          `stream ${id} was never opened`,
+          frameType,
+        );
       }
       return undefined;
     }
