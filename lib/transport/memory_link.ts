@@ -142,6 +142,8 @@ class LinkDirection {
   #timerAt = Infinity;
   receiver: ((data: Uint8Array) => void) | null = null;
   cut = false;
+  /** Latest arrival time scheduled: a close_notify sent after datagrams arrives after them, as over UDP mostly. */
+  lastArrival = 0;
 
   constructor(
     public conditions: LinkConditions,
@@ -172,6 +174,7 @@ class LinkDirection {
     if (c.jitterMs > 0) at += this.random() * c.jitterMs;
     if (c.reorderRate > 0 && this.random() < c.reorderRate) at += c.reorderDelayMs;
     this.queue.push({ at, seq: this.#seq++, data });
+    if (at > this.lastArrival) this.lastArrival = at;
     if (c.duplicateRate > 0 && this.random() < c.duplicateRate) {
       this.stats.duplicated++;
       this.queue.push({ at: at + this.random() * (c.delayMs + 1), seq: this.#seq++, data: data.slice() });
@@ -247,7 +250,8 @@ export class MemorySession implements DatagramSession {
     if (this.#closeReason !== undefined) return;
     this.end({ code: "closed", message, remote: false });
     if (!this.out.cut) {
-      const delay = this.out.conditions.delayMs;
+      const now = this.out.clock.now();
+      const delay = Math.max(this.out.conditions.delayMs, this.out.lastArrival - now) + 0.001;
       this.out.clock.setTimeout(() => this.peer.end({ code: "close_notify", message, remote: true }), delay);
     }
   }
