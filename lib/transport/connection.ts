@@ -534,11 +534,16 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     if (sent.inFlight) this.#pacer.onPacketSent(sent.timeSent, sent.size);
   }
 
+  /** Sent twice: it is never retransmitted, and a lost one leaves the peer only its idle timeout. */
   #sendConnectionClose(code: number, reason: string): void {
-    const packet = this.#packer.packConnectionClose(this.clock.now(), this.datagramSize(), code, reason);
-    try {
-      this.session.send(packet);
-    } catch { /* the session is gone or refuses: the peer's idle timeout will do */ }
+    for (let i = 0; i < 2; i++) {
+      const packet = this.#packer.packConnectionClose(this.clock.now(), this.datagramSize(), code, reason);
+      try {
+        this.session.send(packet);
+      } catch {
+        return; // the session is gone or refuses: the peer's idle timeout will do
+      }
+    }
   }
 
   // --- timers ---

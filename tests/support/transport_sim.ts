@@ -107,3 +107,17 @@ export async function readData(stream: TransportStream): Promise<{ bytes: number
   }
   return { bytes, sha256: hash.digest("hex") };
 }
+
+/** Runs simulated time for `ms`, letting microtasks settle at each step. */
+export async function driveFor(clock: ManualClock, ms: number): Promise<void> {
+  const until = clock.now() + ms;
+  for (;;) {
+    await macrotask();
+    const next = clock.nextTimerAt();
+    if (next === undefined || next > until) break;
+    clock.advance(Math.max(0, next - clock.now()));
+  }
+  await macrotask();
+  clock.advance(Math.max(0, until - clock.now()));
+  await macrotask();
+}
