@@ -1,0 +1,159 @@
+/**
+ * Live tunnel sessions by domain. A domain may have several sessions (several clients, or a
+ * reconnect overlapping the old one); requests rotate among the live ones whose announced
+ * service prefixes cover the path.
+ */
+import type { TransportConnection } from "../transport/types.ts";
+import type { ControlChannel } from "./control.ts";
+import { longestPrefix } from "./prefix.ts";
+
+export interface TunnelSession {
+  id: string;
+  domain: string;
+  remoteAddress: string;
+  connectedAt: Date;
+  requestsServed: number;
+  /** Path prefixes the client announced in HELLO. */
+  services: string[];
+  connection: TransportConnection;
+  /** The control stream, used to say GOODBYE. */
+  control?: ControlChannel;
+}
+
+export type RouteResult =
+  | { kind: "ok"; session: TunnelSession; prefix: string }
+  /** No live session for the domain (502 "tunnel offline"). */
+  | { kind: "offline" }
+  /** Live sessions exist but none announced a prefix covering the path (404). */
+  | { kind: "no_service" };
+
+export type SessionCountListener = (domain: string, count: number) => void;
+
+const normalize = (domain: string) => domain.toLowerCase().replace(/\.$/, "");
+
+/** Domain → live sessions, with round-robin picking and a listener for count changes. */
+export class SessionRegistry {
+  #byDomain = new Map<string, TunnelSession[]>();
+  #byId = new Map<string, TunnelSession>();
+  #dead = new Set<string>();
+  #cursor = new Map<string, number>();
+  #listeners = new Set<SessionCountListener>();
+
+  /** Registers a session; it is removed by itself when its connection closes. */
+  add(session: TunnelSession): void {
+    if (this.#byId.has(session.id)) throw new Error(`session ${session.id} is already registered`);
+    const domain = normalize(session.domain);
+    this.#byId.set(session.id, session);
+    const list = this.#byDomain.get(domain) ?? [];
+    list.push(session);
+    this.#byDomain.set(domain, list);
+    session.connection.closed.then(() => this.remove(session.id), () => this.remove(session.id));
+    this.#emit(domain);
+  }
+
+  /** Unregisters a session; false if it was not registered. */
+  remove(id: string): boolean {
+    const session = this.#byId.get(id);
+    if (!session) return false;
+    const domain = normalize(session.domain);
+    this.#byId.delete(id);
+    this.#dead.delete(id);
+    const list = (this.#byDomain.get(domain) ?? []).filter((s) => s.id !== id);
+    if (list.length > 0) this.#byDomain.set(domain, list);
+    else {
+      this.#byDomain.delete(domain);
+      this.#cursor.delete(domain);
+    }
+    this.#emit(domain);
+    return true;
+  }
+
+  get(id: string): TunnelSession | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** Live sessions of a domain (all domains when omitted). */
+  list(domain?: string): TunnelSession[] {
+    const all = domain === undefined
+      ? [...this.#byId.values()]
+      : (this.#byDomain.get(normalize(domain)) ?? []);
+    return all.filter((s) => !this.#dead.has(s.id));
+  }
+
+  /** Number of live sessions of a domain (all domains when omitted). */
+  count(domain?: string): number {
+    return this.list(domain).length;
+  }
+
+  /** The next live session of a domain, round-robin. */
+  pick(domain: string): TunnelSession | undefined {
+    return this.#rotate(normalize(domain), () => true);
+  }
+
+  /** The next live session of a domain whose announced services cover `path`. */
+  route(domain: string, path: string): RouteResult {
+    const d = normalize(domain);
+    if (this.list(d).length === 0) return { kind: "offline" };
+    const prefixOf = new Map<string, string>();
+    const session = this.#rotate(d, (s) => {
+      const prefix = longestPrefix(s.services, path, (p) => p);
+      if (prefix === undefined) return false;
+      prefixOf.set(s.id, prefix);
+      return true;
+    });
+    return session ? { kind: "ok", session, prefix: prefixOf.get(session.id)! } : { kind: "no_service" };
+  }
+
+  #rotate(domain: string, accept: (s: TunnelSession) => boolean): TunnelSession | undefined {
+    const list = this.#byDomain.get(domain);
+    if (!list || list.length === 0) return undefined;
+    const start = this.#cursor.get(domain) ?? 0;
+    for (let i = 0; i < list.length; i++) {
+      const index = (start + i) % list.length;
+      const s = list[index];
+      if (this.#dead.has(s.id) || !accept(s)) continue;
+      this.#cursor.set(domain, index + 1);
+      return s;
+    }
+    return undefined;
+  }
+
+  /** Says GOODBYE to every session of a domain (best effort), closes them, and returns how many. */
+  async closeDomain(domain: string, reason: string): Promise<number> {
+    const sessions = this.list(domain);
+    await Promise.all(sessions.map((s) => this.#close(s, reason)));
+    return sessions.length;
+  }
+
+  /** closeDomain for every domain (server shutdown). */
+  async closeAll(reason: string): Promise<number> {
+    const sessions = this.list();
+    await Promise.all(sessions.map((s) => this.#close(s, reason)));
+    return sessions.length;
+  }
+
+  async #close(session: TunnelSession, reason: string): Promise<void> {
+    this.#dead.add(session.id);
+    this.#emit(normalize(session.domain));
+    await session.control?.goodbye(reason).catch(() => {});
+    await session.connection.close(0, reason).catch(() => {});
+    this.remove(session.id);
+  }
+
+  /** Calls `listener(domain, liveCount)` whenever a domain's live session count changes; returns an unsubscribe. */
+  onChange(listener: SessionCountListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(domain: string): void {
+    const count = this.count(domain);
+    for (const l of this.#listeners) {
+      try {
+        l(domain, count);
+      } catch {
+        // A listener's failure must not break session bookkeeping.
+      }
+    }
+  }
+}
