@@ -379,3 +379,19 @@ Deno.test("a gzip-encoded origin answer reaches the browser with a body matching
     : new TextDecoder().decode(bytes);
   assert.equal(decoded, text);
 });
+
+Deno.test("an upload that keeps moving is not cut short by the response timeout", async () => {
+  await using o = origin(async (req) => new Response(String((await req.arrayBuffer()).byteLength)));
+  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
+  let sent = 0;
+  const slow = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (sent === 8) return c.close();
+      await new Promise((r) => setTimeout(r, 40));
+      sent++;
+      c.enqueue(new Uint8Array(1000));
+    },
+  });
+  const res = await t.forward(pub("/up", { method: "POST", body: slow }), { timeoutMs: 150 });
+  assert.equal(await res.text(), "8000");
+});

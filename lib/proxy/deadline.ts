@@ -7,6 +7,8 @@ export interface Deadline {
   readonly expired: Promise<never>;
   /** Races `p` against the deadline. */
   race<T>(p: Promise<T>): Promise<T>;
+  /** Restarts the countdown (progress was made, e.g. an upload chunk was accepted). */
+  touch(): void;
   clear(): void;
 }
 
@@ -15,14 +17,22 @@ export function startDeadline(clock: Clock, ms: number, signal?: AbortSignal): D
   let reject!: (e: Error) => void;
   const expired = new Promise<never>((_, r) => reject = r);
   expired.catch(() => {});
-  const timer = clock.setTimeout(() => reject(new TunnelTimeoutError(ms)), ms);
+  let cleared = false;
+  const arm = () => clock.setTimeout(() => reject(new TunnelTimeoutError(ms)), ms);
+  let timer = arm();
   const onAbort = () => reject(new TunnelAbortedError());
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
   return {
     expired,
     race: (p) => Promise.race([p, expired]),
+    touch() {
+      if (cleared) return;
+      clock.clearTimeout(timer);
+      timer = arm();
+    },
     clear() {
+      cleared = true;
       clock.clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     },

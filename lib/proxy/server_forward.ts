@@ -18,7 +18,10 @@ export interface ForwardOptions {
   proto: "http" | "https";
   /** The public host the browser asked for. */
   host: string;
-  /** No response head within this → TunnelTimeoutError (504). */
+  /**
+   * No response head within this → TunnelTimeoutError (504). The countdown restarts whenever an
+   * upload chunk is accepted, so a long upload that keeps moving is not cut short.
+   */
   timeoutMs: number;
   /** Aborted when the browser goes away: the stream is reset, which aborts the client's local fetch. */
   signal?: AbortSignal;
@@ -43,13 +46,15 @@ async function openStream(
 }
 
 /**
- * Writes the head, then pumps the request body. A failing browser upload resets the stream;
- * a stream that stops accepting (the client answered early or died) cancels the upload.
+ * Writes the head, then pumps the request body, calling `onProgress` per chunk accepted. A
+ * failing browser upload resets the stream; a stream that stops accepting (the client answered
+ * early or died) cancels the upload.
  */
 async function sendRequest(
   stream: TransportStream,
   head: RequestHead,
   body: ReadableStream<Uint8Array> | null,
+  onProgress: () => void,
 ) {
   const writer = stream.writable.getWriter();
   try {
@@ -80,6 +85,7 @@ async function sendRequest(
           return;
         }
         await writer.write(chunk.value);
+        onProgress();
       } catch (e) {
         reader.cancel(e).catch(() => {});
         return;
@@ -120,7 +126,7 @@ export async function forwardHttp(
   let stream: TransportStream | undefined;
   try {
     stream = await openStream(connection, deadline.race);
-    await deadline.race(sendRequest(stream, head, request.body));
+    await deadline.race(sendRequest(stream, head, request.body, deadline.touch));
     const reader = new MessageReader(stream.readable);
     const answer = await deadline.race(reader.expect("RESPONSE_HEAD", "ERROR"));
     deadline.clear();
