@@ -83,10 +83,11 @@ export class MessageReader {
   }
 
   /**
-   * The bytes after the last message read, pulled on demand; cancelling it cancels the source
-   * and then calls `onCancel` (e.g. to reset the transport stream).
+   * The bytes after the last message read, pulled on demand. `onEnd` runs when the source ends
+   * cleanly; cancelling the result cancels the source and then calls `onCancel` (e.g. to reset
+   * the transport stream).
    */
-  rest(onCancel?: (reason: unknown) => void): ReadableStream<Uint8Array> {
+  rest(hooks: { onEnd?(): void; onCancel?(reason: unknown): void } = {}): ReadableStream<Uint8Array> {
     this.#released = true;
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
@@ -96,19 +97,21 @@ export class MessageReader {
         }
         if (this.#ended) {
           controller.close();
+          hooks.onEnd?.();
           return;
         }
         const { done, value } = await this.#reader.read();
         if (done) {
           this.#ended = true;
           controller.close();
+          hooks.onEnd?.();
         } else {
           controller.enqueue(value);
         }
       },
       cancel: async (reason) => {
         await this.#reader.cancel(reason).catch(() => {});
-        onCancel?.(reason);
+        hooks.onCancel?.(reason);
       },
     }, { highWaterMark: 0 });
   }

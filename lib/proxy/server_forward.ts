@@ -49,13 +49,17 @@ async function openStream(
  * Writes the head, then pumps the request body, calling `onProgress` per chunk accepted. A
  * failing browser upload resets the stream; a stream that stops accepting (the client answered
  * early or died) cancels the upload.
+ *
+ * Without a body, the sending half stays open until the response ends (the returned `finish`
+ * closes it): a reset then always carries RESET_STREAM, which the client sees at once, rather
+ * than depending on STOP_SENDING alone to tell it the browser went away.
  */
 async function sendRequest(
   stream: TransportStream,
   head: RequestHead,
   body: ReadableStream<Uint8Array> | null,
   onProgress: () => void,
-) {
+): Promise<() => void> {
   const writer = stream.writable.getWriter();
   try {
     await writer.write(encode(head));
@@ -65,10 +69,7 @@ async function sendRequest(
       cause: e,
     });
   }
-  if (body === null) {
-    writer.close().catch(() => {});
-    return;
-  }
+  if (body === null) return () => void writer.close().catch(() => {});
   void (async () => {
     const reader = body.getReader();
     for (;;) {
@@ -92,6 +93,7 @@ async function sendRequest(
       }
     }
   })();
+  return () => {};
 }
 
 /** Forwards `request` through a new stream on `connection`; resolves with the response once its head arrived. */
@@ -126,7 +128,7 @@ export async function forwardHttp(
   let stream: TransportStream | undefined;
   try {
     stream = await openStream(connection, deadline.race);
-    await deadline.race(sendRequest(stream, head, request.body, deadline.touch));
+    const finishRequest = await deadline.race(sendRequest(stream, head, request.body, deadline.touch));
     const reader = new MessageReader(stream.readable);
     const answer = await deadline.race(reader.expect("RESPONSE_HEAD", "ERROR"));
     deadline.clear();
@@ -134,7 +136,7 @@ export async function forwardHttp(
       stream.reset(ResetCode.CANCELLED);
       throw new TunnelLocalError(answer.code, answer.message);
     }
-    return buildResponse(request, answer, reader, stream, opts.signal);
+    return buildResponse(request, answer, reader, stream, opts.signal, finishRequest);
   } catch (e) {
     deadline.clear();
     throw classify(e, stream);
@@ -162,15 +164,16 @@ function buildResponse(
   reader: MessageReader,
   stream: TransportStream,
   signal: AbortSignal | undefined,
+  finishRequest: () => void,
 ): Response {
   const headers = toHeaders(dropHopByHop(head.headers));
   const bodiless = request.method === "HEAD" || NO_BODY_STATUS.has(head.status);
   let body: ReadableStream<Uint8Array> | null = null;
   if (bodiless) {
     // Nothing should follow; drain to FIN so the stream finishes cleanly.
-    reader.rest().pipeTo(new WritableStream()).catch(() => {});
+    reader.rest().pipeTo(new WritableStream()).then(finishRequest, () => {});
   } else {
-    body = reader.rest(() => stream.reset(ResetCode.CANCELLED));
+    body = reader.rest({ onEnd: finishRequest, onCancel: () => stream.reset(ResetCode.CANCELLED) });
   }
   if (signal) {
     const onAbort = () => stream.reset(ResetCode.CANCELLED);
