@@ -16,6 +16,10 @@ export interface RelayOptions {
 
 export interface Relay {
   readonly port: number;
+  /** Every client→server datagram forwarded so far, in order (copies). */
+  readonly captured: Uint8Array[];
+  /** Sends a datagram to the server from the relay's address, as if the client had sent it. */
+  inject(datagram: Uint8Array): Promise<void>;
   readonly stats: { toServer: number; toClient: number; dropped: number };
   close(): Promise<void>;
 }
@@ -37,6 +41,8 @@ export function startRelay(o: RelayOptions): Relay {
   const rndToServer = seededRandom(o.seed ?? 1);
   const rndToClient = seededRandom((o.seed ?? 1) * 7919 + 1);
   const stats = { toServer: 0, toClient: 0, dropped: 0 };
+  const captured: Uint8Array[] = [];
+  const target: Deno.NetAddr = { transport: "udp", hostname: o.target.hostname, port: o.target.port };
   let client: Deno.NetAddr | undefined;
   let firstDrops = o.dropFirstToServer ?? 0;
   let closed = false;
@@ -78,13 +84,18 @@ export function startRelay(o: RelayOptions): Relay {
           continue;
         }
         stats.toServer++;
-        forward(data, { transport: "udp", hostname: o.target.hostname, port: o.target.port });
+        captured.push(data.slice());
+        forward(data, target);
       }
     }
   })();
   return {
     port: (conn.addr as Deno.NetAddr).port,
     stats,
+    captured,
+    async inject(datagram: Uint8Array) {
+      await conn.send(datagram, target);
+    },
     async close() {
       closed = true;
       await Promise.allSettled([...pending]);
