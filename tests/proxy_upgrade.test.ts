@@ -6,6 +6,17 @@ import type { RequestInfo } from "../lib/proxy/local_target.ts";
 import { type ByteDuplex, forwardUpgrade, rawHttpResponse } from "../lib/proxy/server_upgrade.ts";
 import { errorResponse } from "../lib/pages/mod.ts";
 import { connectionPair } from "./support/stream_pair.ts";
+import { createConnection } from "../lib/transport/connection.ts";
+import { createMemoryLink } from "../lib/transport/memory_link.ts";
+import type { TransportConnection } from "../lib/transport/types.ts";
+
+type PairFactory = () => [server: TransportConnection, client: TransportConnection];
+
+/** The real transport over an in-memory datagram link, real time. */
+const transportPair: PairFactory = () => {
+  const l = createMemoryLink();
+  return [createConnection(l.b, { role: "server" }), createConnection(l.a, { role: "client" })];
+};
 
 const decoder = new TextDecoder();
 
@@ -51,8 +62,8 @@ async function readHead(conn: Deno.Conn) {
  * A raw TCP "front" on 127.0.0.1 that hands each upgrade to forwardUpgrade over an in-memory
  * tunnel whose client forwards to `target`.
  */
-function front(target: string) {
-  const [server, client] = connectionPair();
+function front(target: string, makePair: PairFactory) {
+  const [server, client] = makePair();
   const infos: RequestInfo[] = [];
   client.onStream((s) =>
     handleStream(s, {
@@ -97,6 +108,8 @@ function front(target: string) {
       listener.close();
       await accepting.catch(() => {});
       await Promise.allSettled(relays);
+      await client.close(0, "test over");
+      await server.closed;
     },
   };
 }
@@ -105,7 +118,7 @@ function once<T extends Event>(target: EventTarget, type: string): Promise<T> {
   return new Promise((resolve) => target.addEventListener(type, (e) => resolve(e as T), { once: true }));
 }
 
-Deno.test("a WebSocket passes text, binary and its close code through the tunnel untouched", async () => {
+async function websocketRoundTrip(makePair: PairFactory) {
   let closeSeen!: (e: { code: number; reason: string }) => void;
   const originClose = new Promise<{ code: number; reason: string }>((r) => closeSeen = r);
   let forwardedFor = "";
@@ -117,7 +130,7 @@ Deno.test("a WebSocket passes text, binary and its close code through the tunnel
     socket.onclose = (e) => closeSeen({ code: e.code, reason: e.reason });
     return response;
   });
-  const f = front(`http://127.0.0.1:${origin.addr.port}`);
+  const f = front(`http://127.0.0.1:${origin.addr.port}`, makePair);
   try {
     const ws = new WebSocket(`ws://127.0.0.1:${f.port}/chat`);
     ws.binaryType = "arraybuffer";
@@ -141,7 +154,12 @@ Deno.test("a WebSocket passes text, binary and its close code through the tunnel
   const info = f.infos.at(-1);
   assert.equal(info?.upgrade, true);
   assert.equal(info?.status, 101);
-});
+}
+
+Deno.test("a WebSocket passes text, binary and its close code through the tunnel untouched", () =>
+  websocketRoundTrip(() => connectionPair()));
+
+Deno.test("a WebSocket passes through the real transport too", () => websocketRoundTrip(transportPair));
 
 Deno.test("an upgrade to a local service that is down fails before any byte is written", async () => {
   const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
