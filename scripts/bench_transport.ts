@@ -1,0 +1,170 @@
+/**
+ * Transport benchmark: bulk throughput one way and both ways over plain UDP and over DTLS on loopback,
+ * at 0%, 1% and 5% injected loss, and 1 000 small request/response exchanges over 32 concurrent streams.
+ * The far end runs in a Worker (its own thread). Prints the raw UDP ceiling measured in the same run.
+ *
+ *   deno run -A scripts/bench_transport.ts [--quick]
+ */
+import { connectDtls } from "../lib/dtls/client.ts";
+import type { DatagramSession } from "../lib/dtls/session.ts";
+import { type Connection, createConnection } from "../lib/transport/connection.ts";
+import type { TransportStream } from "../lib/transport/types.ts";
+import { UdpSession } from "../lib/transport/udp_session.ts";
+import { BENCH_IDENTITY, BENCH_PSK, lossy } from "../tests/support/transport_bench_common.ts";
+import type { PeerRequest } from "../tests/support/transport_bench_peer.ts";
+
+const MB = 1024 * 1024;
+const quick = Deno.args.includes("--quick");
+const BULK_BYTES = quick ? 32 * MB : 128 * MB;
+/** Every measurement stops here, finished or not. */
+const RUN_LIMIT_MS = quick ? 8_000 : 20_000;
+const block = new Uint8Array(64 * 1024).map((_, i) => (i * 7) & 0xff);
+
+function startPeer(): { worker: Worker; ask: (req: PeerRequest) => Promise<Record<string, number>> } {
+  const worker = new Worker(new URL("../tests/support/transport_bench_peer.ts", import.meta.url), { type: "module" });
+  const ask = (req: PeerRequest) =>
+    new Promise<Record<string, number>>((resolve) => {
+      worker.onmessage = (e) => resolve(e.data);
+      worker.postMessage(req);
+    });
+  return { worker, ask };
+}
+
+async function rawUdpCeiling(): Promise<number> {
+  const { worker, ask } = startPeer();
+  const { port } = await ask({ kind: "udp_sink" });
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const target: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
+  const datagram = new Uint8Array(16384);
+  const t0 = performance.now();
+  while (performance.now() - t0 < 2_000) {
+    const batch: Promise<number>[] = [];
+    for (let i = 0; i < 32; i++) batch.push(conn.send(datagram, target));
+    await Promise.all(batch);
+  }
+  const elapsed = performance.now() - t0;
+  await new Promise((r) => setTimeout(r, 100));
+  const { bytes } = await ask({ kind: "udp_sink_stop" });
+  conn.close();
+  worker.terminate();
+  return bytes / MB / (elapsed / 1000);
+}
+
+function header(cmd: string, size: number): Uint8Array {
+  const h = new Uint8Array(9);
+  h[0] = cmd.charCodeAt(0);
+  new DataView(h.buffer).setFloat64(1, size);
+  return h;
+}
+
+async function upload(conn: Connection, size: number, deadline: number): Promise<number> {
+  const s = await conn.openStream();
+  const w = s.writable.getWriter();
+  await w.write(header("S", size));
+  let sent = 0;
+  while (sent < size && performance.now() < deadline) {
+    const n = Math.min(block.length, size - sent);
+    await w.write(block.subarray(0, n));
+    sent += n;
+  }
+  await w.close();
+  await s.readable.pipeTo(new WritableStream()); // the peer closes after reading everything
+  return sent;
+}
+
+async function download(conn: Connection, size: number, deadline: number): Promise<number> {
+  const s = await conn.openStream();
+  const w = s.writable.getWriter();
+  await w.write(header("G", size));
+  await w.close();
+  let got = 0;
+  const reader = s.readable.getReader();
+  while (performance.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    got += value.length;
+  }
+  if (got < size) s.reset(1);
+  return got;
+}
+
+async function exchange(conn: Connection): Promise<void> {
+  const s: TransportStream = await conn.openStream();
+  const w = s.writable.getWriter();
+  await w.write(header("E", 200));
+  await w.write(block.subarray(0, 300));
+  await w.close();
+  let n = 0;
+  for await (const c of s.readable) n += c.length;
+  if (n !== 200) throw new Error(`short response: ${n}`);
+}
+
+async function connect(transport: "udp" | "dtls", lossRate: number) {
+  const { worker, ask } = startPeer();
+  const { port } = await ask({ kind: "serve", transport, lossRate, seed: 2 });
+  let session: DatagramSession;
+  if (transport === "udp") {
+    const udp = new UdpSession({ hostname: "127.0.0.1", port: 0, remote: { hostname: "127.0.0.1", port } });
+    udp.send(new Uint8Array([0])); // tells the peer our address; it is not a transport packet and is dropped
+    session = udp;
+  } else {
+    session = await connectDtls({ hostname: "127.0.0.1", port, identity: BENCH_IDENTITY, psk: BENCH_PSK });
+  }
+  const conn = createConnection(lossy(session, lossRate, 1), { role: "client" });
+  return {
+    conn,
+    async close() {
+      conn.abort(0, "bench over");
+      await conn.closed;
+      worker.terminate();
+    },
+  };
+}
+
+function fmt(bytes: number, ms: number): string {
+  return `${(bytes / MB / (ms / 1000)).toFixed(1).padStart(6)} MB/s`;
+}
+
+async function scenario(transport: "udp" | "dtls", lossRate: number): Promise<string[]> {
+  const out: string[] = [];
+  const size = lossRate >= 0.05 ? BULK_BYTES / 4 : BULK_BYTES;
+  const label = `${transport.padEnd(4)} loss ${(lossRate * 100).toFixed(0).padStart(2)}%`;
+  {
+    const { conn, close } = await connect(transport, lossRate);
+    let t0 = performance.now();
+    const up = await upload(conn, size, t0 + RUN_LIMIT_MS);
+    const upMs = performance.now() - t0;
+    t0 = performance.now();
+    const [a, b] = await Promise.all([upload(conn, size / 2, t0 + RUN_LIMIT_MS), download(conn, size / 2, t0 + RUN_LIMIT_MS)]);
+    const bothMs = performance.now() - t0;
+    const st = conn.stats();
+    out.push(
+      `${label}  one way ${fmt(up, upMs)}  both ways ${fmt(a + b, bothMs)} (up ${fmt(a, bothMs)}, down ${
+        fmt(b, bothMs)
+      })  rtt ${st.smoothedRttMs.toFixed(2)} ms  lost ${st.packetsLost}/${st.packetsSent}  datagram ${st.maxDatagramSize}`,
+    );
+    await close();
+  }
+  if (lossRate === 0) {
+    const { conn, close } = await connect(transport, lossRate);
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < 1000) {
+        next++;
+        await exchange(conn);
+      }
+    }));
+    const ms = performance.now() - t0;
+    out.push(`${label}  1000 request/response exchanges over 32 streams: ${ms.toFixed(0)} ms (${(1000 / (ms / 1000)).toFixed(0)}/s)`);
+    await close();
+  }
+  return out;
+}
+
+console.log(`raw UDP ceiling (16 KiB datagrams, one way, to a worker): ${(await rawUdpCeiling()).toFixed(1)} MB/s`);
+for (const transport of ["udp", "dtls"] as const) {
+  for (const loss of [0, 0.01, 0.05]) {
+    for (const line of await scenario(transport, loss)) console.log(line);
+  }
+}
