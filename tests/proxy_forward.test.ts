@@ -395,3 +395,21 @@ Deno.test("an upload that keeps moving is not cut short by the response timeout"
   const res = await t.forward(pub("/up", { method: "POST", body: slow }), { timeoutMs: 150 });
   assert.equal(await res.text(), "8000");
 });
+
+Deno.test("redirects and 304s from the origin are passed on, not followed", async () => {
+  await using o = origin((req) => {
+    if (new URL(req.url).pathname === "/old") {
+      return new Response(null, { status: 302, headers: { location: "/login?next=%2Fold" } });
+    }
+    return new Response(null, { status: 304, headers: { etag: '"v1"' } });
+  });
+  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
+  const moved = await t.forward(pub("/old"));
+  assert.equal(moved.status, 302);
+  assert.equal(moved.headers.get("location"), "/login?next=%2Fold");
+  await moved.body?.cancel();
+  const same = await t.forward(pub("/doc", { headers: { "if-none-match": '"v1"' } }));
+  assert.equal(same.status, 304);
+  assert.equal(same.headers.get("etag"), '"v1"');
+  assert.equal(same.body, null);
+});

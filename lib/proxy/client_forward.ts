@@ -58,7 +58,8 @@ function hostPreservingClient(): Deno.HttpClient {
 }
 
 const DECODED_BY_FETCH = new Set(["gzip", "x-gzip", "br"]);
-const DROPPED_REQUEST_HEADERS = new Set(["host", "content-length", "accept-encoding"]);
+// content-length: fetch ignores it for a streamed body; expect: the front already answered 100-continue.
+const DROPPED_REQUEST_HEADERS = new Set(["host", "content-length", "accept-encoding", "expect"]);
 
 /** Accept-Encoding for the local request: the browser's, minus what fetch would decode. */
 export function localAcceptEncoding(browser: string | undefined): string {
