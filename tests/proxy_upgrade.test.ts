@@ -179,7 +179,9 @@ Deno.test("an upgrade to a local service that is down fails before any byte is w
     writable: new WritableStream({ write: (c) => void (written += c.length) }),
   };
   const result = await forwardUpgrade(
-    { method: "GET", path: "/ws", headers: [["upgrade", "websocket"], ["connection", "Upgrade"]] },
+    new Request("https://demo.example.com/ws?room=1", {
+      headers: { upgrade: "websocket", connection: "Upgrade" },
+    }),
     socket,
     server,
     { requestId: "r", remoteAddr: "1.2.3.4", proto: "https", host: "demo.example.com", timeoutMs: 2000 },

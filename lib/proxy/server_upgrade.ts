@@ -39,6 +39,11 @@ export type UpgradeResult =
   | { ok: true; done: Promise<void> }
   | { ok: false; error: TunnelError };
 
+function pathOf(url: string): string {
+  const u = new URL(url);
+  return u.pathname + u.search;
+}
+
 /** Below this, a first byte is a frame type; an HTTP/1.x answer starts with "H". */
 const FRAME_TYPE_LIMIT = 0x20;
 
@@ -85,7 +90,7 @@ function relay(socket: ByteDuplex, stream: TransportStream, reader: MessageReade
  * front answers with `error.status` (see rawHttpResponse) and closes it.
  */
 export async function forwardUpgrade(
-  request: UpgradeRequest,
+  request: UpgradeRequest | Request,
   socket: ByteDuplex,
   connection: TransportConnection,
   opts: ForwardOptions,
@@ -96,7 +101,7 @@ export async function forwardUpgrade(
       type: "UPGRADE_HEAD",
       requestId: opts.requestId,
       method: request.method,
-      path: request.path,
+      path: request instanceof Request ? pathOf(request.url) : request.path,
       headers: requestHeaderLines(request.headers, opts, true),
       remoteAddr: opts.remoteAddr,
       proto: opts.proto,
