@@ -413,3 +413,20 @@ Deno.test("redirects and 304s from the origin are passed on, not followed", asyn
   assert.equal(same.headers.get("etag"), '"v1"');
   assert.equal(same.body, null);
 });
+
+Deno.test("an origin failing mid-body makes the response body error rather than end short", async () => {
+  await using o = origin(() =>
+    new Response(
+      new ReadableStream({
+        async pull(c) {
+          c.enqueue(new TextEncoder().encode("first part "));
+          await new Promise((r) => setTimeout(r, 20));
+          c.error(new Error("origin crashed"));
+        },
+      }),
+    )
+  );
+  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
+  const res = await t.forward(pub("/"));
+  await assert.rejects(within(res.text(), 3000, "the body to error"));
+});
