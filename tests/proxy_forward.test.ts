@@ -7,7 +7,7 @@ import {
   TunnelLocalError,
   TunnelTimeoutError,
 } from "../lib/proxy/errors.ts";
-import type { RequestInfo } from "../lib/proxy/local_target.ts";
+import type { ServedRequest } from "../lib/proxy/local_target.ts";
 import { forwardHttp, type ForwardOptions } from "../lib/proxy/server_forward.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
 import { connectionPair } from "./support/stream_pair.ts";
@@ -21,7 +21,7 @@ function origin(handler: Handler): Deno.HttpServer<Deno.NetAddr> {
 /** A server and client joined by an in-memory connection; the client forwards to `target`. */
 function tunnel(target: string, extra: Partial<HandleStreamOptions> = {}) {
   const [server, client] = connectionPair();
-  const infos: RequestInfo[] = [];
+  const infos: ServedRequest[] = [];
   const clientStreams: TransportStream[] = [];
   client.onStream((s) => {
     clientStreams.push(s);

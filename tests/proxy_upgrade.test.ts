@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../lib/log/logger.ts";
 import { handleStream } from "../lib/proxy/client_forward.ts";
 import { TunnelLocalError } from "../lib/proxy/errors.ts";
-import type { RequestInfo } from "../lib/proxy/local_target.ts";
+import type { ServedRequest } from "../lib/proxy/local_target.ts";
 import { type ByteDuplex, forwardUpgrade, rawHttpResponse } from "../lib/proxy/server_upgrade.ts";
 import { errorResponse } from "../lib/pages/mod.ts";
 import { connectionPair } from "./support/stream_pair.ts";
@@ -64,7 +64,7 @@ async function readHead(conn: Deno.Conn) {
  */
 function front(target: string, makePair: PairFactory) {
   const [server, client] = makePair();
-  const infos: RequestInfo[] = [];
+  const infos: ServedRequest[] = [];
   client.onStream((s) =>
     handleStream(s, {
       services: [{ prefix: "/", target: new URL(target) }],

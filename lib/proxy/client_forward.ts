@@ -34,7 +34,7 @@ import {
   type LocalService,
   localUrl,
   pickService,
-  type RequestInfo,
+  type ServedRequest,
   withoutHeaders,
 } from "./local_target.ts";
 import { relayUpgrade } from "./client_upgrade.ts";
@@ -43,7 +43,7 @@ export interface HandleStreamOptions {
   services: readonly LocalService[];
   hostMode: HostMode;
   logger: Logger;
-  onRequest?(info: RequestInfo): void;
+  onRequest?(info: ServedRequest): void;
   /** The fetch client; "preserve" mode needs one created with `allowHost: true` (a shared one is made if absent). */
   httpClient?: Deno.HttpClient;
   clock?: Clock;
@@ -140,7 +140,7 @@ async function forwardLocal(
 ): Promise<void> {
   const clock = opts.clock ?? systemClock;
   const started = clock.now();
-  const info: RequestInfo = {
+  const info: ServedRequest = {
     requestId: head.requestId,
     method: head.method,
     path: head.path,
@@ -150,7 +150,7 @@ async function forwardLocal(
     bytesOut: 0,
     upgrade: false,
   };
-  const report = (patch: Partial<RequestInfo>) => {
+  const report = (patch: Partial<ServedRequest>) => {
     Object.assign(info, patch, { durationMs: clock.now() - started });
     opts.onRequest?.(info);
   };
@@ -228,7 +228,7 @@ async function sendResponse(
   stream: TransportStream,
   response: Response,
   controller: AbortController,
-  info: RequestInfo,
+  info: ServedRequest,
   log: Logger,
 ): Promise<void> {
   info.status = response.status;

@@ -13,7 +13,7 @@ import {
   type LocalService,
   localUrl,
   pickService,
-  type RequestInfo,
+  type ServedRequest,
   withoutHeaders,
 } from "./local_target.ts";
 
@@ -21,7 +21,7 @@ export interface RelayOptions {
   services: readonly LocalService[];
   hostMode: HostMode;
   logger: Logger;
-  onRequest?(info: RequestInfo): void;
+  onRequest?(info: ServedRequest): void;
   clock?: Clock;
 }
 
@@ -71,7 +71,7 @@ export async function relayUpgrade(
 ): Promise<void> {
   const clock = opts.clock ?? systemClock;
   const started = clock.now();
-  const info: RequestInfo = {
+  const info: ServedRequest = {
     requestId: head.requestId,
     method: head.method,
     path: head.path,
@@ -81,7 +81,7 @@ export async function relayUpgrade(
     bytesOut: 0,
     upgrade: true,
   };
-  const report = (patch: Partial<RequestInfo> = {}) => {
+  const report = (patch: Partial<ServedRequest> = {}) => {
     Object.assign(info, patch, { durationMs: clock.now() - started });
     opts.onRequest?.(info);
   };

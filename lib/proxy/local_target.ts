@@ -38,7 +38,7 @@ export function withoutHeaders(lines: HeaderLine[], names: ReadonlySet<string>):
 }
 
 /** Per-request facts for the client's terminal line and logs. */
-export interface RequestInfo {
+export interface ServedRequest {
   requestId: string;
   method: string;
   path: string;

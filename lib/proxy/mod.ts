@@ -25,7 +25,13 @@ export {
   type UpgradeResult,
 } from "./server_upgrade.ts";
 export { handleStream, type HandleStreamOptions, localAcceptEncoding } from "./client_forward.ts";
-export { type HostMode, type LocalService, localUrl, pickService, type RequestInfo } from "./local_target.ts";
+export {
+  type HostMode,
+  type LocalService,
+  localUrl,
+  pickService,
+  type ServedRequest,
+} from "./local_target.ts";
 export {
   TunnelAbortedError,
   TunnelDroppedError,
