@@ -193,6 +193,8 @@ Deno.test("a client that restarts on the same address gets a new session after a
     // The client dies without close_notify (SIGTERM, which `timeout` forwards to openssl):
     // its association is still alive on the server.
     first.child.kill("SIGTERM");
+    // Wait for it to die before closing its stdin: on EOF it would send close_notify.
+    await first.child.status;
     await first.finish();
     assertEquals(server.stats().sessions, 1);
     const second = openssl(sClientArgs(server.addr.port, ["-bind", `127.0.0.1:${port}`]));
