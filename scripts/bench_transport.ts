@@ -5,6 +5,7 @@
  *
  *   deno run -A scripts/bench_transport.ts [--quick]
  */
+import { setImmediate } from "node:timers";
 import { connectDtls } from "../lib/dtls/client.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
 import { type Connection, createConnection } from "../lib/transport/connection.ts";
@@ -21,7 +22,9 @@ const RUN_LIMIT_MS = quick ? 8_000 : 20_000;
 const block = new Uint8Array(64 * 1024).map((_, i) => (i * 7) & 0xff);
 
 function startPeer(): { worker: Worker; ask: (req: PeerRequest) => Promise<Record<string, number>> } {
-  const worker = new Worker(new URL("../tests/support/transport_bench_peer.ts", import.meta.url), { type: "module" });
+  const worker = new Worker(new URL("../tests/support/transport_bench_peer.ts", import.meta.url), {
+    type: "module",
+  });
   const ask = (req: PeerRequest) =>
     new Promise<Record<string, number>>((resolve) => {
       worker.onmessage = (e) => resolve(e.data);
@@ -46,6 +49,30 @@ async function rawUdpCeiling(): Promise<number> {
   await new Promise((r) => setTimeout(r, 100));
   const { bytes } = await ask({ kind: "udp_sink_stop" });
   conn.close();
+  worker.terminate();
+  return bytes / MB / (elapsed / 1000);
+}
+
+/** DTLS records of 16 KiB sent as fast as the client session takes them: the ceiling for the tunnel. */
+async function rawDtlsCeiling(): Promise<number> {
+  const { worker, ask } = startPeer();
+  const { port } = await ask({ kind: "dtls_sink" });
+  const session = await connectDtls({
+    hostname: "127.0.0.1",
+    port,
+    identity: BENCH_IDENTITY,
+    psk: BENCH_PSK,
+  });
+  const datagram = new Uint8Array(16384);
+  const t0 = performance.now();
+  while (performance.now() - t0 < 2_000) {
+    for (let i = 0; i < 16; i++) session.send(datagram);
+    await new Promise((r) => setImmediate(r));
+  }
+  const elapsed = performance.now() - t0;
+  await new Promise((r) => setTimeout(r, 200));
+  const { bytes } = await ask({ kind: "udp_sink_stop" });
+  session.close();
   worker.terminate();
   return bytes / MB / (elapsed / 1000);
 }
@@ -132,16 +159,27 @@ async function scenario(transport: "udp" | "dtls", lossRate: number): Promise<st
   {
     const { conn, close } = await connect(transport, lossRate);
     let t0 = performance.now();
-    const up = await upload(conn, size, t0 + RUN_LIMIT_MS);
-    const upMs = performance.now() - t0;
+    let up = await upload(conn, size, t0 + RUN_LIMIT_MS);
+    let upMs = performance.now() - t0;
+    console.log("first", fmt(up, upMs), JSON.stringify(conn.stats()));
     t0 = performance.now();
-    const [a, b] = await Promise.all([upload(conn, size / 2, t0 + RUN_LIMIT_MS), download(conn, size / 2, t0 + RUN_LIMIT_MS)]);
+    up = await upload(conn, size, t0 + RUN_LIMIT_MS);
+    upMs = performance.now() - t0;
+    t0 = performance.now();
+    const [a, b] = await Promise.all([
+      upload(conn, size / 2, t0 + RUN_LIMIT_MS),
+      download(conn, size / 2, t0 + RUN_LIMIT_MS),
+    ]);
     const bothMs = performance.now() - t0;
     const st = conn.stats();
     out.push(
       `${label}  one way ${fmt(up, upMs)}  both ways ${fmt(a + b, bothMs)} (up ${fmt(a, bothMs)}, down ${
         fmt(b, bothMs)
-      })  rtt ${st.smoothedRttMs.toFixed(2)} ms  lost ${st.packetsLost}/${st.packetsSent}  datagram ${st.maxDatagramSize}`,
+      })  rtt ${
+        st.smoothedRttMs.toFixed(2)
+      } ms  lost ${st.packetsLost}/${st.packetsSent} pto ${st.probeTimeouts} cwnd ${
+        (st.congestionWindow / 1024).toFixed(0)
+      }K  datagram ${st.maxDatagramSize}`,
     );
     await close();
   }
@@ -156,13 +194,22 @@ async function scenario(transport: "udp" | "dtls", lossRate: number): Promise<st
       }
     }));
     const ms = performance.now() - t0;
-    out.push(`${label}  1000 request/response exchanges over 32 streams: ${ms.toFixed(0)} ms (${(1000 / (ms / 1000)).toFixed(0)}/s)`);
+    out.push(
+      `${label}  1000 request/response exchanges over 32 streams: ${ms.toFixed(0)} ms (${
+        (1000 / (ms / 1000)).toFixed(0)
+      }/s)`,
+    );
     await close();
   }
   return out;
 }
 
-console.log(`raw UDP ceiling (16 KiB datagrams, one way, to a worker): ${(await rawUdpCeiling()).toFixed(1)} MB/s`);
+console.log(
+  `raw UDP ceiling (16 KiB datagrams, one way, to a worker): ${(await rawUdpCeiling()).toFixed(1)} MB/s`,
+);
+console.log(
+  `raw DTLS ceiling (16 KiB records, one way, to a worker): ${(await rawDtlsCeiling()).toFixed(1)} MB/s`,
+);
 for (const transport of ["udp", "dtls"] as const) {
   for (const loss of [0, 0.01, 0.05]) {
     for (const line of await scenario(transport, loss)) console.log(line);

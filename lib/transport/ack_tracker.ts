@@ -22,8 +22,16 @@ export class AckTracker {
 
   constructor(readonly maxAckDelay: number, readonly ackElicitingThreshold: number) {}
 
-  /** Records a packet; false when it is a duplicate to drop. */
-  onPacketReceived(packetNumber: number, ackEliciting: boolean, now: number): boolean {
+  /**
+   * Records a packet; false when it is a duplicate to drop. `ackDelay` (≤ maxAckDelay) is how long a lone
+   * packet may wait: on fast paths a quarter RTT, so a tail packet's ACK is not held for a whole max_ack_delay.
+   */
+  onPacketReceived(
+    packetNumber: number,
+    ackEliciting: boolean,
+    now: number,
+    ackDelay = this.maxAckDelay,
+  ): boolean {
     if (this.#received.has(packetNumber)) return false;
     const reordered = packetNumber < this.largestReceived;
     const gap = this.largestReceived >= 0 && packetNumber > this.largestReceived + 1;
@@ -38,7 +46,7 @@ export class AckTracker {
     this.#ackElicitingSinceAck++;
     // RFC 9000 §13.2.1: acknowledge at once when packets arrive out of order, else every few packets.
     if (reordered || gap || this.#ackElicitingSinceAck >= this.ackElicitingThreshold) this.#ackNow = true;
-    else if (this.ackDeadline === undefined) this.ackDeadline = now + this.maxAckDelay;
+    else if (this.ackDeadline === undefined) this.ackDeadline = now + Math.min(ackDelay, this.maxAckDelay);
     return true;
   }
 

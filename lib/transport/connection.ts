@@ -14,7 +14,7 @@ import { Packer, type PackerHost } from "./packer.ts";
 import { readPacketHeader } from "./packet.ts";
 import { PathMtuDiscovery } from "./pmtu.ts";
 import { LossRecovery } from "./recovery.ts";
-import { RttEstimator } from "./rtt.ts";
+import { GRANULARITY_MS, RttEstimator } from "./rtt.ts";
 import { RoundRobinScheduler } from "./scheduler.ts";
 import type { SentFrame, SentPacket } from "./sent_packet.ts";
 import { Stream, type StreamHost } from "./stream.ts";
@@ -23,9 +23,9 @@ import type { ConnectionCloseInfo, ConnectionStats, TransportConnection, Transpo
 import { BufferReader, FrameDecodeError } from "./varint.ts";
 
 /** Stream credit each side assumes for a new stream until MAX_STREAM_DATA says more. */
-export const INITIAL_STREAM_WINDOW = 256 * 1024;
+export const INITIAL_STREAM_WINDOW = 512 * 1024;
 /** Connection credit each side assumes until MAX_DATA says more. */
-export const INITIAL_CONNECTION_WINDOW = 512 * 1024;
+export const INITIAL_CONNECTION_WINDOW = 1024 * 1024;
 
 export interface ConnectionOptions {
   role: "client" | "server";
@@ -41,7 +41,7 @@ export interface ConnectionOptions {
   ackElicitingThreshold?: number;
   /** RTT assumed before the first sample (default 100 ms). */
   initialRttMs?: number;
-  /** Initial connection receive window, at least INITIAL_CONNECTION_WINDOW (default 768 KiB). */
+  /** Initial connection receive window, at least INITIAL_CONNECTION_WINDOW (default 1.5 MiB). */
   connectionReceiveWindow?: number;
   /** Auto-tuning ceilings (defaults 6 MiB per stream, 15 MiB per connection). */
   maxStreamReceiveWindow?: number;
@@ -85,6 +85,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   needsPing = false;
   retransmittedFrames = 0;
   packetsSent = 0;
+  probeTimeouts = 0;
   #packer: Packer;
   #pacer: Pacer;
   #logger: Logger;
@@ -135,7 +136,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       onPacketAcked: (p) => this.#onPacketAcked(p),
       onPacketLost: (p) => this.#onPacketLost(p),
     });
-    const connWindow = Math.max(options.connectionReceiveWindow ?? 768 * 1024, INITIAL_CONNECTION_WINDOW);
+    const connWindow = Math.max(options.connectionReceiveWindow ?? 1536 * 1024, INITIAL_CONNECTION_WINDOW);
     const maxConnWindow = Math.max(options.maxConnectionReceiveWindow ?? 15 * 1024 * 1024, connWindow);
     this.connRecv = new ReceiveWindow(connWindow, maxConnWindow, now);
     this.needsMaxData = connWindow > INITIAL_CONNECTION_WINDOW;
@@ -199,6 +200,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       retransmittedFrames: this.retransmittedFrames,
       maxDatagramSize: this.datagramSize(),
       openStreams: this.streamMap.streams.size,
+      probeTimeouts: this.probeTimeouts,
     };
   }
 
@@ -304,7 +306,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       }
       throw e;
     }
-    if (!this.acks.onPacketReceived(packetNumber, ackEliciting, now)) return;
+    const ackDelay = Math.max(GRANULARITY_MS, this.rtt.smoothedRtt / 4);
+    if (!this.acks.onPacketReceived(packetNumber, ackEliciting, now, ackDelay)) return;
     this.#lastReceiveTime = now;
     for (const f of frames) {
       this.#handleFrame(f, now);
@@ -601,6 +604,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   /** RFC 9002 §6.2.4: two probe packets; with no new data they carry the oldest unacknowledged frames. */
   #onProbeTimeout(): void {
+    this.probeTimeouts++;
     this.#probesToSend = 2;
     if (this.scheduler.size > 0) return;
     for (const p of this.recovery.oldestOutstanding(2)) this.#requeueFrames(p.frames);

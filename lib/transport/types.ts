@@ -27,6 +27,8 @@ export interface ConnectionStats {
   retransmittedFrames: number;
   maxDatagramSize: number;
   openStreams: number;
+  /** Probe timeouts fired (RFC 9002 §6.2); optional so other implementations need not report it. */
+  probeTimeouts?: number;
 }
 
 export interface ConnectionCloseInfo {

@@ -71,7 +71,9 @@ export class UdpSession implements DatagramSession {
 
   send(data: Uint8Array): void {
     if (this.#reason !== undefined) throw new SessionClosedError(this.#reason);
-    if (data.length > this.maxDatagramSize) throw new DatagramTooLargeError(data.length, this.maxDatagramSize);
+    if (data.length > this.maxDatagramSize) {
+      throw new DatagramTooLargeError(data.length, this.maxDatagramSize);
+    }
     if (this.#remote === undefined) return;
     // Not awaited: UDP may drop anyway, and the transport recovers.
     this.#conn.send(data, this.#remote).catch(() => {});

@@ -13,11 +13,14 @@ import { BENCH_IDENTITY, BENCH_PSK, lossy } from "./transport_bench_common.ts";
 export type PeerRequest =
   | { kind: "udp_sink" }
   | { kind: "udp_sink_stop" }
+  | { kind: "dtls_sink" }
   | { kind: "serve"; transport: "udp" | "dtls"; lossRate: number; seed: number };
 
 const block = new Uint8Array(64 * 1024).map((_, i) => (i * 131) & 0xff);
 
-async function readHeader(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<[string, number, Uint8Array]> {
+async function readHeader(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<[string, number, Uint8Array]> {
   let buf = new Uint8Array(0);
   while (buf.length < 9) {
     const { value, done } = await reader.read();
@@ -63,6 +66,16 @@ self.onmessage = async (e: MessageEvent<PeerRequest>) => {
         sinkBytes += d.length;
       }
     } catch { /* closed */ }
+    return;
+  }
+  if (req.kind === "dtls_sink") {
+    const server = await startDtlsServer({
+      hostname: "127.0.0.1",
+      port: 0,
+      lookupPsk: (id) => Promise.resolve(id === BENCH_IDENTITY ? BENCH_PSK : null),
+      onSession: (s) => s.onDatagram((d) => (sinkBytes += d.length)),
+    });
+    self.postMessage({ port: server.addr.port });
     return;
   }
   if (req.kind === "udp_sink_stop") {
