@@ -254,3 +254,32 @@ Deno.test("a small request is not starved by a bulk transfer on another stream",
   assert(bulkDoneAt - t0 > 1000, "the bulk transfer was still running");
   client.abort();
 });
+
+Deno.test("openStream waits for MAX_STREAMS credit, which finished streams return", async () => {
+  const { clock, client, server } = connectedPair({ delayMs: 2 }, { maxIncomingStreams: 100 });
+  let concurrent = 0;
+  let peak = 0;
+  server.onStream((s) => {
+    concurrent++;
+    peak = Math.max(peak, concurrent);
+    readData(s).then(async () => {
+      const w = s.writable.getWriter();
+      await w.write(new Uint8Array([1]));
+      await w.close();
+      concurrent--;
+    });
+  });
+  const opened: TransportStream[] = [];
+  const work = Promise.all(Array.from({ length: 250 }, async () => {
+    const s = await client.openStream();
+    opened.push(s);
+    await writeData(s, 1000, 1);
+    return (await readData(s)).bytes;
+  }));
+  const sizes = await drive(clock, work);
+  assertEquals(sizes.filter((n) => n === 1).length, 250);
+  assert(peak <= 100, `the server never saw more than its limit (peak ${peak})`);
+  assertEquals(new Set(opened.map((s) => s.id)).size, 250, "ids are unique");
+  assert(opened.every((s) => s.id % 4 === 0), "client-initiated bidirectional ids");
+  client.abort();
+});

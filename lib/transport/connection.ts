@@ -6,6 +6,11 @@ import { type DatagramSession, DatagramTooLargeError, SessionClosedError } from 
 import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
 import { type Logger, silentLogger } from "../log/logger.ts";
 import { type CongestionController, NewReno, Pacer } from "./congestion.ts";
+import {
+  type ConnectionOptions,
+  INITIAL_CONNECTION_WINDOW,
+  INITIAL_STREAM_WINDOW,
+} from "./connection_options.ts";
 import { AckTracker } from "./ack_tracker.ts";
 import { ConnectionClosedError, TransportError, TransportErrorCode } from "./errors.ts";
 import { ReceiveWindow, SendCredit } from "./flow_control.ts";
@@ -13,6 +18,7 @@ import { type Frame, isAckEliciting, readFrame } from "./frames/frame.ts";
 import { Packer, type PackerHost } from "./packer.ts";
 import { readPacketHeader } from "./packet.ts";
 import { PathMtuDiscovery } from "./pmtu.ts";
+import { onFrameAcked, requeueFrames } from "./retransmission.ts";
 import { LossRecovery } from "./recovery.ts";
 import { GRANULARITY_MS, RttEstimator } from "./rtt.ts";
 import { RoundRobinScheduler } from "./scheduler.ts";
@@ -22,43 +28,7 @@ import { StreamMap } from "./stream_map.ts";
 import type { ConnectionCloseInfo, ConnectionStats, TransportConnection, TransportStream } from "./types.ts";
 import { BufferReader, FrameDecodeError } from "./varint.ts";
 
-/** Stream credit each side assumes for a new stream until MAX_STREAM_DATA says more. */
-export const INITIAL_STREAM_WINDOW = 512 * 1024;
-/** Connection credit each side assumes until MAX_DATA says more. */
-export const INITIAL_CONNECTION_WINDOW = 1024 * 1024;
-
-export interface ConnectionOptions {
-  role: "client" | "server";
-  clock?: Clock;
-  logger?: Logger;
-  /** Close when nothing arrives for this long (default 30 000 ms). */
-  idleTimeoutMs?: number;
-  /** PING after this long without receiving anything (default 10 000 ms; 0 disables). */
-  keepAliveMs?: number;
-  /** Longest an ACK is delayed (default 10 ms); also advertised implicitly to the peer's PTO. */
-  maxAckDelayMs?: number;
-  /** ACK after this many ack-eliciting packets (default 2). */
-  ackElicitingThreshold?: number;
-  /** RTT assumed before the first sample (default 100 ms). */
-  initialRttMs?: number;
-  /** Initial connection receive window, at least INITIAL_CONNECTION_WINDOW (default 1.5 MiB). */
-  connectionReceiveWindow?: number;
-  /** Auto-tuning ceilings (defaults 6 MiB per stream, 15 MiB per connection). */
-  maxStreamReceiveWindow?: number;
-  maxConnectionReceiveWindow?: number;
-  /** Peer-initiated streams open at once (default 256). */
-  maxIncomingStreams?: number;
-  /** Bytes a writer may run ahead of the peer's stream credit before write() waits (default 64 KiB). */
-  sendSlack?: number;
-  /** Longest a graceful close waits for pending data (default 5 000 ms). */
-  closeTimeoutMs?: number;
-  /** Probe for datagrams larger than 1200 bytes (default true). */
-  pmtuDiscovery?: boolean;
-  /** Close the session when the connection closes (default true). */
-  closeSessionOnClose?: boolean;
-  /** Congestion controller factory (default NewReno). */
-  congestionController?: (maxDatagramSize: number) => CongestionController;
-}
+export { type ConnectionOptions, INITIAL_CONNECTION_WINDOW, INITIAL_STREAM_WINDOW };
 
 type State = "open" | "closing" | "closed";
 
@@ -379,22 +349,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       this.cc.setMaxDatagramSize(size);
       this.#logger.debug({ size }, "packet size probe acknowledged");
     }
-    for (const f of p.frames) this.#onFrameAcked(f);
-  }
-
-  #onFrameAcked(f: SentFrame): void {
-    switch (f.kind) {
-      case "stream":
-        this.streamMap.streams.get(f.streamId)?.onFrameAcked(f.offset, f.length, f.fin);
-        return;
-      case "reset_stream": {
-        const s = this.streamMap.streams.get(f.streamId);
-        if (s === undefined) return;
-        s.resetAcked = true;
-        s.checkTerminated();
-        return;
-      }
-    }
+    for (const f of p.frames) onFrameAcked(this, f);
   }
 
   #onPacketLost(p: SentPacket): void {
@@ -405,52 +360,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.#requeueFrames(p.frames);
   }
 
-  /** Frames are retransmitted, not packets (RFC 9000 §13.3): each lost frame is queued afresh, with current values. */
   #requeueFrames(frames: SentFrame[]): void {
-    for (const f of frames) {
-      switch (f.kind) {
-        case "stream": {
-          const s = this.streamMap.streams.get(f.streamId);
-          if (s === undefined) break;
-          s.send.onLost(f.offset, f.length, f.fin);
-          this.retransmittedFrames++;
-          this.wake(s);
-          break;
-        }
-        case "reset_stream": {
-          const s = this.streamMap.streams.get(f.streamId);
-          if (s !== undefined && !s.resetAcked) {
-            s.needsResetStream = true;
-            this.wake(s);
-          }
-          break;
-        }
-        case "stop_sending": {
-          const s = this.streamMap.streams.get(f.streamId);
-          if (s !== undefined && !s.recv.allReceived) {
-            s.needsStopSending = true;
-            this.wake(s);
-          }
-          break;
-        }
-        case "max_stream_data": {
-          const s = this.streamMap.streams.get(f.streamId);
-          if (s !== undefined && !s.recv.allReceived && !s.discarding) {
-            s.needsMaxStreamData = true;
-            this.wake(s);
-          }
-          break;
-        }
-        case "max_data":
-          this.needsMaxData = true;
-          break;
-        case "max_streams":
-          this.streamMap.needsMaxStreams = true;
-          break;
-        case "ping":
-          break;
-      }
-    }
+    requeueFrames(this, frames);
     this.#queueFlush();
   }
 

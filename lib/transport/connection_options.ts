@@ -1,0 +1,42 @@
+/** Connection options and the flow-control values both ends assume before the peer says otherwise. */
+import type { Clock } from "../log/clock.ts";
+import type { Logger } from "../log/logger.ts";
+import type { CongestionController } from "./congestion.ts";
+
+/** Stream credit each side assumes for a new stream until MAX_STREAM_DATA says more. */
+export const INITIAL_STREAM_WINDOW = 512 * 1024;
+/** Connection credit each side assumes until MAX_DATA says more. */
+export const INITIAL_CONNECTION_WINDOW = 1024 * 1024;
+
+export interface ConnectionOptions {
+  role: "client" | "server";
+  clock?: Clock;
+  logger?: Logger;
+  /** Close when nothing arrives for this long (default 30 000 ms). */
+  idleTimeoutMs?: number;
+  /** PING after this long without receiving anything (default 10 000 ms; 0 disables). */
+  keepAliveMs?: number;
+  /** Longest an ACK is delayed (default 10 ms); also advertised implicitly to the peer's PTO. */
+  maxAckDelayMs?: number;
+  /** ACK after this many ack-eliciting packets (default 2). */
+  ackElicitingThreshold?: number;
+  /** RTT assumed before the first sample (default 100 ms). */
+  initialRttMs?: number;
+  /** Initial connection receive window, at least INITIAL_CONNECTION_WINDOW (default 1.5 MiB). */
+  connectionReceiveWindow?: number;
+  /** Auto-tuning ceilings (defaults 6 MiB per stream, 15 MiB per connection). */
+  maxStreamReceiveWindow?: number;
+  maxConnectionReceiveWindow?: number;
+  /** Peer-initiated streams open at once (default 256). */
+  maxIncomingStreams?: number;
+  /** Bytes a writer may run ahead of the peer's stream credit before write() waits (default 64 KiB). */
+  sendSlack?: number;
+  /** Longest a graceful close waits for pending data (default 5 000 ms). */
+  closeTimeoutMs?: number;
+  /** Probe for datagrams larger than 1200 bytes (default true). */
+  pmtuDiscovery?: boolean;
+  /** Close the session when the connection closes (default true). */
+  closeSessionOnClose?: boolean;
+  /** Congestion controller factory (default NewReno). */
+  congestionController?: (maxDatagramSize: number) => CongestionController;
+}
