@@ -1,12 +1,24 @@
 /**
  * hopgate-client: configuration → DTLS session → tunnel → local forwarder.
+ * On a terminal it prints one line at start and one per request; JSON logs otherwise.
  */
 import { exitOnConfigError } from "./lib/config/build.ts";
 import { helpText } from "./lib/config/options.ts";
-import { clientOptions, loadClientConfig } from "./lib/config/client_config.ts";
+import { allServices, clientOptions, loadClientConfig } from "./lib/config/client_config.ts";
 import { VERSION } from "./lib/config/version.ts";
+import { createLogger } from "./lib/log/logger.ts";
+import { KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
+import type { ServedRequest } from "./lib/proxy/local_target.ts";
 
-function main(): void {
+function requestLine(r: ServedRequest): string {
+  const time = new Date().toTimeString().slice(0, 8);
+  const status = r.status === 0 ? "---" : String(r.status);
+  return `${time}  ${r.method.padEnd(7)} ${status}  ${r.durationMs.toFixed(0).padStart(5)} ms  ${r.path}${
+    r.error ? `  (${r.error})` : ""
+  }`;
+}
+
+async function main(): Promise<void> {
   let built;
   try {
     built = loadClientConfig({ args: Deno.args, env: Deno.env.toObject() });
@@ -27,8 +39,66 @@ function main(): void {
     console.log(`hopgate-client ${VERSION}`);
     return;
   }
-  console.error("hopgate-client: the tunnel is not wired yet");
-  Deno.exit(1);
+  const config = built.config;
+  const terminal = config.logFormat === "pretty" || (config.logFormat === "auto" && Deno.stdout.isTerminal());
+  // On a terminal the request lines are the output; logs below warn would drown them.
+  const logger = createLogger({
+    level: terminal && !config.debug && config.logLevel === "info" ? "warn" : config.logLevel,
+    format: terminal ? "pretty" : "json",
+  });
+  const services = allServices(config);
+  const abort = new AbortController();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());
+  let announced = "";
+  try {
+    await runTunnelClient({
+      server: config.serverAddr,
+      domain: config.domain,
+      apiKey: config.apiKey,
+      services,
+      hostMode: config.hostHeader,
+      clientVersion: VERSION,
+      logger,
+      signal: abort.signal,
+      onConnected(publicUrl, sessionId) {
+        if (!terminal) return;
+        if (announced === publicUrl) {
+          console.log(`Reconnected (session ${sessionId})`);
+          return;
+        }
+        announced = publicUrl;
+        for (const s of services) {
+          const from = `${publicUrl}${s.prefix === "/" ? "" : s.prefix}`;
+          console.log(`Forwarding ${from} -> ${s.target.href.replace(/\/$/, "")}`);
+        }
+      },
+      onRequest(r) {
+        if (terminal) console.log(requestLine(r));
+        else {
+          logger.info({
+            component: "forwarder",
+            request_id: r.requestId,
+            method: r.method,
+            path: r.path,
+            status: r.status,
+            duration_ms: Math.round(r.durationMs * 10) / 10,
+            bytes_in: r.bytesIn,
+            bytes_out: r.bytesOut,
+            upgrade: r.upgrade || undefined,
+            error: r.error,
+          }, "request");
+        }
+      },
+    });
+  } catch (e) {
+    if (e instanceof KeyRejectedError) {
+      console.error(`hopgate-client: ${e.message}`);
+      logger.error({ component: "tunnel", code: e.code }, e.message);
+      Deno.exit(1);
+    }
+    throw e;
+  }
+  Deno.exit(0);
 }
 
-if (import.meta.main) main();
+if (import.meta.main) await main();

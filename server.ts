@@ -1,5 +1,5 @@
 /**
- * hopgate-server: configuration → database → listeners.
+ * hopgate-server: configuration → database → certificates → listeners.
  * Prints one JSON line `server ready` with the bound addresses once it serves.
  */
 import { Hono } from "hono";
@@ -8,53 +8,200 @@ import { helpText } from "./lib/config/options.ts";
 import { loadServerConfig, type ServerConfig, serverOptions } from "./lib/config/server_config.ts";
 import { VERSION } from "./lib/config/version.ts";
 import { createLogger, type Logger } from "./lib/log/logger.ts";
-import { type Database, DatabaseError, openDatabase } from "./db/open.ts";
+import { DatabaseError, openDatabase } from "./db/open.ts";
 import { createDomainStore } from "./db/domains.ts";
 import { createApiRoutes } from "./lib/admin/app.ts";
+import { startDtlsServer } from "./lib/dtls/server.ts";
+import { SessionRegistry } from "./lib/proxy/registry.ts";
+import { acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
+import { createGateway } from "./lib/proxy/gateway.ts";
+import { type Front, type FrontHandlers, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
+import { type CertificateStore, openSelfSignedStore } from "./lib/tls/certificate_store.ts";
+import { errorResponse } from "./lib/pages/mod.ts";
 
 export interface RunningServer {
-  http: Deno.NetAddr;
   shutdown(reason?: string): Promise<void>;
+}
+
+/** Shutdown lets in-flight requests finish for this long. */
+const DRAIN_MS = 10_000;
+
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+function origin(scheme: "http" | "https", host: string, port: number): string {
+  const standard = scheme === "https" ? 443 : 80;
+  return `${scheme}://${host}${port === standard ? "" : `:${port}`}`;
+}
+
+/** The plain HTTP listener when TLS is on: ACME's path stays free, everything else goes to HTTPS. */
+function redirectToHttps(httpsPort: () => number): FrontHandlers {
+  return {
+    fetch(request) {
+      const url = new URL(request.url);
+      if (url.pathname.startsWith("/.well-known/acme-challenge/")) {
+        return errorResponse(
+          404,
+          "no_challenge",
+          "No ACME challenge is pending here.",
+          request,
+          crypto.randomUUID(),
+        );
+      }
+      const host = (request.headers.get("host") ?? url.hostname).replace(/:\d+$/, "");
+      return new Response(null, {
+        status: 308,
+        headers: { location: `${origin("https", host, httpsPort())}${url.pathname}${url.search}` },
+      });
+    },
+    upgrade(_request, socket) {
+      socket.destroy();
+    },
+  };
 }
 
 /** Starts every part of the server; resolves once it serves. */
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const started = performance.now();
-  const database: Database = await openDatabase({ dsn: config.dbDsn, dataDir: config.dataDir, logger });
+  const log = logger.child({ component: "server" });
+  const database = await openDatabase({ dsn: config.dbDsn, dataDir: config.dataDir, logger });
   const store = createDomainStore(database.db);
-  const app = new Hono();
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", (c) => c.json({ status: "ready", database: database.kind }));
-  app.route(
+  const domains = new Set((await store.list()).map((d) => d.domain));
+  const registry = new SessionRegistry();
+  let certs: CertificateStore | undefined;
+  if (config.tlsMode === "self-signed") {
+    certs = await openSelfSignedStore({
+      dir: `${config.dataDir}/tls`,
+      serverDomain: config.domain,
+      isServedHost: (h) => domains.has(h),
+    });
+  }
+  let publicPort = 0;
+  const publicUrl = (domain: string) =>
+    origin(config.tlsMode === "off" ? "http" : "https", domain, publicPort);
+
+  const dtls = await startDtlsServer({
+    hostname: config.dtlsListen.hostname,
+    port: config.dtlsListen.port,
+    logger,
+    async lookupPsk(identity) {
+      if (!domains.has(identity)) return null;
+      const key = await store.clientKey(identity);
+      return key ? hexToBytes(key) : null;
+    },
+    onSession: (session) =>
+      acceptTunnel(session, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger }),
+  });
+
+  let stopping = false;
+  const own = new Hono();
+  own.get("/healthz", (c) => c.json({ status: "ok" }));
+  own.get(
+    "/readyz",
+    (c) =>
+      stopping
+        ? c.json({ status: "stopping" }, 503)
+        : c.json({ status: "ready", database: database.kind, sessions: registry.count() }),
+  );
+  own.route(
     "/api/v1",
-    createApiRoutes({ store, adminApiKey: config.adminApiKey, serverDomain: config.domain, logger }),
+    createApiRoutes({
+      store,
+      adminApiKey: config.adminApiKey,
+      serverDomain: config.domain,
+      logger,
+      hooks: {
+        sessions: (domain) =>
+          registry.list(domain).map((s) => ({
+            id: s.id,
+            remote_address: s.remoteAddress,
+            connected_since: s.connectedAt.toISOString(),
+            requests_served: s.requestsServed,
+          })),
+        domainAdded(domain) {
+          domains.add(domain);
+        },
+        async domainChanged(domain, change) {
+          const reason = change === "removed"
+            ? "the domain was removed on the server"
+            : "the client key was rotated";
+          if (change === "removed") {
+            domains.delete(domain);
+            await certs?.forget(domain);
+          }
+          const closed = await registry.closeDomain(domain, reason);
+          dtls.closeSessions(domain, reason);
+          log.info({ domain, change, sessions_closed: closed }, "domain changed");
+        },
+      },
+    }),
+  );
+  own.notFound((c) =>
+    errorResponse(404, "not_found", `Nothing at ${c.req.path}.`, c.req.raw, crypto.randomUUID())
   );
 
-  const http = Deno.serve({
-    hostname: config.httpListen.hostname,
-    port: config.httpListen.port,
-    onListen: () => {},
-  }, app.fetch);
-  const addr = http.addr as Deno.NetAddr;
-  logger.info({
-    component: "server",
+  const gateway = createGateway({
+    serverDomain: config.domain,
+    ownApp: (request) => own.fetch(request),
+    isRegistered: (d) => domains.has(d),
+    registry,
+    proxyTimeoutMs: config.proxyTimeoutMs,
+    logger,
+  });
+
+  const fronts: Front[] = [];
+  let https: Front | undefined;
+  if (certs) {
+    const store = certs;
+    https = await startHttpsFront({
+      listen: config.httpsListen,
+      defaultCert: store.defaultPair(),
+      sni: (name) => store.contextFor(name),
+      handlers: gateway,
+    });
+    fronts.push(https);
+    publicPort = https.addr.port;
+    fronts.push(await startHttpFront(config.httpListen, redirectToHttps(() => publicPort)));
+  } else {
+    const http = await startHttpFront(config.httpListen, gateway);
+    fronts.push(http);
+    publicPort = http.addr.port;
+  }
+  const [first, second] = fronts;
+  const http = certs ? second : first;
+
+  log.info({
     version: VERSION,
     domain: config.domain,
-    http: `${addr.hostname}:${addr.port}`,
+    http: `${http.addr.hostname}:${http.addr.port}`,
+    https: https ? `${https.addr.hostname}:${https.addr.port}` : null,
+    dtls: `${dtls.addr.hostname}:${dtls.addr.port}`,
+    tls_mode: config.tlsMode,
     database: database.kind,
+    domains: domains.size,
+    ca: certs ? `${config.dataDir}/tls/ca.crt` : null,
     startup_ms: Math.round(performance.now() - started),
   }, "server ready");
 
-  let stopping: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
   return {
-    http: addr,
     shutdown(reason = "shutdown") {
-      stopping ??= (async () => {
-        logger.info({ component: "server", reason }, "server stopping");
-        await http.shutdown();
+      stopped ??= (async () => {
+        stopping = true;
+        log.info({ reason, in_flight: gateway.inFlight() }, "server stopping");
+        const closing = fronts.map((f) => f.close());
+        await gateway.drained(DRAIN_MS);
+        await registry.closeAll("the server is shutting down");
+        await dtls.close();
+        for (const f of fronts) f.destroyConnections();
+        await Promise.all(closing);
         await database.close();
+        log.info({}, "server stopped");
       })();
-      return stopping;
+      return stopped;
     },
   };
 }
@@ -86,12 +233,10 @@ async function main(): Promise<void> {
   try {
     server = await startServer(config, logger);
   } catch (e) {
-    if (e instanceof DatabaseError) {
-      logger.error({ component: "server", code: e.code }, e.message);
-      console.error(`hopgate-server: ${e.message}`);
-      Deno.exit(1);
-    }
-    throw e;
+    const message = e instanceof DatabaseError ? e.message : `start-up failed: ${(e as Error).message}`;
+    logger.error({ component: "server", code: (e as { code?: string }).code }, message);
+    console.error(`hopgate-server: ${message}`);
+    Deno.exit(1);
   }
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {

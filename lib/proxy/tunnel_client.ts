@@ -1,0 +1,137 @@
+/**
+ * The client's life: dial the server over DTLS, say HELLO, serve the streams the server opens,
+ * and when the tunnel drops, dial again with exponential backoff and jitter. Only a rejected key
+ * ends it (KeyRejectedError); a stop signal ends it gracefully.
+ */
+import { connectDtls } from "../dtls/client.ts";
+import { DtlsAuthError } from "../dtls/errors.ts";
+import type { Logger } from "../log/logger.ts";
+import { createConnection } from "../transport/connection.ts";
+import type { TransportConnection } from "../transport/types.ts";
+import { handleStream } from "./client_forward.ts";
+import { type ControlChannel, HandshakeRejectedError, openControl } from "./control.ts";
+import type { HostMode, LocalService, ServedRequest } from "./local_target.ts";
+
+export interface TunnelClientOptions {
+  server: { hostname: string; port: number };
+  domain: string;
+  /** The client API key, 64 hex characters: the DTLS PSK. */
+  apiKey: string;
+  services: LocalService[];
+  hostMode: HostMode;
+  clientVersion: string;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Called each time the tunnel is up, with the public URL. */
+  onConnected?(publicUrl: string, sessionId: string): void;
+  onRequest?(info: ServedRequest): void;
+  /** Backoff bounds (defaults 500 ms and 30 s). */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+}
+
+/** The server refused the key (or the domain): retrying cannot help. */
+export class KeyRejectedError extends Error {
+  readonly code = "KEY_REJECTED";
+  constructor(message: string) {
+    super(message);
+    this.name = "KeyRejectedError";
+  }
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done);
+  });
+}
+
+/** Runs until the signal aborts (resolves) or the key is rejected (rejects with KeyRejectedError). */
+export async function runTunnelClient(o: TunnelClientOptions): Promise<void> {
+  const log = o.logger.child({ component: "tunnel", domain: o.domain });
+  const initial = o.backoffInitialMs ?? 500;
+  const max = o.backoffMaxMs ?? 30_000;
+  let backoff = initial;
+  const retryLater = async (why: string) => {
+    // Full jitter keeps a fleet of clients from reconnecting in lockstep after a server restart.
+    const wait = Math.round(backoff / 2 + Math.random() * backoff / 2);
+    log.warn({ retry_in_ms: wait }, `${why}; reconnecting`);
+    await sleep(wait, o.signal);
+    backoff = Math.min(max, backoff * 2);
+  };
+  while (!o.signal.aborted) {
+    let connection: TransportConnection;
+    try {
+      const session = await connectDtls({
+        hostname: o.server.hostname,
+        port: o.server.port,
+        identity: o.domain,
+        psk: hexToBytes(o.apiKey),
+        connectTimeoutMs: 2000,
+        maxAttempts: 3,
+        logger: o.logger,
+        signal: o.signal,
+      });
+      connection = createConnection(session, { role: "client", logger: log });
+    } catch (e) {
+      if (e instanceof DtlsAuthError) {
+        throw new KeyRejectedError(
+          `the server rejected the key for ${o.domain}: check HOP_CLIENT_DOMAIN and HOP_CLIENT_API_KEY (rotated or removed?)`,
+        );
+      }
+      if (o.signal.aborted) break;
+      await retryLater(`cannot reach ${o.server.hostname}:${o.server.port} (${(e as Error).message})`);
+      continue;
+    }
+    connection.onStream((stream) => {
+      handleStream(stream, {
+        services: o.services,
+        hostMode: o.hostMode,
+        logger: log,
+        onRequest: o.onRequest,
+      });
+    });
+    let control: ControlChannel;
+    try {
+      const opened = await openControl(connection, {
+        clientVersion: o.clientVersion,
+        services: o.services.map((s) => s.prefix),
+      });
+      control = opened.control;
+      backoff = initial;
+      log.info({ session: opened.welcome.sessionId, url: opened.welcome.publicUrl }, "tunnel up");
+      o.onConnected?.(opened.welcome.publicUrl, opened.welcome.sessionId);
+    } catch (e) {
+      connection.abort(0, "handshake failed");
+      if (e instanceof HandshakeRejectedError) {
+        if (e.code === "unknown_domain" || e.code === "unsupported_protocol") {
+          throw new KeyRejectedError(e.message);
+        }
+      }
+      await retryLater(`tunnel handshake failed (${(e as Error).message})`);
+      continue;
+    }
+    const stop = () => {
+      control.goodbye("the client is shutting down").finally(() => connection.close(0, "client shutdown"));
+    };
+    o.signal.addEventListener("abort", stop);
+    control.peerGoodbye.then((reason) => {
+      if (reason !== null) log.warn({ reason }, "the server is closing the tunnel");
+    });
+    const info = await connection.closed;
+    o.signal.removeEventListener("abort", stop);
+    if (o.signal.aborted) break;
+    await retryLater(`tunnel closed (${info.kind}${info.reason ? `: ${info.reason}` : ""})`);
+  }
+}
