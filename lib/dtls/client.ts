@@ -16,6 +16,7 @@ import {
   SessionClosedError,
 } from "./session.ts";
 import { MAX_PLAINTEXT_LENGTH } from "./record.ts";
+import { repairReplayWindow } from "./client_quirks.ts";
 
 export type ClientCipherSuite = "TLS_PSK_WITH_AES_128_GCM_SHA256";
 
@@ -91,6 +92,11 @@ function attemptHandshake(o: ConnectDtlsOptions): Promise<DatagramSession> {
     };
     const onConnected = () => {
       socket.off("error", onError);
+      if (!repairReplayWindow(socket)) {
+        (o.logger ?? silentLogger).warn(
+          "dtls: could not repair node-dtls-client's replay window (library changed?)",
+        );
+      }
       // Created synchronously: the library emits datagrams that arrived during the handshake
       // right after "connected", and the session must already be listening.
       resolve(new ClientSession(socket, o));

@@ -20,6 +20,8 @@ export interface Relay {
   readonly captured: Uint8Array[];
   /** Sends a datagram to the server from the relay's address, as if the client had sent it. */
   inject(datagram: Uint8Array): Promise<void>;
+  /** Drops the next n server→client datagrams (a burst loss). */
+  dropNextToClient(n: number): void;
   readonly stats: { toServer: number; toClient: number; dropped: number };
   close(): Promise<void>;
 }
@@ -45,6 +47,7 @@ export function startRelay(o: RelayOptions): Relay {
   const target: Deno.NetAddr = { transport: "udp", hostname: o.target.hostname, port: o.target.port };
   let client: Deno.NetAddr | undefined;
   let firstDrops = o.dropFirstToServer ?? 0;
+  let burstToClient = 0;
   let closed = false;
   const pending = new Set<Promise<unknown>>();
   const forward = (data: Uint8Array, to: Deno.NetAddr) => {
@@ -66,6 +69,11 @@ export function startRelay(o: RelayOptions): Relay {
       const fromServer = from.port === o.target.port && from.hostname === o.target.hostname;
       if (fromServer) {
         if (client === undefined) continue;
+        if (burstToClient > 0) {
+          burstToClient--;
+          stats.dropped++;
+          continue;
+        }
         if (rndToClient() < (o.lossToClient ?? 0)) {
           stats.dropped++;
           continue;
@@ -93,6 +101,9 @@ export function startRelay(o: RelayOptions): Relay {
     port: (conn.addr as Deno.NetAddr).port,
     stats,
     captured,
+    dropNextToClient(n: number) {
+      burstToClient = n;
+    },
     async inject(datagram: Uint8Array) {
       await conn.send(datagram, target);
     },
