@@ -30,10 +30,17 @@ export async function openSelfSignedStore(options: StoreOptions): Promise<Certif
   await Deno.mkdir(hostsDir, { recursive: true });
   const contexts = new Map<string, Promise<{ pair: PemPair; context: tls.SecureContext }>>();
 
+  // The server's own certificate also names loopback, so the admin API can be reached at
+  // https://localhost on a development machine with the CA trusted.
+  const extraFor = (hostname: string) =>
+    hostname === options.serverDomain ? ["localhost", "127.0.0.1", "::1"] : [];
   const load = (hostname: string) => {
     let entry = contexts.get(hostname);
     if (!entry) {
-      entry = loadOrIssue(ca, hostsDir, hostname).then((pair) => ({ pair, context: tls.createSecureContext(pair) }));
+      entry = loadOrIssue(ca, hostsDir, hostname, extraFor(hostname)).then((pair) => ({
+        pair,
+        context: tls.createSecureContext(pair),
+      }));
       entry.catch(() => contexts.delete(hostname));
       contexts.set(hostname, entry);
     }
@@ -56,7 +63,7 @@ export async function openSelfSignedStore(options: StoreOptions): Promise<Certif
   };
 }
 
-async function loadOrIssue(ca: DevCa, dir: string, hostname: string): Promise<PemPair> {
+async function loadOrIssue(ca: DevCa, dir: string, hostname: string, extraNames: string[]): Promise<PemPair> {
   const certFile = `${dir}/${hostname}.crt`;
   const keyFile = `${dir}/${hostname}.key`;
   try {
@@ -64,7 +71,7 @@ async function loadOrIssue(ca: DevCa, dir: string, hostname: string): Promise<Pe
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  const pair = await issueHostCertificate(ca, hostname);
+  const pair = await issueHostCertificate(ca, hostname, extraNames);
   await Deno.writeTextFile(keyFile, pair.key, { mode: 0o600 });
   await Deno.writeTextFile(certFile, pair.cert);
   return pair;

@@ -68,8 +68,15 @@ export async function loadOrCreateCa(dir: string): Promise<DevCa> {
   return { certPem, cert, keys };
 }
 
-/** Issues a leaf certificate for one host name, signed by the CA; valid 825 days (the browsers' limit). */
-export async function issueHostCertificate(ca: DevCa, hostname: string): Promise<PemPair> {
+/**
+ * Issues a leaf certificate for a host name (plus `extraNames`, DNS names or IP literals), signed
+ * by the CA; valid 825 days (the browsers' limit).
+ */
+export async function issueHostCertificate(
+  ca: DevCa,
+  hostname: string,
+  extraNames: string[] = [],
+): Promise<PemPair> {
   const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
@@ -84,7 +91,12 @@ export async function issueHostCertificate(ca: DevCa, hostname: string): Promise
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: hostname }]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: "dns", value: hostname },
+        ...extraNames.map((n) =>
+          /^[\d.]+$|:/.test(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n }
+        ),
+      ]),
     ],
   });
   return { cert: cert.toString("pem") + "\n" + ca.certPem, key: await keyPem(keys.privateKey) };
