@@ -160,12 +160,13 @@ Deno.test("20 000 hostile datagrams: no crash, bounded state, other sessions una
     await waitFor(() => sessions.length === 2);
     const to = { transport: "udp" as const, ...server.addr };
     const rnd = seededRandom(2024);
+    const datagramsBefore = server.stats().datagrams;
     for (let i = 0; i < 20_000; i++) {
       const d = hostileDatagram(i, rnd, real);
       const a = attackers[i % attackers.length];
       if (i % 4 === 3) await relay.inject(d); // from the closed session's address
       else await a.send(d, to);
-      if (i % 2000 === 0) await sleep(1); // let the server drain its socket
+      if (i % 100 === 0) await sleep(1); // let the server drain its socket
     }
     // Valid cookies from 8 fresh addresses: handshakes start, but no more than the limits allow.
     await sleep(100);
@@ -187,6 +188,8 @@ Deno.test("20 000 hostile datagrams: no crash, bounded state, other sessions una
     assert(stats.handshakes > 0 && stats.handshakes <= 4, `pending handshakes ${stats.handshakes}`);
     assertEquals(stats.sessions, 1);
     assertEquals(errors, []);
+    // Most of the attack reached the server (the kernel may drop a little) and was dropped there.
+    assert(stats.datagrams - datagramsBefore >= 19_000, `server saw ${stats.datagrams - datagramsBefore}`);
     assert(stats.dropped > 10_000, `dropped ${stats.dropped}`);
     // The legitimate session still works.
     const echo = new Promise<Uint8Array>((r) => legit?.onDatagram(r));

@@ -68,6 +68,8 @@ export interface DtlsServerOptions {
 }
 
 export interface DtlsServerStats {
+  /** Datagrams received since start. */
+  datagrams: number;
   handshakes: number;
   sessions: number;
   /** Datagrams or records dropped as malformed, unexpected or over a limit. */
@@ -114,6 +116,7 @@ class Server implements DtlsServer {
   #handshakeCount = 0;
   #sessionCount = 0;
   #dropped = 0;
+  #datagrams = 0;
   #hvrs = 0;
   #closed = false;
   #socketClosed = false;
@@ -155,6 +158,7 @@ class Server implements DtlsServer {
 
   stats(): DtlsServerStats {
     return {
+      datagrams: this.#datagrams,
       handshakes: this.#handshakeCount,
       sessions: this.#sessionCount,
       dropped: this.#dropped,
@@ -206,6 +210,7 @@ class Server implements DtlsServer {
         this.#log.warn({ err: String(e) }, "dtls: receive failed");
         continue;
       }
+      this.#datagrams++;
       try {
         this.#handleDatagram(data, addr as Deno.NetAddr);
       } catch (e) {
