@@ -18,6 +18,7 @@ import { createGateway } from "./lib/proxy/gateway.ts";
 import { type Front, type FrontHandlers, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
 import { type CertificateStore, openSelfSignedStore } from "./lib/tls/certificate_store.ts";
 import { errorResponse } from "./lib/pages/mod.ts";
+import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
 
 export interface RunningServer {
   shutdown(reason?: string): Promise<void>;
@@ -143,6 +144,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     errorResponse(404, "not_found", `Nothing at ${c.req.path}.`, c.req.raw, crypto.randomUUID())
   );
 
+  const metrics = createMetrics({
+    sessions: () => registry.list().map((s) => ({ id: s.id, domain: s.domain, stats: s.connection.stats() })),
+    handshakes: () => ({ succeeded: dtls.stats().handshakes, failed: 0 }),
+  });
+  const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
+
   const gateway = createGateway({
     serverDomain: config.domain,
     ownApp: (request) => own.fetch(request),
@@ -150,6 +157,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     registry,
     proxyTimeoutMs: config.proxyTimeoutMs,
     logger,
+    onRequestDone: (r) => metrics.observeRequest(r),
   });
 
   const fronts: Front[] = [];
@@ -179,6 +187,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     http: `${http.addr.hostname}:${http.addr.port}`,
     https: https ? `${https.addr.hostname}:${https.addr.port}` : null,
     dtls: `${dtls.addr.hostname}:${dtls.addr.port}`,
+    metrics: metricsServer ? `${metricsServer.addr.hostname}:${metricsServer.addr.port}` : null,
     tls_mode: config.tlsMode,
     database: database.kind,
     domains: domains.size,
@@ -198,6 +207,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         await dtls.close();
         for (const f of fronts) f.destroyConnections();
         await Promise.all(closing);
+        await metricsServer?.shutdown();
         await database.close();
         log.info({}, "server stopped");
       })();

@@ -28,6 +28,8 @@ export interface ServerConfig {
   logFormat: LogFormat;
   tlsMode: TlsMode;
   proxyTimeoutMs: number;
+  /** Where /metrics is served; never the public port. Absent: no metrics listener. */
+  metricsListen?: ListenAddress;
 }
 
 export const serverOptions: OptionSpec[] = [
@@ -103,6 +105,14 @@ export const serverOptions: OptionSpec[] = [
     example: "60s",
   },
   {
+    key: "metricsListen",
+    flag: "metrics-listen",
+    env: "HOP_SERVER_METRICS_LISTEN",
+    description: 'Prometheus /metrics listener (keep it private); "off" disables it.',
+    default: "127.0.0.1:9100",
+    example: "127.0.0.1:9100",
+  },
+  {
     key: "logLevel",
     flag: "log-level",
     env: "HOP_LOG_LEVEL",
@@ -141,6 +151,13 @@ const schemas = {
   dataDir: z.string().min(1, "must not be empty"),
   tlsMode: z.enum(["self-signed", "off"], { error: () => "must be self-signed or off" }),
   proxyTimeoutMs: duration,
+  metricsListen: z.string().transform((s, ctx) => {
+    if (s.trim() === "off") return undefined;
+    const r = listenAddress.safeParse(s);
+    if (r.success) return r.data;
+    ctx.addIssue({ code: "custom", message: 'must be host:port or "off", e.g. 127.0.0.1:9100' });
+    return z.NEVER;
+  }),
   logLevel,
   logFormat: z.enum(["json", "pretty"], { error: () => "must be json or pretty" }),
   debug: boolean,

@@ -22,7 +22,9 @@ export interface GatewayOptions {
   proxyTimeoutMs: number;
   logger: Logger;
   /** Called for every finished request (metrics). */
-  onRequestDone?(info: { domain: string; status: number; durationMs: number; bytes: number }): void;
+  onRequestDone?(
+    info: { domain: string; status: number; durationMs: number; bytesIn: number; bytesOut: number },
+  ): void;
 }
 
 export interface Gateway extends FrontHandlers {
@@ -68,11 +70,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     fields: Record<string, unknown>,
     started: number,
     domain: string,
+    bytesIn: () => number,
   ): Response {
     const done = (bytes: number, aborted = false) => {
       const durationMs = Math.round((performance.now() - started) * 10) / 10;
       log.info({ ...fields, status: response.status, duration_ms: durationMs, bytes, aborted }, "request");
-      options.onRequestDone?.({ domain, status: response.status, durationMs, bytes });
+      options.onRequestDone?.({
+        domain,
+        status: response.status,
+        durationMs,
+        bytesIn: bytesIn(),
+        bytesOut: bytes,
+      });
       end();
     };
     if (!response.body) {
@@ -190,6 +199,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     };
     begin();
     let response: Response;
+    let uploaded = 0;
+    if (request.body) {
+      const counted = request.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            uploaded += chunk.byteLength;
+            controller.enqueue(chunk);
+          },
+        }),
+      );
+      request = new Request(request, { body: counted, duplex: "half" } as RequestInit);
+    }
     try {
       if (!host) {
         response = errorResponse(
@@ -227,7 +248,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         response.headers.set("x-request-id", requestId);
       }
     }
-    return logged(response, fields, started, host);
+    return logged(response, fields, started, host, () => uploaded);
   }
 
   async function refuse(socket: RawSocket, response: Response) {

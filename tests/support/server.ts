@@ -28,6 +28,7 @@ export async function startTestServer(options: ServerOptions): Promise<TestServe
     HOP_SERVER_HTTP_LISTEN: "127.0.0.1:0",
     HOP_SERVER_HTTPS_LISTEN: "127.0.0.1:0",
     HOP_SERVER_DTLS_LISTEN: "127.0.0.1:0",
+    HOP_SERVER_METRICS_LISTEN: "127.0.0.1:0",
     HOP_DATA_DIR: options.dataDir,
     HOP_LOG_LEVEL: "debug",
     HOP_SERVER_TLS_MODE: "off",
