@@ -66,7 +66,7 @@ async function rawDtlsCeiling(): Promise<number> {
   const datagram = new Uint8Array(16384);
   const t0 = performance.now();
   while (performance.now() - t0 < 2_000) {
-    for (let i = 0; i < 16; i++) session.send(datagram);
+    for (let i = 0; i < 4; i++) session.send(datagram);
     await new Promise((r) => setImmediate(r));
   }
   const elapsed = performance.now() - t0;
@@ -152,66 +152,57 @@ function fmt(bytes: number, ms: number): string {
   return `${(bytes / MB / (ms / 1000)).toFixed(1).padStart(6)} MB/s`;
 }
 
-async function scenario(transport: "udp" | "dtls", lossRate: number): Promise<string[]> {
-  const out: string[] = [];
-  const size = lossRate >= 0.05 ? BULK_BYTES / 4 : BULK_BYTES;
-  const label = `${transport.padEnd(4)} loss ${(lossRate * 100).toFixed(0).padStart(2)}%`;
-  {
-    const { conn, close } = await connect(transport, lossRate);
-    let t0 = performance.now();
-    let up = await upload(conn, size, t0 + RUN_LIMIT_MS);
-    let upMs = performance.now() - t0;
-    console.log("first", fmt(up, upMs), JSON.stringify(conn.stats()));
-    t0 = performance.now();
-    up = await upload(conn, size, t0 + RUN_LIMIT_MS);
-    upMs = performance.now() - t0;
-    t0 = performance.now();
-    const [a, b] = await Promise.all([
-      upload(conn, size / 2, t0 + RUN_LIMIT_MS),
-      download(conn, size / 2, t0 + RUN_LIMIT_MS),
-    ]);
-    const bothMs = performance.now() - t0;
-    const st = conn.stats();
-    out.push(
-      `${label}  one way ${fmt(up, upMs)}  both ways ${fmt(a + b, bothMs)} (up ${fmt(a, bothMs)}, down ${
-        fmt(b, bothMs)
-      })  rtt ${
-        st.smoothedRttMs.toFixed(2)
-      } ms  lost ${st.packetsLost}/${st.packetsSent} pto ${st.probeTimeouts} cwnd ${
-        (st.congestionWindow / 1024).toFixed(0)
-      }K  datagram ${st.maxDatagramSize}`,
-    );
-    await close();
-  }
-  if (lossRate === 0) {
-    const { conn, close } = await connect(transport, lossRate);
+async function requestResponse(conn: Connection): Promise<number> {
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < 1000) {
+      next++;
+      await exchange(conn);
+    }
+  }));
+  return performance.now() - t0;
+}
+
+/** One connection per scenario: a cold transfer, a warm one, both ways at once, then request/response. */
+async function scenario(transport: "udp" | "dtls", lossRate: number): Promise<string> {
+  const size = lossRate >= 0.05 ? BULK_BYTES / 2 : BULK_BYTES;
+  const { conn, close } = await connect(transport, lossRate);
+  const timed = async <T>(f: (deadline: number) => Promise<T>): Promise<[T, number]> => {
     const t0 = performance.now();
-    let next = 0;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (next < 1000) {
-        next++;
-        await exchange(conn);
-      }
-    }));
-    const ms = performance.now() - t0;
-    out.push(
-      `${label}  1000 request/response exchanges over 32 streams: ${ms.toFixed(0)} ms (${
-        (1000 / (ms / 1000)).toFixed(0)
-      }/s)`,
-    );
-    await close();
-  }
-  return out;
+    const r = await f(t0 + RUN_LIMIT_MS);
+    return [r, performance.now() - t0];
+  };
+  const [cold, coldMs] = await timed((d) => upload(conn, size / 4, d));
+  const [warm, warmMs] = await timed((d) => upload(conn, size, d));
+  const [[up, down], bothMs] = await timed((d) =>
+    Promise.all([upload(conn, size / 2, d), download(conn, size / 2, d)])
+  );
+  const rrMs = await requestResponse(conn);
+  const st = conn.stats();
+  await close();
+  return [
+    `${transport.padEnd(4)} ${(lossRate * 100).toFixed(0).padStart(2)}%`,
+    `cold ${fmt(cold, coldMs)}`,
+    `one way ${fmt(warm, warmMs)}`,
+    `both ways ${fmt(up + down, bothMs)} (${fmt(up, bothMs)} up)`,
+    `1000 req/resp ${rrMs.toFixed(0).padStart(4)} ms`,
+    `| srtt ${
+      st.smoothedRttMs.toFixed(2)
+    } ms, lost ${st.packetsLost}/${st.packetsSent}, PTOs ${st.probeTimeouts}`,
+  ].join("  ");
 }
 
 console.log(
   `raw UDP ceiling (16 KiB datagrams, one way, to a worker): ${(await rawUdpCeiling()).toFixed(1)} MB/s`,
 );
 console.log(
-  `raw DTLS ceiling (16 KiB records, one way, to a worker): ${(await rawDtlsCeiling()).toFixed(1)} MB/s`,
+  `raw DTLS ceiling (16 KiB records delivered, one way, to a worker): ${
+    (await rawDtlsCeiling()).toFixed(1)
+  } MB/s`,
 );
 for (const transport of ["udp", "dtls"] as const) {
   for (const loss of [0, 0.01, 0.05]) {
-    for (const line of await scenario(transport, loss)) console.log(line);
+    console.log(await scenario(transport, loss));
   }
 }

@@ -87,7 +87,8 @@ export class Pacer {
   #rate = 0; // bytes per ms
   #maxBurst: number;
 
-  constructor(maxDatagramSize: number, now: number) {
+  /** `granularityMs`: how late the sender may resume after a wait; the bucket must cover it. */
+  constructor(maxDatagramSize: number, now: number, readonly granularityMs = 4) {
     this.#maxBurst = 10 * maxDatagramSize;
     this.#budget = this.#maxBurst;
     this.#lastRefill = now;
@@ -96,8 +97,8 @@ export class Pacer {
   /** Sets the rate from the window and the smoothed RTT. */
   update(congestionWindow: number, smoothedRtt: number, maxDatagramSize: number): void {
     this.#rate = (1.25 * congestionWindow) / Math.max(smoothedRtt, 0.01);
-    // Timers fire late by a few milliseconds; the bucket must cover that or pacing caps the rate.
-    this.#maxBurst = Math.max(10 * maxDatagramSize, this.#rate * 4);
+    // The sender resumes up to granularityMs late (timers are clamped to a few ms); the bucket covers that.
+    this.#maxBurst = Math.max(4 * maxDatagramSize, this.#rate * this.granularityMs);
   }
 
   #refill(now: number): void {

@@ -3,6 +3,7 @@
  * recovery, congestion control, pacing and packet size discovery from one timer, and owns the streams.
  */
 import { type DatagramSession, DatagramTooLargeError, SessionClosedError } from "../dtls/session.ts";
+import { setImmediate } from "node:timers";
 import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
 import { type Logger, silentLogger } from "../log/logger.ts";
 import { type CongestionController, NewReno, Pacer } from "./congestion.ts";
@@ -68,6 +69,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #flushQueued = false;
   #flushing = false;
   #pacingDeadline: number | undefined;
+  #immediate: ((fn: () => void) => void) | undefined;
+  #immediateQueued = false;
   #probesToSend = 0;
   #lastReceiveTime: number;
   #lastKeepAlive: number;
@@ -100,7 +103,10 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.rtt = new RttEstimator(options.initialRttMs ?? 100);
     this.pmtu = new PathMtuDiscovery(session.maxDatagramSize, options.pmtuDiscovery ?? true);
     this.cc = (options.congestionController ?? ((m) => new NewReno(m)))(this.pmtu.current);
-    this.#pacer = new Pacer(this.pmtu.current, now);
+    this.#immediate = options.immediate === undefined
+      ? (this.clock === systemClock ? setImmediate : undefined)
+      : options.immediate ?? undefined;
+    this.#pacer = new Pacer(this.pmtu.current, now, this.#immediate ? 0.5 : 4);
     this.acks = new AckTracker(maxAckDelay, options.ackElicitingThreshold ?? 2);
     this.recovery = new LossRecovery(this.rtt, this.cc, maxAckDelay, {
       onPacketAcked: (p) => this.#onPacketAcked(p),
@@ -410,7 +416,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       if (allowData) {
         const wait = this.#pacer.timeUntilSend(now, size);
         if (wait > 0) {
-          this.#pacingDeadline = now + wait;
+          if (this.#immediate !== undefined && wait < 1) this.#resumeSoon();
+          else this.#pacingDeadline = now + wait;
           allowData = false;
         }
       }
@@ -419,6 +426,16 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       if (packet === undefined) return;
       this.#send(packet, false);
     }
+  }
+
+  /** Sub-millisecond pacing: resume on the next event-loop turn, after incoming datagrams are read. */
+  #resumeSoon(): void {
+    if (this.#immediateQueued) return;
+    this.#immediateQueued = true;
+    this.#immediate!(() => {
+      this.#immediateQueued = false;
+      this.#flush();
+    });
   }
 
   /** Hands a packet to the session and to loss recovery. */

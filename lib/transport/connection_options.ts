@@ -37,6 +37,11 @@ export interface ConnectionOptions {
   pmtuDiscovery?: boolean;
   /** Close the session when the connection closes (default true). */
   closeSessionOnClose?: boolean;
+  /**
+   * Runs a function on the next event-loop turn, for pacing finer than timers allow (default: setImmediate
+   * with the system clock, none with an injected clock, whose timers are then used).
+   */
+  immediate?: ((fn: () => void) => void) | null;
   /** Congestion controller factory (default NewReno). */
   congestionController?: (maxDatagramSize: number) => CongestionController;
 }
