@@ -9,6 +9,8 @@ import { VERSION } from "./lib/config/version.ts";
 import { createLogger } from "./lib/log/logger.ts";
 import { KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
+import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
+import type { TransportConnection } from "./lib/transport/types.ts";
 
 function requestLine(r: ServedRequest): string {
   const time = new Date().toTimeString().slice(0, 8);
@@ -50,6 +52,12 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());
   let announced = "";
+  let current: { id: string; connection: TransportConnection } | undefined;
+  const metrics = createMetrics({
+    sessions: () =>
+      current ? [{ id: current.id, domain: config.domain, stats: current.connection.stats() }] : [],
+  }, "hopgate_client_");
+  const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
   try {
     await runTunnelClient({
       server: config.serverAddr,
@@ -60,7 +68,11 @@ async function main(): Promise<void> {
       clientVersion: VERSION,
       logger,
       signal: abort.signal,
-      onConnected(publicUrl, sessionId) {
+      onConnected(publicUrl, sessionId, connection) {
+        current = { id: sessionId, connection };
+        connection.closed.then(() => {
+          if (current?.connection === connection) current = undefined;
+        });
         if (!terminal) return;
         if (announced === publicUrl) {
           console.log(`Reconnected (session ${sessionId})`);
@@ -73,6 +85,13 @@ async function main(): Promise<void> {
         }
       },
       onRequest(r) {
+        metrics.observeRequest({
+          domain: config.domain,
+          status: r.status,
+          durationMs: r.durationMs,
+          bytesIn: r.bytesIn,
+          bytesOut: r.bytesOut,
+        });
         if (terminal) console.log(requestLine(r));
         else {
           logger.info({
@@ -98,6 +117,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  await metricsServer?.shutdown();
   Deno.exit(0);
 }
 

@@ -3,7 +3,15 @@ import { z } from "zod";
 import type { LogLevel } from "../log/logger.ts";
 import { buildConfig, type Built } from "./build.ts";
 import { ConfigError, type OptionSpec, type Sources } from "./options.ts";
-import { apiKey, boolean, dialAddress, domainName, type ListenAddress, logLevel } from "./values.ts";
+import {
+  apiKey,
+  boolean,
+  dialAddress,
+  domainName,
+  type ListenAddress,
+  listenAddress,
+  logLevel,
+} from "./values.ts";
 
 export interface ServiceTarget {
   /** Path prefix, starting with "/". */
@@ -22,6 +30,8 @@ export interface ClientConfig {
   logLevel: LogLevel;
   /** auto: pretty lines on a terminal, JSON otherwise. */
   logFormat: "auto" | "json" | "pretty";
+  /** Optional Prometheus /metrics listener. */
+  metricsListen?: ListenAddress;
 }
 
 export const clientOptions: OptionSpec[] = [
@@ -70,6 +80,13 @@ export const clientOptions: OptionSpec[] = [
     description: "preserve the public Host header, or rewrite it to the local target's.",
     default: "preserve",
     example: "rewrite",
+  },
+  {
+    key: "metricsListen",
+    flag: "metrics-listen",
+    env: "HOP_CLIENT_METRICS_LISTEN",
+    description: "Optional Prometheus /metrics listener (unset: none).",
+    example: "127.0.0.1:9101",
   },
   {
     key: "logLevel",
@@ -151,6 +168,7 @@ const schemas = {
   localTarget: target.optional(),
   services,
   hostHeader: z.enum(["preserve", "rewrite"], { error: () => "must be preserve or rewrite" }),
+  metricsListen: listenAddress.optional(),
   logLevel,
   logFormat: z.enum(["auto", "json", "pretty"], { error: () => "must be auto, json or pretty" }),
   debug: boolean,

@@ -23,7 +23,7 @@ export interface TunnelClientOptions {
   logger: Logger;
   signal: AbortSignal;
   /** Called each time the tunnel is up, with the public URL. */
-  onConnected?(publicUrl: string, sessionId: string): void;
+  onConnected?(publicUrl: string, sessionId: string, connection: TransportConnection): void;
   onRequest?(info: ServedRequest): void;
   /** Backoff bounds (defaults 500 ms and 30 s). */
   backoffInitialMs?: number;
@@ -111,7 +111,7 @@ export async function runTunnelClient(o: TunnelClientOptions): Promise<void> {
       control = opened.control;
       backoff = initial;
       log.info({ session: opened.welcome.sessionId, url: opened.welcome.publicUrl }, "tunnel up");
-      o.onConnected?.(opened.welcome.publicUrl, opened.welcome.sessionId);
+      o.onConnected?.(opened.welcome.publicUrl, opened.welcome.sessionId, connection);
     } catch (e) {
       connection.abort(0, "handshake failed");
       if (e instanceof HandshakeRejectedError) {
