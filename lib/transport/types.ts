@@ -9,7 +9,10 @@ export interface TransportStream {
   readonly id: number;
   /** Bytes from the peer; ends when the peer finishes (FIN); errors when the peer resets or the connection dies. */
   readonly readable: ReadableStream<Uint8Array>;
-  /** Bytes to the peer, with backpressure; close() sends FIN. */
+  /**
+   * Bytes to the peer, with backpressure; close() sends FIN. Chunks are kept by reference (not copied)
+   * until the peer acknowledges them: do not modify a chunk after writing it.
+   */
   readonly writable: WritableStream<Uint8Array>;
   /** Abandons the stream both ways (RESET_STREAM + STOP_SENDING) with an application error code. */
   reset(code: number): void;

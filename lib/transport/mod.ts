@@ -1,0 +1,18 @@
+/** The transport layer's public surface: reliable multiplexed streams over a DatagramSession. */
+export { Connection, createConnection } from "./connection.ts";
+export {
+  type ConnectionOptions,
+  INITIAL_CONNECTION_WINDOW,
+  INITIAL_STREAM_WINDOW,
+} from "./connection_options.ts";
+export { type CongestionController, NewReno } from "./congestion.ts";
+export { ConnectionClosedError, StreamResetError, TransportError, TransportErrorCode } from "./errors.ts";
+export {
+  createMemoryLink,
+  type LinkConditions,
+  type MemoryLink,
+  type MemoryLinkOptions,
+  seededRandom,
+} from "./memory_link.ts";
+export { UdpSession, type UdpSessionOptions } from "./udp_session.ts";
+export type { ConnectionCloseInfo, ConnectionStats, TransportConnection, TransportStream } from "./types.ts";
