@@ -283,3 +283,26 @@ Deno.test("openStream waits for MAX_STREAMS credit, which finished streams retur
   assert(opened.every((s) => s.id % 4 === 0), "client-initiated bidirectional ids");
   client.abort();
 });
+
+Deno.test("an onStream handler that throws resets that stream only", async () => {
+  const { clock, client, server } = connectedPair({ delayMs: 2 });
+  let calls = 0;
+  server.onStream((s) => {
+    if (calls++ === 0) throw new Error("handler bug");
+    readData(s).then(async () => {
+      const w = s.writable.getWriter();
+      await w.write(new Uint8Array([7]));
+      await w.close();
+    });
+  });
+  const first = await client.openStream();
+  const firstRead = readData(first).catch((e) => e);
+  await writeData(first, 10, 1).catch(() => {});
+  const second = await client.openStream();
+  await writeData(second, 10, 2);
+  const got = await drive(clock, readData(second));
+  assertEquals(got.bytes, 1);
+  const e = await drive(clock, firstRead);
+  assert(e instanceof StreamResetError, `first stream failed with ${e}`);
+  client.abort();
+});

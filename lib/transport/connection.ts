@@ -237,8 +237,17 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   }
 
   #emitIncoming(s: Stream): void {
-    if (this.#onStream !== undefined) this.#onStream(s);
-    else this.#pendingIncoming.push(s);
+    if (this.#onStream === undefined) {
+      this.#pendingIncoming.push(s);
+      return;
+    }
+    try {
+      this.#onStream(s);
+    } catch (e) {
+      // The application's handler failed: that stream is its problem, not the connection's.
+      this.#logger.error({ err: String(e), stream: s.id }, "onStream handler threw");
+      s.reset(TransportErrorCode.INTERNAL_ERROR);
+    }
   }
 
   // --- receiving ---
@@ -253,8 +262,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         this.#logger.warn({ code: e.code, err: e.message }, "peer violated the transport protocol");
         this.abort(e.code, e.message);
       } else {
-        this.#logger.error({ err: String(e) }, "transport failure while processing a packet");
-        this.abort(TransportErrorCode.INTERNAL_ERROR, "internal error");
+        this.#fail(e);
       }
     }
   }
@@ -388,10 +396,18 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.#flushing = true;
     try {
       this.#sendLoop();
+    } catch (e) {
+      this.#fail(e);
     } finally {
       this.#flushing = false;
     }
     this.#armTimer();
+  }
+
+  /** A bug or an unexpected session error: never thrown into timers or microtasks, the connection ends. */
+  #fail(e: unknown): void {
+    this.#logger.error({ err: String(e) }, "transport failure");
+    this.abort(TransportErrorCode.INTERNAL_ERROR, "internal error");
   }
 
   #sendLoop(): void {
@@ -508,6 +524,14 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     if (this.#state === "closed") return;
+    try {
+      this.#onDeadline();
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  #onDeadline(): void {
     const now = this.clock.now();
     if (now >= this.#lastReceiveTime + this.#idleTimeout) {
       this.#terminate({ kind: "idle_timeout", code: 0, reason: `no packet for ${this.#idleTimeout} ms` });
