@@ -230,3 +230,29 @@ Deno.test("a replayed record is delivered once", async () => {
     await server.close();
   }
 });
+
+Deno.test("a late copy of the ClientHello that created a session does not replace it", async () => {
+  const { server, sessions } = await startEchoServer();
+  const relay = startRelay({ target: server.addr });
+  let c: DatagramSession | undefined;
+  try {
+    c = await connectDtls({ hostname: "127.0.0.1", port: relay.port, identity: IDENTITY, psk: PSK });
+    await waitFor(() => sessions.length === 1);
+    // captured[1] is flight 3: the ClientHello with the cookie, still valid.
+    const [rec] = decodeRecords(relay.captured[1]);
+    assertEquals([rec.type, rec.fragment[0]], [22, 1]);
+    await relay.inject(relay.captured[1]);
+    await sleep(50);
+    assertEquals(server.stats().handshakes, 0);
+    assertEquals(server.stats().sessions, 1);
+    const echo = new Promise<Uint8Array>((r) => c?.onDatagram(r));
+    c.send(enc.encode("same session"));
+    assertEquals(dec.decode(await echo), "same session");
+    assertEquals(sessions.length, 1);
+  } finally {
+    c?.close();
+    await c?.closed;
+    await relay.close();
+    await server.close();
+  }
+});

@@ -79,7 +79,7 @@ export type HandshakeResult =
 
 type State =
   | { name: "flight4_sent" }
-  | { name: "awaiting_psk"; identity: string; buffered: Array<[RecordHeader, Uint8Array]> }
+  | { name: "awaiting_psk"; identity: string }
   | { name: "awaiting_finished"; identity: string; keys: DerivedKeys }
   | { name: "done" };
 
@@ -106,6 +106,7 @@ export class ServerHandshake {
   readonly #readWindow = new ReplayWindow();
   #serverSeq: number;
   #flight4: Uint8Array[] = [];
+  #early: Array<[RecordHeader, Uint8Array]> = [];
   #timer: TimerId | undefined;
   #deadline: TimerId | undefined;
   #interval: number;
@@ -209,11 +210,11 @@ export class ServerHandshake {
       return;
     }
     if (h.epoch !== 1) return;
-    if (s.name === "awaiting_psk") {
-      if (s.buffered.length < MAX_BUFFERED_RECORDS) s.buffered.push([{ ...h }, fragment.slice()]);
+    if (s.name !== "awaiting_finished") {
+      // Epoch-1 records that overtake the key exchange (or its PSK lookup) wait for the keys.
+      if (this.#early.length < MAX_BUFFERED_RECORDS) this.#early.push([{ ...h }, fragment.slice()]);
       return;
     }
-    if (s.name !== "awaiting_finished") return;
     const plaintext = s.keys.opener.open(h, fragment);
     if (plaintext === null) {
       // A wrong PSK shows here first: the client's Finished does not authenticate. Saying so at once
@@ -266,7 +267,7 @@ export class ServerHandshake {
     }
     this.#transcript.push(encodeHandshakeMessage(m.msgType, m.messageSeq, m.body));
     this.#clientFinalSeqs.push(m.messageSeq);
-    const state: State = { name: "awaiting_psk", identity, buffered: [] };
+    const state: State = { name: "awaiting_psk", identity };
     this.#state = state;
     this.#o.lookupPsk(identity).then(
       (psk) => this.#onPsk(state, psk),
@@ -292,7 +293,9 @@ export class ServerHandshake {
       opener: new RecordOpener(this.#suite, kb.clientWriteKey, kb.clientWriteIv),
     };
     this.#state = { name: "awaiting_finished", identity: state.identity, keys };
-    for (const [h, fragment] of state.buffered) this.handleRecord(h, fragment);
+    const early = this.#early;
+    this.#early = [];
+    for (const [h, fragment] of early) this.handleRecord(h, fragment);
   }
 
   #handleFinished(h: RecordHeader, plaintext: Uint8Array, identity: string, keys: DerivedKeys): void {

@@ -89,7 +89,7 @@ export interface DtlsServer {
 
 type Peer =
   | { kind: "handshake"; hs: ServerHandshake; clientRandom: Uint8Array }
-  | { kind: "session"; session: ServerSession };
+  | { kind: "session"; session: ServerSession; clientRandom: Uint8Array };
 
 const DEFAULT_SUITES = [
   CipherSuiteId.TLS_PSK_WITH_AES_128_GCM_SHA256,
@@ -290,8 +290,10 @@ class Server implements DtlsServer {
       this.#dropped++;
       return;
     }
-    if (peer?.kind === "handshake" && equal(peer.clientRandom, hello.random)) {
-      peer.hs.handleRecord(h, fragment); // a repeated flight 3
+    if (peer !== undefined && equal(peer.clientRandom, hello.random)) {
+      // A repeated flight 3: the handshake answers it; a late copy after the session is up is
+      // ignored, or it would pass the cookie check and replace the very session it created.
+      if (peer.kind === "handshake") peer.hs.handleRecord(h, fragment);
       return;
     }
     if (
@@ -407,7 +409,7 @@ class Server implements DtlsServer {
           },
         });
         this.#sessionCount++;
-        this.#peers.set(key, { kind: "session", session });
+        this.#peers.set(key, { kind: "session", session, clientRandom: peer.clientRandom });
         this.#log.info(
           { session: session.id, domain: session.identity, peer: key },
           "dtls: session established",
