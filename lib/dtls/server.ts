@@ -6,50 +6,25 @@
 import { randomBytes } from "node:crypto";
 import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
 import { type Logger, silentLogger } from "../log/logger.ts";
-import { type AeadSuite, SUITES } from "./cipher.ts";
-import { AlertDescription, CipherSuiteId, ContentType, DTLS_1_0, HandshakeType } from "./constants.ts";
+import { bytesEqual } from "./bytes.ts";
+import type { AeadSuite } from "./cipher.ts";
+import { AlertDescription, ContentType, HandshakeType } from "./constants.ts";
 import { CookieJar } from "./cookie.ts";
-import { sealRecord } from "./flight.ts";
 import { ServerHandshake } from "./handshake.ts";
-import {
-  type ClientHello,
-  decodeClientHello,
-  decodeHandshakeFragments,
-  encodeHelloVerifyRequest,
-} from "./messages.ts";
-import { fragmentHandshakeMessage } from "./messages.ts";
+import { handshakeFailureRecord, helloVerifyRequestRecord, parseInitialHello, selectSuite } from "./hello.ts";
+import type { ClientHello } from "./messages.ts";
 import {
   MAX_CIPHERTEXT_EXPANSION,
-  MAX_PLAINTEXT_LENGTH,
   newRecordHeader,
   readRecordHeader,
   RECORD_HEADER_LENGTH,
   type RecordHeader,
 } from "./record.ts";
 import { ServerSession } from "./server_session.ts";
-import type { DatagramSession, PeerAddress } from "./session.ts";
+import { type DtlsServerLimits, resolveLimits } from "./limits.ts";
 
-export interface DtlsServerLimits {
-  /** Handshakes in progress from one IP address (default 16). */
-  maxHandshakesPerAddress?: number;
-  /** Handshakes in progress in total (default 1024). */
-  maxHandshakes?: number;
-  /** Established sessions (default 10 000). */
-  maxSessions?: number;
-  /** A session with no authenticated record for this long is closed (default 60 000 ms). */
-  idleTimeoutMs?: number;
-  /** Largest plaintext per record, i.e. the sessions' maxDatagramSize (default and maximum 16 384). */
-  maxDatagramSize?: number;
-  /** Largest datagram a handshake flight uses (default 1200, safe on any path). */
-  handshakeMtu?: number;
-  /** A handshake not finished within this is dropped (default 30 000 ms). */
-  handshakeTimeoutMs?: number;
-  /** Initial flight retransmission timer (default 1000 ms, RFC 6347 §4.2.4.1), doubled up to maxRetransmitMs. */
-  retransmitInitialMs?: number;
-  maxRetransmitMs?: number;
-  /** Cookie secret rotation period (default 300 000 ms). */
-  cookieRotateMs?: number;
-}
+export type { DtlsServerLimits };
+import type { DatagramSession, PeerAddress } from "./session.ts";
 
 export interface DtlsServerOptions {
   hostname: string;
@@ -91,11 +66,6 @@ type Peer =
   | { kind: "handshake"; hs: ServerHandshake; clientRandom: Uint8Array }
   | { kind: "session"; session: ServerSession; clientRandom: Uint8Array };
 
-const DEFAULT_SUITES = [
-  CipherSuiteId.TLS_PSK_WITH_AES_128_GCM_SHA256,
-  CipherSuiteId.TLS_PSK_WITH_AES_128_CCM_8,
-];
-
 /** Starts a DTLS server; port 0 picks a free port (see `addr`). */
 export function startDtlsServer(options: DtlsServerOptions): Promise<DtlsServer> {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: options.hostname, port: options.port });
@@ -130,19 +100,7 @@ class Server implements DtlsServer {
     this.#o = o;
     this.#clock = o.clock ?? systemClock;
     this.#log = (o.logger ?? silentLogger).child({ component: "dtls" });
-    const l = o.limits ?? {};
-    this.#limits = {
-      maxHandshakesPerAddress: l.maxHandshakesPerAddress ?? 16,
-      maxHandshakes: l.maxHandshakes ?? 1024,
-      maxSessions: l.maxSessions ?? 10_000,
-      idleTimeoutMs: l.idleTimeoutMs ?? 60_000,
-      maxDatagramSize: Math.min(l.maxDatagramSize ?? MAX_PLAINTEXT_LENGTH, MAX_PLAINTEXT_LENGTH),
-      handshakeMtu: l.handshakeMtu ?? 1200,
-      handshakeTimeoutMs: l.handshakeTimeoutMs ?? 30_000,
-      retransmitInitialMs: l.retransmitInitialMs ?? 1000,
-      maxRetransmitMs: l.maxRetransmitMs ?? 8000,
-      cookieRotateMs: l.cookieRotateMs ?? 300_000,
-    };
+    this.#limits = resolveLimits(o.limits);
     this.#cookies = new CookieJar({ now: () => this.#clock.now(), rotateMs: this.#limits.cookieRotateMs });
     const a = conn.addr as Deno.NetAddr;
     this.addr = { hostname: a.hostname, port: a.port };
@@ -273,46 +231,30 @@ class Server implements DtlsServer {
     key: string,
     peer?: Peer,
   ): void {
-    let hello: ClientHello;
-    let messageSeq: number;
-    let body: Uint8Array;
-    try {
-      const frags = decodeHandshakeFragments(fragment);
-      const f = frags[0];
-      // Stateless processing needs the whole ClientHello in one record; PSK hellos are small.
-      if (frags.length !== 1 || f.fragmentOffset !== 0 || f.body.length !== f.length) {
-        throw new Error("fragmented");
-      }
-      hello = decodeClientHello(f.body);
-      messageSeq = f.messageSeq;
-      body = f.body;
-    } catch {
+    const initial = parseInitialHello(fragment);
+    if (initial === null) {
       this.#dropped++;
       return;
     }
-    if (peer !== undefined && equal(peer.clientRandom, hello.random)) {
+    const { hello, messageSeq, body } = initial;
+    if (peer !== undefined && bytesEqual(peer.clientRandom, hello.random)) {
       // A repeated flight 3: the handshake answers it; a late copy after the session is up is
       // ignored, or it would pass the cookie check and replace the very session it created.
       if (peer.kind === "handshake") peer.hs.handleRecord(h, fragment);
       return;
     }
-    if (
-      hello.clientVersion > 0xfefd || hello.clientVersion < 0xfe00 || !hello.compressionMethods.includes(0)
-    ) {
-      this.#dropped++;
+    if (!this.#cookies.verify(key, hello)) {
+      this.#hvrs++;
+      this.#sendTo(addr, helloVerifyRequestRecord(h.sequence, messageSeq, this.#cookies.issue(key, hello)));
       return;
     }
-    const keyForCookie = `${addr.hostname}|${addr.port}`;
-    if (!this.#cookies.verify(keyForCookie, hello)) {
-      this.#sendHelloVerifyRequest(h, messageSeq, this.#cookies.issue(keyForCookie, hello), addr);
-      return;
-    }
-    const suite = this.#selectSuite(hello);
+    const suite = selectSuite(hello, this.#o.cipherSuites);
     if (suite === undefined) {
-      this.#sendTo(
-        addr,
-        sealRecord({ epoch: 0, nextSeq: h.sequence, sealer: null }, ContentType.alert, alertBytes()),
-      );
+      this.#sendTo(addr, handshakeFailureRecord(h.sequence));
+      return;
+    }
+    if (!this.#admit(addr.hostname, peer)) {
+      this.#dropped++;
       return;
     }
     // RFC 6347 §4.2.8: a valid cookie from the address of a live association means the client
@@ -320,36 +262,17 @@ class Server implements DtlsServer {
     if (peer?.kind === "session") {
       peer.session.terminate({ code: "closed", message: "client restarted: new handshake", remote: true });
     } else if (peer?.kind === "handshake") peer.hs.abort("replaced by a new ClientHello");
-    if (!this.#admit(addr.hostname)) {
-      this.#dropped++;
-      return;
-    }
     this.#startHandshake(hello, { messageSeq, body: body.slice(), recordSeq: h.sequence }, suite, addr, key);
   }
 
-  #sendHelloVerifyRequest(h: RecordHeader, messageSeq: number, cookie: Uint8Array, addr: Deno.NetAddr): void {
-    this.#hvrs++;
-    // RFC 6347 §4.2.1: HelloVerifyRequest uses version 1.0 and the ClientHello's record sequence number.
-    const body = encodeHelloVerifyRequest({ serverVersion: DTLS_1_0, cookie });
-    const [frag] = fragmentHandshakeMessage(HandshakeType.hello_verify_request, messageSeq, body, 1024);
-    this.#sendTo(
-      addr,
-      sealRecord({ epoch: 0, nextSeq: h.sequence, sealer: null }, ContentType.handshake, frag),
-    );
-  }
-
-  #selectSuite(hello: ClientHello): AeadSuite | undefined {
-    for (const id of this.#o.cipherSuites ?? DEFAULT_SUITES) {
-      if (hello.cipherSuites.includes(id) && SUITES[id] !== undefined) return SUITES[id];
-    }
-    return undefined;
-  }
-
-  #admit(ip: string): boolean {
-    const perIp = this.#handshakesPerIp.get(ip) ?? 0;
+  /** Whether a new handshake fits the limits; the association it would replace does not count. */
+  #admit(ip: string, replaced?: Peer): boolean {
+    const replacing = replaced?.kind === "handshake" ? 1 : 0;
+    const perIp = (this.#handshakesPerIp.get(ip) ?? 0) - replacing;
+    const total = this.#handshakeCount + this.#sessionCount - (replaced !== undefined ? 1 : 0);
     return perIp < this.#limits.maxHandshakesPerAddress &&
-      this.#handshakeCount < this.#limits.maxHandshakes &&
-      this.#sessionCount + this.#handshakeCount < this.#limits.maxSessions;
+      this.#handshakeCount - replacing < this.#limits.maxHandshakes &&
+      total < this.#limits.maxSessions;
   }
 
   #startHandshake(
@@ -446,16 +369,6 @@ class Server implements DtlsServer {
       if (!this.#closed) this.#scheduleSweep();
     }, every);
   }
-}
-
-function alertBytes(): Uint8Array {
-  return new Uint8Array([2, AlertDescription.handshake_failure]);
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function randomId(): string {
