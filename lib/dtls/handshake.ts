@@ -240,7 +240,9 @@ export class ServerHandshake {
         messages = messages.concat(this.#reassembler.add({ ...f, body: f.body.slice() }));
       }
     } catch (e) {
-      this.#fail(`malformed handshake fragment: ${(e as Error).message}`, AlertDescription.decode_error);
+      // Epoch 0 is unauthenticated: a garbled or forged fragment is dropped, not allowed to end
+      // the handshake (RFC 6347 §4.1.2.7 prefers discarding invalid records).
+      this.#o.logger.debug({ err: (e as Error).message }, "dtls: dropped a malformed handshake fragment");
       return;
     }
     for (const m of messages) {
@@ -269,7 +271,8 @@ export class ServerHandshake {
     this.#clientFinalSeqs.push(m.messageSeq);
     const state: State = { name: "awaiting_psk", identity };
     this.#state = state;
-    this.#o.lookupPsk(identity).then(
+    // Through a promise chain so that a lookup throwing synchronously is handled the same way.
+    Promise.resolve(identity).then((id) => this.#o.lookupPsk(id)).then(
       (psk) => this.#onPsk(state, psk),
       (e) => this.#fail(`PSK lookup failed: ${(e as Error)?.message ?? e}`, AlertDescription.internal_error),
     );

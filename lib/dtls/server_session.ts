@@ -26,6 +26,8 @@ import {
   SessionClosedError,
 } from "./session.ts";
 
+const MAX_EARLY_DATAGRAMS = 16;
+
 export interface ServerSessionOptions {
   id: string;
   remoteAddress: PeerAddress;
@@ -51,6 +53,8 @@ export class ServerSession implements DatagramSession {
   #resolveClosed!: (r: CloseReason) => void;
   #reason: CloseReason | undefined;
   #receiver: ((data: Uint8Array) => void) | null = null;
+  /** Datagrams that arrived before a receiver was set (onSession may attach it a little later). */
+  #early: Uint8Array[] = [];
   readonly #write: WriteState;
   readonly #sealer: RecordSealer;
   readonly #opener: RecordOpener;
@@ -92,6 +96,10 @@ export class ServerSession implements DatagramSession {
 
   onDatagram(receiver: ((data: Uint8Array) => void) | null): void {
     this.#receiver = receiver;
+    if (receiver === null) return;
+    const early = this.#early;
+    this.#early = [];
+    for (const d of early) receiver(d);
   }
 
   close(message = "closed locally"): void {
@@ -125,7 +133,8 @@ export class ServerSession implements DatagramSession {
       case ContentType.application_data:
         this.#finalFlight = null;
         if (plaintext.length > this.maxDatagramSize) return;
-        this.#receiver?.(plaintext);
+        if (this.#receiver !== null) this.#receiver(plaintext);
+        else if (this.#early.length < MAX_EARLY_DATAGRAMS) this.#early.push(plaintext);
         return;
       case ContentType.alert:
         this.#handleAlert(plaintext);
@@ -204,6 +213,7 @@ export class ServerSession implements DatagramSession {
     }
     this.#reason = reason;
     this.#receiver = null;
+    this.#early = [];
     this.#finalFlight = null;
     this.#o.onEnded(this);
     this.#resolveClosed(reason);
