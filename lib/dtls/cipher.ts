@@ -90,8 +90,8 @@ export class RecordSealer extends AeadState {
     h.length = EXPLICIT_NONCE_LENGTH + n + tagLength;
     writeRecordHeader(out, 0, h);
     // explicit nonce = epoch | sequence, the same 8 bytes as the record's header fields
-    out.copyWithin(RECORD_HEADER_LENGTH, 3, 11);
-    this.nonce.set(out.subarray(RECORD_HEADER_LENGTH, RECORD_HEADER_LENGTH + 8), 4);
+    const nonce = this.nonce;
+    for (let i = 0; i < 8; i++) nonce[4 + i] = out[RECORD_HEADER_LENGTH + i] = out[3 + i];
     this.fillAad(h, n);
     const c = newCipher(this.suite, this.key, this.nonce);
     c.setAAD(this.aad, { plaintextLength: n });
@@ -110,7 +110,8 @@ export class RecordOpener extends AeadState {
     const tagLength = this.suite.tagLength;
     const n = fragment.length - EXPLICIT_NONCE_LENGTH - tagLength;
     if (n < 0) return null;
-    this.nonce.set(fragment.subarray(0, EXPLICIT_NONCE_LENGTH), 4);
+    const nonce = this.nonce;
+    for (let i = 0; i < EXPLICIT_NONCE_LENGTH; i++) nonce[4 + i] = fragment[i];
     this.fillAad(h, n);
     try {
       const d = newDecipher(this.suite, this.key, this.nonce);

@@ -33,8 +33,8 @@ export interface ServerSessionOptions {
   remoteAddress: PeerAddress;
   established: EstablishedHandshake;
   maxDatagramSize: number;
-  /** Sends one datagram to the peer; returns when the socket accepted it. */
-  sendDatagram: (datagram: Uint8Array) => Promise<void>;
+  /** Sends one datagram to the peer (fire and forget, as UDP is). */
+  sendDatagram: (datagram: Uint8Array) => void;
   now: () => number;
   logger: Logger;
   /** Called once when the session ends, so the server can forget it. */
@@ -183,33 +183,30 @@ export class ServerSession implements DatagramSession {
   }
 
   #resendFinalFlight(): void {
-    for (const d of this.#finalFlight ?? []) this.#o.sendDatagram(d).catch(() => {});
+    for (const d of this.#finalFlight ?? []) this.#o.sendDatagram(d);
   }
 
-  #sendRecord(type: number, payload: Uint8Array): Promise<void> {
+  #sendRecord(type: number, payload: Uint8Array): void {
     if (this.#write.nextSeq > MAX_SEQUENCE) {
       // RFC 6347 §4.1: a sequence number must never repeat under one key; we do not renegotiate.
       this.terminate({ code: "closed", message: "record sequence numbers exhausted", remote: false });
-      return Promise.resolve();
+      return;
     }
     const h = this.#header;
     h.type = type;
     h.sequence = this.#write.nextSeq++;
-    return this.#o.sendDatagram(this.#sealer.seal(h, payload)).catch((e) => {
-      this.#o.logger.debug({ session: this.id, err: String(e) }, "dtls: send failed");
-    });
+    this.#o.sendDatagram(this.#sealer.seal(h, payload));
   }
 
   /**
    * Ends the session with a reason; sends the given alert first (close_notify as a warning, any
-   * other as fatal). Returns once the alert has been handed to the socket.
+   * other as fatal).
    */
-  terminate(reason: CloseReason, alert?: number): Promise<void> {
-    if (this.#reason !== undefined) return Promise.resolve();
-    let sent = Promise.resolve();
+  terminate(reason: CloseReason, alert?: number): void {
+    if (this.#reason !== undefined) return;
     if (alert !== undefined) {
       const level = alert === AlertDescription.close_notify ? AlertLevel.warning : AlertLevel.fatal;
-      sent = this.#sendRecord(ContentType.alert, new Uint8Array([level, alert]));
+      this.#sendRecord(ContentType.alert, new Uint8Array([level, alert]));
     }
     this.#reason = reason;
     this.#receiver = null;
@@ -217,6 +214,5 @@ export class ServerSession implements DatagramSession {
     this.#finalFlight = null;
     this.#o.onEnded(this);
     this.#resolveClosed(reason);
-    return sent;
   }
 }
