@@ -306,3 +306,48 @@ Deno.test("an onStream handler that throws resets that stream only", async () =>
   assert(e instanceof StreamResetError, `first stream failed with ${e}`);
   client.abort();
 });
+
+Deno.test("streams reset mid-transfer return their connection credit", async () => {
+  // A connection window that cannot grow: any credit a reset stream kept would stall the last transfer.
+  const { clock, client, server } = connectedPair({
+    delayMs: 5,
+    jitterMs: 4,
+    reorderRate: 0.1,
+    lossRate: 0.05,
+    seed: 5,
+  }, {
+    connectionReceiveWindow: 1024 * 1024,
+    maxConnectionReceiveWindow: 1024 * 1024,
+  });
+  server.onStream(async (s) => {
+    const reader = s.readable.getReader();
+    const { value } = await reader.read();
+    if (value !== undefined && value[0] === 1) {
+      reader.releaseLock();
+      await readData(s);
+      const w = s.writable.getWriter();
+      await w.write(new Uint8Array([1]));
+      await w.close();
+    } else {
+      s.reset(5); // stop reading after the first chunk, with megabytes still on the way
+    }
+  });
+  const resets = Array.from({ length: 60 }, async () => {
+    const s = await client.openStream();
+    await writeData(s, 4 * 1024 * 1024, 3).catch(() => {});
+  });
+  await drive(clock, Promise.all(resets));
+  await driveFor(clock, 2_000);
+  assertEquals(server.connRecv.highestReceived, client.connSend.used, "every byte sent is accounted for");
+  assertEquals(server.connRecv.consumed, server.connRecv.highestReceived, "and counted as consumed");
+  const s = await client.openStream();
+  const w = s.writable.getWriter();
+  const big = new Uint8Array(64 * 1024).fill(1);
+  const sending = (async () => {
+    for (let i = 0; i < 400; i++) await w.write(big);
+    await w.close();
+    return (await readData(s)).bytes;
+  })();
+  assertEquals(await drive(clock, sending, 120_000), 1, "25 MB went through after 60 resets");
+  client.abort();
+});

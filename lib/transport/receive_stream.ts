@@ -129,13 +129,11 @@ export class ReceiveStream {
     return chunk;
   }
 
-  /** Drops everything buffered; returns the bytes dropped from the ready queue. */
-  discardAll(): number {
-    const n = this.readyBytes;
+  /** Drops everything buffered. */
+  discardAll(): void {
     this.#ready = [];
     this.#readyHead = 0;
     this.readyBytes = 0;
     this.#pending = [];
-    return n;
   }
 }

@@ -50,6 +50,7 @@ export class Stream implements TransportStream {
   #readClosed = false;
   #writeError: unknown;
   #recvDone = false;
+  #discarding = false;
   #terminated = false;
   #doneResolved = false;
   #resolveDone!: () => void;
@@ -125,25 +126,40 @@ export class Stream implements TransportStream {
   }
 
   #cancelRead(reason: unknown): void {
-    if (this.#recvDone) return;
+    if (this.#recvDone || this.#discarding) return;
     this.#readClosed = true;
     this.#stopSending(reason instanceof StreamResetError ? reason.errorCode : 0);
   }
 
+  /**
+   * The application stops reading: drop what is buffered and ask the peer to stop (RFC 9000 §3.5). The
+   * receive half is done once the final size is known, so connection credit is settled up to it.
+   */
   #stopSending(code: number): void {
-    const dropped = this.recv.discardAll();
-    if (dropped > 0) this.host.onConsumed(this, dropped);
+    this.#discarding = true;
+    this.#releaseReceived();
     if (!this.recv.allReceived) {
       this.stopSendingCode = code;
       this.needsStopSending = true;
       this.host.wake(this);
     }
-    this.#setRecvDone();
+    if (this.recv.finalSize !== undefined) this.#setRecvDone();
   }
 
-  /** True once the application stopped reading: later data is only counted, not kept. */
+  /** Counts every byte received so far as consumed (connection credit) and drops the buffers. */
+  #releaseReceived(): void {
+    const w = this.recv.window;
+    const unconsumed = w.highestReceived - w.consumed;
+    this.recv.discardAll();
+    if (unconsumed > 0) {
+      w.consumed += unconsumed;
+      this.host.onConsumed(this, unconsumed);
+    }
+  }
+
+  /** True once the application stopped reading: later data is only counted as consumed, not kept. */
   get discarding(): boolean {
-    return this.#recvDone;
+    return this.#discarding;
   }
 
   // --- writing ---
@@ -193,8 +209,10 @@ export class Stream implements TransportStream {
 
   /** STREAM frame data arrived (already checked by the connection for limits). */
   onData(offset: number, data: Uint8Array, fin: boolean): void {
-    this.recv.onData(offset, data, fin, this.#recvDone);
-    if (!this.#recvDone) this.#notifyReader();
+    const discard = this.#recvDone || this.#discarding;
+    this.recv.onData(offset, data, fin, discard);
+    if (!discard) this.#notifyReader();
+    else if (this.#discarding && this.recv.finalSize !== undefined) this.#setRecvDone();
   }
 
   /** The peer raised our credit. */
@@ -212,8 +230,11 @@ export class Stream implements TransportStream {
   onResetStream(errorCode: number, finalSize: number): void {
     this.recv.onReset(finalSize);
     if (this.#recvDone) return;
-    const dropped = this.recv.discardAll();
-    if (dropped > 0) this.host.onConsumed(this, dropped);
+    if (this.#discarding) {
+      this.#setRecvDone(); // the connection counts the bytes up to the final size as consumed
+      return;
+    }
+    this.#releaseReceived();
     this.#readError = new StreamResetError(errorCode, true);
     this.#notifyReader();
     this.#finish();
@@ -239,7 +260,7 @@ export class Stream implements TransportStream {
     const error = new StreamResetError(code, false);
     this.#failWriter(error);
     this.#resetSend(code);
-    if (!this.#recvDone) {
+    if (!this.#recvDone && !this.#discarding) {
       this.#readError = error;
       this.#notifyReader();
       if (!this.#readClosed && this.#pullWaiter === undefined) {
