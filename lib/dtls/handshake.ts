@@ -107,6 +107,8 @@ export class ServerHandshake {
   #serverSeq: number;
   #flight4: Uint8Array[] = [];
   #early: Array<[RecordHeader, Uint8Array]> = [];
+  /** message_seq of the client's ClientKeyExchange and Finished, for spotting a repeated flight 5. */
+  #clientFinalSeqs: number[] = [];
   #timer: TimerId | undefined;
   #deadline: TimerId | undefined;
   #interval: number;
@@ -277,8 +279,6 @@ export class ServerHandshake {
       (e) => this.#fail(`PSK lookup failed: ${(e as Error)?.message ?? e}`, AlertDescription.internal_error),
     );
   }
-
-  #clientFinalSeqs: number[] = [];
 
   #onPsk(state: Extract<State, { name: "awaiting_psk" }>, psk: Uint8Array | null): void {
     if (this.#state !== state) return;
