@@ -265,3 +265,26 @@ Deno.test("200 client sessions at once against one server", async () => {
     await server.close();
   }
 });
+
+Deno.test("past maxSessions new handshakes are ignored (the client times out); existing sessions stay", async () => {
+  const { server } = await startEchoServer({ limits: { maxSessions: 2 } });
+  const clients: DatagramSession[] = [];
+  try {
+    clients.push(await connect(server.addr.port), await connect(server.addr.port));
+    await assertRejects(
+      () => connect(server.addr.port, { connectTimeoutMs: 200, maxAttempts: 2, backoffInitialMs: 10 }),
+      DtlsTimeoutError,
+    );
+    assertEquals(server.stats().sessions, 2);
+    assertEquals(server.stats().handshakes, 0);
+    assert(server.stats().helloVerifyRequests >= 4, "cookies are still answered, statelessly");
+    clients[0].close();
+    await waitFor(() => server.stats().sessions === 1, 2000, "a slot to free up");
+    clients.push(await connect(server.addr.port));
+    assertEquals(server.stats().sessions, 2);
+  } finally {
+    for (const c of clients) c.close();
+    await Promise.all(clients.map((c) => c.closed));
+    await server.close();
+  }
+});
