@@ -203,6 +203,10 @@ console.log(
 );
 for (const transport of ["udp", "dtls"] as const) {
   for (const loss of [0, 0.01, 0.05]) {
-    console.log(await scenario(transport, loss));
+    try {
+      console.log(await scenario(transport, loss));
+    } catch (e) {
+      console.log(`${transport} ${loss * 100}%: failed: ${e instanceof Error ? e.stack : e}`);
+    }
   }
 }

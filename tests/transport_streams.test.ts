@@ -351,3 +351,10 @@ Deno.test("streams reset mid-transfer return their connection credit", async () 
   assertEquals(await drive(clock, sending, 120_000), 1, "25 MB went through after 60 resets");
   client.abort();
 });
+
+Deno.test("pmtuMaxSize caps packet size discovery", async () => {
+  const { clock, client } = connectedPair({ delayMs: 5 }, { pmtuMaxSize: 1452 });
+  await driveFor(clock, 5_000);
+  assertEquals(client.stats().maxDatagramSize, 1452);
+  client.abort();
+});

@@ -101,7 +101,10 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.#lastKeepAlive = now;
     const maxAckDelay = options.maxAckDelayMs ?? 10;
     this.rtt = new RttEstimator(options.initialRttMs ?? 100);
-    this.pmtu = new PathMtuDiscovery(session.maxDatagramSize, options.pmtuDiscovery ?? true);
+    this.pmtu = new PathMtuDiscovery(
+      Math.min(session.maxDatagramSize, options.pmtuMaxSize ?? Infinity),
+      options.pmtuDiscovery ?? true,
+    );
     this.cc = (options.congestionController ?? ((m) => new NewReno(m)))(this.pmtu.current);
     this.#immediate = options.immediate === undefined
       ? (this.clock === systemClock ? setImmediate : undefined)

@@ -35,6 +35,11 @@ export interface ConnectionOptions {
   closeTimeoutMs?: number;
   /** Probe for datagrams larger than 1200 bytes (default true). */
   pmtuDiscovery?: boolean;
+  /**
+   * Largest datagram discovery may try (default: the session's maxDatagramSize). Sockets here cannot set
+   * the IP don't-fragment bit, so a probe may pass as IP fragments; cap this (e.g. 1452) on internet paths.
+   */
+  pmtuMaxSize?: number;
   /** Close the session when the connection closes (default true). */
   closeSessionOnClose?: boolean;
   /**
