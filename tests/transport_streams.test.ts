@@ -358,3 +358,24 @@ Deno.test("pmtuMaxSize caps packet size discovery", async () => {
   assertEquals(client.stats().maxDatagramSize, 1452);
   client.abort();
 });
+
+Deno.test("done resolves once both directions finish, and the stream is forgotten", async () => {
+  const { clock, client, server } = connectedPair({ delayMs: 5 });
+  const serverSide = new Promise<TransportStream>((resolve) => server.onStream(resolve));
+  const c = await client.openStream();
+  let doneAt = -1;
+  c.done.then(() => (doneAt = clock.now()));
+  await writeData(c, 100_000, 4);
+  const s = await drive(clock, serverSide);
+  await drive(clock, readData(s));
+  await driveFor(clock, 100);
+  assertEquals(doneAt, -1, "not done while the server's half is open");
+  await writeData(s, 10, 5);
+  await drive(clock, readData(c));
+  await drive(clock, c.done);
+  await drive(clock, s.done);
+  await driveFor(clock, 100);
+  assertEquals(client.stats().openStreams, 0);
+  assertEquals(server.stats().openStreams, 0);
+  client.abort();
+});
