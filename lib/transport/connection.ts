@@ -600,10 +600,16 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         this.session.close(info.reason || info.kind);
       } catch { /* already closed */ }
     }
-    this.#logger.debug(
-      { kind: info.kind, code: info.code, reason: info.reason },
-      "transport connection closed",
-    );
+    const st = this.stats();
+    this.#logger.debug({
+      kind: info.kind,
+      code: info.code,
+      reason: info.reason,
+      rtt_ms: Math.round(st.smoothedRttMs * 100) / 100,
+      packets_sent: st.packetsSent,
+      packets_lost: st.packetsLost,
+      datagram_size: st.maxDatagramSize,
+    }, "transport connection closed");
     this.#resolveClosed(info);
   }
 }
