@@ -288,3 +288,22 @@ Deno.test("past maxSessions new handshakes are ignored (the client times out); e
     await server.close();
   }
 });
+
+Deno.test("the client resolves a host name once and connects to its address", async () => {
+  const { server } = await startEchoServer();
+  const c = await connectDtls({
+    hostname: "localhost",
+    port: server.addr.port,
+    identity: IDENTITY,
+    psk: PSK,
+  });
+  try {
+    const echo = new Promise<Uint8Array>((r) => c.onDatagram(r));
+    c.send(Uint8Array.of(7));
+    assertEquals(Array.from(await echo), [7]);
+  } finally {
+    c.close();
+    await c.closed;
+    await server.close();
+  }
+});

@@ -5,6 +5,8 @@
  * the server rejected our key: that cannot improve by retrying, so it fails at once.
  */
 import { Buffer } from "node:buffer";
+import { isIP } from "node:net";
+import { lookup } from "node:dns/promises";
 import { dtls } from "node-dtls-client";
 import { type Logger, silentLogger } from "../log/logger.ts";
 import { DtlsAuthError, DtlsError, DtlsHandshakeError, DtlsTimeoutError } from "./errors.ts";
@@ -51,11 +53,13 @@ export async function connectDtls(o: ConnectDtlsOptions): Promise<DatagramSessio
   const log = (o.logger ?? silentLogger).child({ component: "dtls-client" });
   const maxAttempts = Math.max(1, o.maxAttempts ?? 5);
   const random = o.random ?? Math.random;
+  // Resolved once: given a name, the library would look it up again for every datagram it sends.
+  const address = await resolveAddress(o.hostname);
   let last: DtlsError | undefined;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     o.signal?.throwIfAborted();
     try {
-      return await attemptHandshake(o);
+      return await attemptHandshake(o, address);
     } catch (e) {
       if (e instanceof DtlsAuthError) throw e;
       last = e instanceof DtlsError ? e : new DtlsHandshakeError(String(e), { cause: e });
@@ -75,11 +79,24 @@ export async function connectDtls(o: ConnectDtlsOptions): Promise<DatagramSessio
   throw last;
 }
 
-function attemptHandshake(o: ConnectDtlsOptions): Promise<DatagramSession> {
+/** An IP literal as is; a name through the system resolver, IPv4 first (the common case behind NAT). */
+async function resolveAddress(hostname: string): Promise<string> {
+  if (isIP(hostname) !== 0) return hostname;
+  try {
+    const all = await lookup(hostname, { all: true });
+    return (all.find((a) => a.family === 4) ?? all[0]).address;
+  } catch (e) {
+    throw new DtlsHandshakeError(`cannot resolve DTLS server "${hostname}": ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+}
+
+function attemptHandshake(o: ConnectDtlsOptions, address: string): Promise<DatagramSession> {
   return new Promise((resolve, reject) => {
     const socket = dtls.createSocket({
-      type: o.hostname.includes(":") ? "udp6" : "udp4",
-      address: o.hostname,
+      type: isIP(address) === 6 ? "udp6" : "udp4",
+      address,
       port: o.port,
       // The library hashes a Buffer as is; a string would be taken as ASCII and mangle binary keys.
       psk: { [o.identity]: Buffer.from(o.psk) },
