@@ -125,7 +125,9 @@ Deno.test("a wrong key fails fast with DtlsAuthError, creates no session, and th
     assert(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms: was it retried?`);
     assertEquals(server.stats().sessions, 0);
     assertEquals(server.stats().handshakes, 0);
+    assertEquals(server.stats().handshakesFailed, 1);
     const good = await connect(server.addr.port);
+    assertEquals(server.stats().handshakesCompleted, 1);
     const echo = new Promise<Uint8Array>((r) => good.onDatagram(r));
     good.send(Uint8Array.of(1, 2, 3));
     assertEquals(Array.from(await echo), [1, 2, 3]);

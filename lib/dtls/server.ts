@@ -45,7 +45,12 @@ export interface DtlsServerOptions {
 export interface DtlsServerStats {
   /** Datagrams received since start. */
   datagrams: number;
+  /** Handshakes in progress now (bounded by the limits). */
   handshakes: number;
+  /** Handshakes completed since start (each made a session). */
+  handshakesCompleted: number;
+  /** Handshakes that failed since start: wrong key or identity, timeout, protocol error, replaced. */
+  handshakesFailed: number;
   sessions: number;
   /** Datagrams or records dropped as malformed, unexpected or over a limit. */
   dropped: number;
@@ -87,6 +92,8 @@ class Server implements DtlsServer {
   #sessionCount = 0;
   #dropped = 0;
   #datagrams = 0;
+  #handshakesCompleted = 0;
+  #handshakesFailed = 0;
   #hvrs = 0;
   #closed = false;
   #socketClosed = false;
@@ -118,6 +125,8 @@ class Server implements DtlsServer {
     return {
       datagrams: this.#datagrams,
       handshakes: this.#handshakeCount,
+      handshakesCompleted: this.#handshakesCompleted,
+      handshakesFailed: this.#handshakesFailed,
       sessions: this.#sessionCount,
       dropped: this.#dropped,
       helloVerifyRequests: this.#hvrs,
@@ -317,6 +326,7 @@ class Server implements DtlsServer {
         else this.#handshakesPerIp.set(ip, n);
         if (this.#peers.get(key) === peer) this.#peers.delete(key);
         if (!result.ok) {
+          this.#handshakesFailed++;
           this.#log.debug({ peer: key, reason: result.reason }, "dtls: handshake failed");
           return;
         }
@@ -335,6 +345,7 @@ class Server implements DtlsServer {
             if (cur?.kind === "session" && cur.session === s) this.#peers.delete(key);
           },
         });
+        this.#handshakesCompleted++;
         this.#sessionCount++;
         this.#peers.set(key, { kind: "session", session, clientRandom: peer.clientRandom });
         this.#log.info(
