@@ -1,0 +1,268 @@
+/**
+ * Lifecycle of real tunnels: graceful server shutdown and restart, key rotation and domain removal,
+ * two clients sharing a domain and one of them killed.
+ */
+import { assert, assertEquals, assertMatch } from "./support/assert.ts";
+import {
+  curl,
+  eventually,
+  startTunnelClient,
+  startTunnelServer,
+  stopProcess,
+  type TunnelClient,
+  type TunnelServer,
+} from "./support/tunnel_env.ts";
+import type { LogLine } from "./support/process.ts";
+import { startOrigin } from "./support/tunnel_origin.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const at = (line: LogLine) => Date.parse(String(line.time));
+
+Deno.test("tunnel: SIGTERM lets an in-flight request finish and tells the client; a restart on the same ports is rejoined within 5 s", async (t) => {
+  const origin = startOrigin("restart");
+  let srv: TunnelServer | undefined;
+  let client: TunnelClient | undefined;
+  try {
+    srv = await startTunnelServer();
+    const first = srv;
+    const key = await first.register("app.test");
+    client = await startTunnelClient({ dtls: first.dtls, domain: "app.test", key, target: origin.target });
+    const c = client;
+
+    await t.step(
+      "SIGTERM: the 1.5 s request in flight completes with 200, the client hears why",
+      async () => {
+        const inFlight = first.fetch(first.url("app.test", "/slow?ms=1500")).then(async (r) => ({
+          status: r.status,
+          body: await r.text(),
+        }));
+        await eventually(() => origin.pending() === 1, "the slow request to reach the origin");
+        const signalled = performance.now();
+        first.proc.child.kill("SIGTERM");
+        const answer = await inFlight;
+        assertEquals(answer, { status: 200, body: "slow 1500" });
+        const status = await first.proc.status;
+        assertEquals(status.code, 0, `server exit code; stderr: ${first.proc.stderr()}`);
+        console.log(`server stopped ${Math.round(performance.now() - signalled)} ms after SIGTERM`);
+        const line = await c.proc.waitFor((l) => l.msg === "the server is closing the tunnel", 5000);
+        assertEquals(line.reason, "the server is shutting down");
+        assert(first.proc.lines.some((l) => l.msg === "server stopped"), "the server logged its stop");
+      },
+    );
+
+    await t.step("restart with the same data dir and ports: the client is back within 5 s", async () => {
+      await first.cleanup();
+      const ports = { http: first.httpPort, https: first.httpsPort, dtls: Number(first.dtls.split(":")[1]) };
+      srv = await startTunnelServer({ dataDir: first.dataDir, ports });
+      const second = srv;
+      assertEquals(second.httpsPort, first.httpsPort);
+      assertEquals(second.caPem, first.caPem, "the local CA survives the restart");
+      const ready = second.proc.lines.find((l) => l.msg === "server ready")!;
+      const up = await c.waitUp(2, 15_000);
+      const reconnectMs = at(up) - at(ready);
+      console.log(`client back ${reconnectMs} ms after the restarted server was ready`);
+      assert(reconnectMs <= 5000, `reconnected ${reconnectMs} ms after ready, expected ≤ 5000`);
+      const res = await second.fetch(second.url("app.test", "/who"));
+      assertEquals([res.status, await res.text()], [200, "restart"]);
+      assertEquals(c.proc.child.pid > 0 && c.ups().length, 2);
+    });
+  } finally {
+    if (client) await stopProcess(client.proc);
+    await srv?.cleanup();
+    await origin.close();
+  }
+});
+
+Deno.test("tunnel: a rotated key closes the old client (exit 1, rejected key); deleting a domain closes its sessions", async (t) => {
+  const origin = startOrigin("keys");
+  const clients: TunnelClient[] = [];
+  let srv: TunnelServer | undefined;
+  try {
+    srv = await startTunnelServer();
+    const s = srv;
+    const rotKey = await s.register("rot.test");
+    const delKey = await s.register("del.test");
+    const old = await startTunnelClient({
+      dtls: s.dtls,
+      domain: "rot.test",
+      key: rotKey,
+      target: origin.target,
+    });
+    const del = await startTunnelClient({
+      dtls: s.dtls,
+      domain: "del.test",
+      key: delKey,
+      target: origin.target,
+    });
+    clients.push(old, del);
+    assertEquals((await s.fetch(s.url("rot.test", "/who"))).status, 200);
+
+    await t.step(
+      "rotate-key: the old client's tunnel closes, it exits 1 saying the key was rejected",
+      async () => {
+        const res = await s.admin("/domains/rot.test/rotate-key", { method: "POST" });
+        assertEquals(res.status, 200);
+        const newKey = (await res.json()).client_api_key as string;
+        assertMatch(newKey, /^[0-9a-f]{64}$/);
+        assert(newKey !== rotKey, "a new key");
+        await s.proc.waitFor((l) => l.msg === "tunnel session closed" && l.domain === "rot.test", 10_000);
+        const status = await Promise.race([old.proc.status, sleep(15_000).then(() => null)]);
+        assert(status, `the old client did not exit; stderr: ${old.proc.stderr()}`);
+        assertEquals(status.code, 1);
+        assertMatch(old.proc.stderr(), /rejected the key/);
+        const goodbye = old.proc.lines.find((l) => l.msg === "the server is closing the tunnel");
+        assertEquals(goodbye?.reason, "the client key was rotated");
+        // The new key works.
+        const fresh = await startTunnelClient({
+          dtls: s.dtls,
+          domain: "rot.test",
+          key: newKey,
+          target: origin.target,
+        });
+        clients.push(fresh);
+        const ok = await s.fetch(s.url("rot.test", "/who"));
+        assertEquals([ok.status, await ok.text()], [200, "keys"]);
+        const info = await (await s.admin("/domains/rot.test")).json();
+        assertEquals(info.sessions.length, 1);
+      },
+    );
+
+    await t.step(
+      "deleting the domain closes its session; the client exits 1; the host is unknown",
+      async () => {
+        const sessions = (await (await s.admin("/domains/del.test")).json()).sessions;
+        assertEquals(sessions.length, 1);
+        const res = await s.admin("/domains/del.test", { method: "DELETE" });
+        assertEquals(res.status, 204);
+        await s.proc.waitFor((l) => l.msg === "tunnel session closed" && l.domain === "del.test", 10_000);
+        const goodbye = await del.proc.waitFor((l) => l.msg === "the server is closing the tunnel", 5000);
+        assertEquals(goodbye.reason, "the domain was removed on the server");
+        const status = await Promise.race([del.proc.status, sleep(15_000).then(() => null)]);
+        assert(status, `the client of a deleted domain did not exit; stderr: ${del.proc.stderr()}`);
+        assertEquals(status.code, 1);
+        assertMatch(del.proc.stderr(), /rejected the key/);
+        const page = await curl(s, "hop.test", "/who", [
+          "-H",
+          "host: del.test",
+          "-H",
+          "accept: application/json",
+        ]);
+        assertEquals([page.status, JSON.parse(page.text).error.code], [404, "unknown_host"]);
+      },
+    );
+  } finally {
+    for (const c of clients) await stopProcess(c.proc);
+    await srv?.cleanup();
+    await origin.close();
+  }
+});
+
+Deno.test("tunnel: two clients share a domain; one SIGKILLed mid-request, the other takes over", async (t) => {
+  const originA = startOrigin("A");
+  const originB = startOrigin("B");
+  const originS = startOrigin("solo");
+  const clients: TunnelClient[] = [];
+  let srv: TunnelServer | undefined;
+  try {
+    srv = await startTunnelServer();
+    const s = srv;
+    const key = await s.register("app.test");
+    const soloKey = await s.register("solo.test");
+    const a = await startTunnelClient({ dtls: s.dtls, domain: "app.test", key, target: originA.target });
+    const b = await startTunnelClient({ dtls: s.dtls, domain: "app.test", key, target: originB.target });
+    const solo = await startTunnelClient({
+      dtls: s.dtls,
+      domain: "solo.test",
+      key: soloKey,
+      target: originS.target,
+    });
+    clients.push(a, b, solo);
+
+    await t.step("both clients serve requests", async () => {
+      const tags = await Promise.all(
+        Array.from({ length: 40 }, async () => (await (await s.fetch(s.url("app.test", "/who"))).text())),
+      );
+      const count = (tag: string) => tags.filter((x) => x === tag).length;
+      assertEquals(count("A") + count("B"), 40);
+      assert(count("A") >= 10 && count("B") >= 10, `load shared: A ${count("A")}, B ${count("B")}`);
+      const sessions = (await (await s.admin("/domains/app.test")).json()).sessions as {
+        requests_served: number;
+      }[];
+      assertEquals(sessions.length, 2);
+      assert(sessions.every((x) => x.requests_served > 0), JSON.stringify(sessions));
+      assert(a.requests().length > 0 && b.requests().length > 0, "each client logged requests");
+    });
+
+    await t.step("SIGKILL one client with requests in flight: nothing fails afterwards", async () => {
+      // One slow request on each client of app.test (round robin), one on the solo client.
+      const slow = (host: string) =>
+        s.fetch(s.url(host, "/slow?ms=3000"), { headers: { accept: "application/json" } }).then(
+          async (r) => ({ status: r.status, body: await r.text(), at: performance.now() }),
+          (e) => ({ status: 0, body: String(e), at: performance.now() }),
+        );
+      const slowApp = [slow("app.test"), slow("app.test")];
+      const slowSolo = slow("solo.test");
+      await eventually(
+        () => originA.pending() === 1 && originB.pending() === 1 && originS.pending() === 1,
+        "a slow request on each origin",
+      );
+      const killedAt = performance.now();
+      b.proc.child.kill("SIGKILL");
+      solo.proc.child.kill("SIGKILL");
+
+      // Keep four browsers busy until the dead session is gone and a few seconds more.
+      const results: { status: number; tag: string; start: number; ms: number }[] = [];
+      let stop = false;
+      const worker = async () => {
+        while (!stop) {
+          const start = performance.now();
+          try {
+            const r = await s.fetch(s.url("app.test", "/who"));
+            results.push({ status: r.status, tag: await r.text(), start, ms: performance.now() - start });
+          } catch (e) {
+            results.push({ status: 0, tag: String(e), start, ms: performance.now() - start });
+          }
+          await sleep(50);
+        }
+      };
+      const workers = Array.from({ length: 4 }, worker);
+      await s.proc.waitFor((l) => l.msg === "tunnel session closed" && l.domain === "app.test", 45_000);
+      const detectedMs = performance.now() - killedAt;
+      await sleep(2000);
+      stop = true;
+      await Promise.all(workers);
+
+      const failed = results.filter((r) => r.status !== 200);
+      const stalled = results.filter((r) => r.ms > 1000);
+      const lastStallEnd = Math.max(0, ...stalled.map((r) => r.start + r.ms - killedAt));
+      const maxMs = Math.max(...results.map((r) => r.ms));
+      console.log(
+        `killed client: dead session closed after ${
+          Math.round(detectedMs)
+        } ms; ${results.length} requests, ` +
+          `${failed.length} failed, ${stalled.length} took > 1 s (longest ${Math.round(maxMs)} ms), ` +
+          `requests affected until ${Math.round(lastStallEnd)} ms after the kill`,
+      );
+      assertEquals(failed, [], "no request failed after the kill");
+      assert(results.filter((r) => r.start > killedAt + detectedMs).every((r) => r.tag === "A"), "A alone");
+      // The dead session is found by the transport's idle timeout (30 s): no request waits longer.
+      assert(maxMs < 35_000, `longest request ${Math.round(maxMs)} ms`);
+
+      const [r1, r2] = await Promise.all(slowApp);
+      assertEquals([r1.status, r1.body, r2.status, r2.body], [200, "slow 3000", 200, "slow 3000"]);
+      const soloAnswer = await slowSolo;
+      const soloMs = soloAnswer.at - killedAt;
+      console.log(`killed sole client: browser answered ${soloAnswer.status} after ${Math.round(soloMs)} ms`);
+      assertEquals(soloAnswer.status, 502);
+      assertMatch(JSON.parse(soloAnswer.body).error.code, /^tunnel_(dropped|offline)$/);
+      assert(soloMs < 35_000, `502 after ${Math.round(soloMs)} ms, proxy timeout 60 s`);
+
+      const sessions = (await (await s.admin("/domains/app.test")).json()).sessions;
+      assertEquals(sessions.length, 1);
+    });
+  } finally {
+    for (const c of clients) await stopProcess(c.proc, 2000);
+    await srv?.cleanup();
+    await Promise.all([originA.close(), originB.close(), originS.close()]);
+  }
+});
