@@ -17,6 +17,7 @@ import { acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
 import { createGateway } from "./lib/proxy/gateway.ts";
 import { type Front, type FrontHandlers, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
 import { type CertificateStore, openSelfSignedStore } from "./lib/tls/certificate_store.ts";
+import { type AcmeCertificateStore, openAcmeStore } from "./lib/tls/acme_store.ts";
 import { errorResponse } from "./lib/pages/mod.ts";
 import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
 
@@ -38,12 +39,22 @@ function origin(scheme: "http" | "https", host: string, port: number): string {
   return `${scheme}://${host}${port === standard ? "" : `:${port}`}`;
 }
 
-/** The plain HTTP listener when TLS is on: ACME's path stays free, everything else goes to HTTPS. */
-function redirectToHttps(httpsPort: () => number): FrontHandlers {
+/**
+ * The plain HTTP listener when TLS is on: ACME's HTTP-01 path answers pending challenges, everything
+ * else goes to HTTPS.
+ */
+function redirectToHttps(
+  httpsPort: () => number,
+  challenge?: (path: string) => string | undefined,
+): FrontHandlers {
   return {
     fetch(request) {
       const url = new URL(request.url);
       if (url.pathname.startsWith("/.well-known/acme-challenge/")) {
+        const keyAuthorization = challenge?.(url.pathname);
+        if (keyAuthorization !== undefined) {
+          return new Response(keyAuthorization, { headers: { "content-type": "text/plain" } });
+        }
         return errorResponse(
           404,
           "no_challenge",
@@ -64,6 +75,14 @@ function redirectToHttps(httpsPort: () => number): FrontHandlers {
   };
 }
 
+async function readAcmeCa(file: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(file);
+  } catch (e) {
+    throw new Error(`HOP_ACME_CA_FILE ${file} cannot be read: ${(e as Error).message} (give a PEM file)`);
+  }
+}
+
 /** Starts every part of the server; resolves once it serves. */
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const started = performance.now();
@@ -73,7 +92,19 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const domains = new Set((await store.list()).map((d) => d.domain));
   const registry = new SessionRegistry();
   let certs: CertificateStore | undefined;
-  if (config.tlsMode === "self-signed") {
+  let acme: AcmeCertificateStore | undefined;
+  if (config.tlsMode === "acme") {
+    certs = acme = await openAcmeStore({
+      db: database.db,
+      serverDomain: config.domain,
+      isServedHost: (h) => domains.has(h),
+      directoryUrl: config.acmeDirectoryUrl,
+      email: config.acmeEmail,
+      caPem: config.acmeCaFile ? await readAcmeCa(config.acmeCaFile) : undefined,
+      dir: `${config.dataDir}/tls`,
+      logger,
+    });
+  } else if (config.tlsMode === "self-signed") {
     certs = await openSelfSignedStore({
       dir: `${config.dataDir}/tls`,
       serverDomain: config.domain,
@@ -115,6 +146,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       serverDomain: config.domain,
       logger,
       hooks: {
+        ...(acme
+          ? {
+            certificate: (domain: string) => acme.state(domain),
+            renewCertificate: (domain: string) => acme.renew(domain),
+          }
+          : {}),
         sessions: (domain) =>
           registry.list(domain).map((s) => ({
             id: s.id,
@@ -122,8 +159,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
             connected_since: s.connectedAt.toISOString(),
             requests_served: s.requestsServed,
           })),
-        domainAdded(domain) {
+        async domainAdded(domain) {
           domains.add(domain);
+          await acme?.added(domain);
         },
         async domainChanged(domain, change) {
           const reason = change === "removed"
@@ -146,7 +184,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
 
   const metrics = createMetrics({
     sessions: () => registry.list().map((s) => ({ id: s.id, domain: s.domain, stats: s.connection.stats() })),
-    handshakes: () => ({ succeeded: dtls.stats().handshakes, failed: 0 }),
+    handshakes: () => ({ succeeded: dtls.stats().handshakesCompleted, failed: dtls.stats().handshakesFailed }),
   });
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
 
@@ -172,7 +210,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     });
     fronts.push(https);
     publicPort = https.addr.port;
-    fronts.push(await startHttpFront(config.httpListen, redirectToHttps(() => publicPort)));
+    fronts.push(
+      await startHttpFront(config.httpListen, redirectToHttps(() => publicPort, acme?.challengeResponse)),
+    );
   } else {
     const http = await startHttpFront(config.httpListen, gateway);
     fronts.push(http);
@@ -191,15 +231,19 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     tls_mode: config.tlsMode,
     database: database.kind,
     domains: domains.size,
-    ca: certs ? `${config.dataDir}/tls/ca.crt` : null,
+    ca: config.tlsMode === "self-signed" ? `${config.dataDir}/tls/ca.crt` : null,
     startup_ms: Math.round(performance.now() - started),
   }, "server ready");
+
+  // Orders run in the background once the HTTP listener can answer their challenges.
+  acme?.start(domains);
 
   let stopped: Promise<void> | undefined;
   return {
     shutdown(reason = "shutdown") {
       stopped ??= (async () => {
         stopping = true;
+        acme?.close();
         log.info({ reason, in_flight: gateway.inFlight() }, "server stopping");
         const closing = fronts.map((f) => f.close());
         await gateway.drained(DRAIN_MS);
