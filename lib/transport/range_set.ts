@@ -47,6 +47,10 @@ export class RangeSet {
       this.#ends.push(end);
       return;
     }
+    if (start === this.#ends[n - 1] && start >= this.#starts[n - 1]) {
+      this.#ends[n - 1] = Math.max(end, this.#ends[n - 1]);
+      return;
+    }
     const i = this.#firstEndingAtOrAfter(start);
     let j = i;
     let s = start;
