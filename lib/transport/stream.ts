@@ -2,7 +2,7 @@
  * One bidirectional stream as the application sees it: Web streams over a SendStream and a
  * ReceiveStream, with backpressure on both sides and reset in both directions (RFC 9000 §3).
  */
-import { ConnectionClosedError, StreamResetError } from "./errors.ts";
+import { type ConnectionClosedError, StreamResetError } from "./errors.ts";
 import { ReceiveStream } from "./receive_stream.ts";
 import { SendStream } from "./send_stream.ts";
 import type { TransportStream } from "./types.ts";
@@ -320,5 +320,3 @@ export class Stream implements TransportStream {
     return this.send.bufferedBytes;
   }
 }
-
-export { ConnectionClosedError };
