@@ -184,7 +184,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
 
   const metrics = createMetrics({
     sessions: () => registry.list().map((s) => ({ id: s.id, domain: s.domain, stats: s.connection.stats() })),
-    handshakes: () => ({ succeeded: dtls.stats().handshakesCompleted, failed: dtls.stats().handshakesFailed }),
+    handshakes: () => ({
+      succeeded: dtls.stats().handshakesCompleted,
+      failed: dtls.stats().handshakesFailed,
+    }),
   });
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
 

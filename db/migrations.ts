@@ -11,5 +11,13 @@ export const migrations: Migration[] = [
     "statements": [
       "CREATE TABLE \"domains\" (\n\t\"id\" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,\n\t\"domain\" varchar(253) NOT NULL,\n\t\"client_api_key\" varchar(64) NOT NULL,\n\t\"memo\" text DEFAULT '' NOT NULL,\n\t\"created_at\" timestamp with time zone DEFAULT now() NOT NULL,\n\t\"updated_at\" timestamp with time zone DEFAULT now() NOT NULL,\n\tCONSTRAINT \"domains_domain_unique\" UNIQUE(\"domain\"),\n\tCONSTRAINT \"domains_client_api_key_unique\" UNIQUE(\"client_api_key\")\n);"
     ]
+  },
+  {
+    "tag": "0001_certificates",
+    "statements": [
+      "CREATE TABLE \"acme_accounts\" (\n\t\"directory_url\" text PRIMARY KEY NOT NULL,\n\t\"key_pem\" text NOT NULL,\n\t\"account_url\" text,\n\t\"created_at\" timestamp with time zone DEFAULT now() NOT NULL\n);",
+      "CREATE TABLE \"certificate_leases\" (\n\t\"hostname\" varchar(253) PRIMARY KEY NOT NULL,\n\t\"holder\" varchar(64) NOT NULL,\n\t\"expires_at\" timestamp with time zone NOT NULL\n);",
+      "CREATE TABLE \"certificates\" (\n\t\"hostname\" varchar(253) PRIMARY KEY NOT NULL,\n\t\"cert_pem\" text NOT NULL,\n\t\"key_pem\" text NOT NULL,\n\t\"serial\" varchar(64) NOT NULL,\n\t\"not_before\" timestamp with time zone NOT NULL,\n\t\"not_after\" timestamp with time zone NOT NULL,\n\t\"issued_at\" timestamp with time zone DEFAULT now() NOT NULL\n);"
+    ]
   }
 ];

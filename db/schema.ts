@@ -12,3 +12,38 @@ export const domains = pgTable("domains", {
 });
 
 export type DomainRow = typeof domains.$inferSelect;
+
+/**
+ * One certificate per host name (the server's domain and each registered domain), shared by every
+ * server on the database. Not a foreign key to domains: the server's own domain is not a row there.
+ */
+export const certificates = pgTable("certificates", {
+  hostname: varchar("hostname", { length: 253 }).primaryKey(),
+  /** Leaf first, then the intermediates, PEM. */
+  certPem: text("cert_pem").notNull(),
+  keyPem: text("key_pem").notNull(),
+  serial: varchar("serial", { length: 64 }).notNull(),
+  notBefore: timestamp("not_before", { withTimezone: true }).notNull(),
+  notAfter: timestamp("not_after", { withTimezone: true }).notNull(),
+  issuedAt: timestamp("issued_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+export type CertificateRow = typeof certificates.$inferSelect;
+
+/**
+ * Who is ordering a host's certificate right now, so that servers sharing the database place one
+ * order per host name at a time. A lease past `expires_at` is free again (its holder died).
+ */
+export const certificateLeases = pgTable("certificate_leases", {
+  hostname: varchar("hostname", { length: 253 }).primaryKey(),
+  holder: varchar("holder", { length: 64 }).notNull(),
+  expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+});
+
+/** The ACME account per directory (CA): its key is created once and kept. */
+export const acmeAccounts = pgTable("acme_accounts", {
+  directoryUrl: text("directory_url").primaryKey(),
+  keyPem: text("key_pem").notNull(),
+  accountUrl: text("account_url"),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});

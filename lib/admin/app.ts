@@ -22,7 +22,24 @@ export interface SessionSummary {
   requests_served: number;
 }
 
+/** A domain's TLS certificate (ACME mode), as GET /domains/{domain} shows it. */
+export interface CertificateSummary {
+  status: string;
+  issued: boolean;
+  serial: string | null;
+  not_before: string | null;
+  not_after: string | null;
+  next_renewal: string | null;
+  last_error: string | null;
+  last_error_at: string | null;
+  failures: number;
+}
+
 export interface AdminHooks {
+  /** The domain's certificate; absent when the TLS mode issues none (self-signed, off). */
+  certificate?(domain: string): CertificateSummary | null;
+  /** Orders a new certificate for the domain now; returns its state (absent outside ACME mode). */
+  renewCertificate?(domain: string): CertificateSummary | null | Promise<CertificateSummary | null>;
   /** Live sessions of a domain. */
   sessions?(domain: string): SessionSummary[];
   /** Called after a domain was removed or its key rotated, so its sessions close at once. */
@@ -123,7 +140,28 @@ export function createAdminApi(options: AdminOptions): Hono {
     const domain = domainParam(c);
     const found = await store.get(domain);
     if (!found) throw new ApiError(404, "not_found", `domain ${domain} is not registered`);
-    return c.json({ ...found, sessions: hooks.sessions?.(domain) ?? [] });
+    return c.json({
+      ...found,
+      sessions: hooks.sessions?.(domain) ?? [],
+      certificate: hooks.certificate?.(domain) ?? null,
+    });
+  });
+
+  app.post("/domains/:domain/renew-certificate", async (c) => {
+    const domain = domainParam(c);
+    if (!hooks.renewCertificate) {
+      throw new ApiError(
+        409,
+        "not_acme",
+        "certificates are renewed only in ACME mode (HOP_SERVER_TLS_MODE=acme)",
+      );
+    }
+    if (!(await store.get(domain))) {
+      throw new ApiError(404, "not_found", `domain ${domain} is not registered`);
+    }
+    const state = await hooks.renewCertificate(domain);
+    log.info({ domain }, "certificate renewal requested");
+    return c.json({ certificate: state }, 202);
   });
 
   app.delete("/domains/:domain", async (c) => {

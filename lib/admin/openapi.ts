@@ -44,6 +44,26 @@ const session = {
   },
 };
 
+const certificate = {
+  type: ["object", "null"],
+  description: "The domain's TLS certificate in ACME mode; null in self-signed and off modes.",
+  properties: {
+    status: { enum: ["pending", "ordering", "issued", "renewing", "failed", "expired"] },
+    issued: { type: "boolean" },
+    serial: { type: ["string", "null"] },
+    not_before: { type: ["string", "null"], format: "date-time" },
+    not_after: { type: ["string", "null"], format: "date-time" },
+    next_renewal: {
+      type: ["string", "null"],
+      format: "date-time",
+      description: "Next planned order (renewal or retry); null while one is queued or running",
+    },
+    last_error: { type: ["string", "null"] },
+    last_error_at: { type: ["string", "null"], format: "date-time" },
+    failures: { type: "integer", description: "Consecutive failed orders" },
+  },
+};
+
 function json(schemaRef: string, description: string) {
   return {
     description,
@@ -127,6 +147,7 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
                       type: "object",
                       properties: {
                         sessions: { type: "array", items: { $ref: "#/components/schemas/Session" } },
+                        certificate: { $ref: "#/components/schemas/Certificate" },
                       },
                     }],
                   },
@@ -149,6 +170,28 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
           responses: {
             200: json("IssuedDomain", "The new key"),
             404: json("Error", "Not registered"),
+            ...errors,
+          },
+        },
+      },
+      "/domains/{domain}/renew-certificate": {
+        parameters: [domainPath],
+        post: {
+          summary: "Order a new certificate for the domain now (ACME mode); served from the next handshake",
+          responses: {
+            202: {
+              description: "Renewal queued",
+              content: {
+                "application/json": {
+                  schema: {
+                    type: "object",
+                    properties: { certificate: { $ref: "#/components/schemas/Certificate" } },
+                  },
+                },
+              },
+            },
+            404: json("Error", "Not registered"),
+            409: json("Error", "The server is not in ACME mode"),
             ...errors,
           },
         },
@@ -196,6 +239,7 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
         Domain: domain,
         IssuedDomain: issued,
         Session: session,
+        Certificate: certificate,
       },
     },
   };

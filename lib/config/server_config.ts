@@ -13,7 +13,26 @@ import {
   postgresDsn,
 } from "./values.ts";
 
-export type TlsMode = "self-signed" | "off";
+export type TlsMode = "acme" | "self-signed" | "off";
+
+/** Let's Encrypt's production directory: the default CA in ACME mode. */
+export const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
+/** Let's Encrypt's staging directory (untrusted certificates, generous rate limits). */
+export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/** Top-level names no public CA issues for (RFC 2606, RFC 6761, RFC 6762, ICANN's .internal). */
+const PRIVATE_TLDS = new Set(["localhost", "test", "local", "internal", "example", "invalid", "lan", "home"]);
+const PRIVATE_SUFFIXES = ["home.arpa", "example.com", "example.net", "example.org"];
+
+/**
+ * Whether a public CA can issue for the name: at least two labels and not under a reserved or
+ * local-only suffix. Decides the default TLS mode (acme for public names, self-signed otherwise).
+ */
+export function isPublicDomain(domain: string): boolean {
+  const labels = domain.toLowerCase().replace(/\.$/, "").split(".");
+  if (labels.length < 2 || PRIVATE_TLDS.has(labels[labels.length - 1])) return false;
+  return !PRIVATE_SUFFIXES.some((s) => domain === s || domain.endsWith(`.${s}`));
+}
 
 export interface ServerConfig {
   domain: string;
@@ -28,6 +47,12 @@ export interface ServerConfig {
   logFormat: LogFormat;
   tlsMode: TlsMode;
   proxyTimeoutMs: number;
+  /** ACME directory URL (acme mode). */
+  acmeDirectoryUrl: string;
+  /** Contact address of the ACME account. */
+  acmeEmail?: string;
+  /** PEM file of an extra CA trusted for the ACME directory's own HTTPS. */
+  acmeCaFile?: string;
   /** Where /metrics is served; never the public port. Absent: no metrics listener. */
   metricsListen?: ListenAddress;
 }
@@ -92,9 +117,34 @@ export const serverOptions: OptionSpec[] = [
     key: "tlsMode",
     flag: "tls-mode",
     env: "HOP_SERVER_TLS_MODE",
-    description: "self-signed (certificates generated per host name) or off (behind another TLS terminator).",
-    default: "self-signed",
-    example: "self-signed",
+    description:
+      "acme (certificates from an ACME CA such as Let's Encrypt), self-signed (a local CA) or off (behind " +
+      "another TLS terminator); auto = acme for a public server domain, self-signed for .localhost, .test, " +
+      ".local, .internal, .example, .invalid and single-label names.",
+    default: "auto",
+    example: "acme",
+  },
+  {
+    key: "acmeDirectoryUrl",
+    flag: "acme-directory-url",
+    env: "HOP_ACME_DIRECTORY_URL",
+    description: "ACME directory URL; letsencrypt (the default) or letsencrypt-staging name Let's Encrypt's.",
+    default: "letsencrypt",
+    example: "https://acme-staging-v02.api.letsencrypt.org/directory",
+  },
+  {
+    key: "acmeEmail",
+    flag: "acme-email",
+    env: "HOP_ACME_EMAIL",
+    description: "Contact e-mail of the ACME account (expiry notices); optional.",
+    example: "admin@example.com",
+  },
+  {
+    key: "acmeCaFile",
+    flag: "acme-ca-file",
+    env: "HOP_ACME_CA_FILE",
+    description: "PEM file of an extra CA to trust for the ACME directory's HTTPS (private ACME servers).",
+    example: "/etc/hopgate/acme-ca.pem",
   },
   {
     key: "proxyTimeoutMs",
@@ -149,7 +199,21 @@ const schemas = {
   }),
   dbDsn: postgresDsn.optional(),
   dataDir: z.string().min(1, "must not be empty"),
-  tlsMode: z.enum(["self-signed", "off"], { error: () => "must be self-signed or off" }),
+  tlsMode: z.enum(["auto", "acme", "self-signed", "off"], {
+    error: () => "must be auto, acme, self-signed or off",
+  }),
+  acmeDirectoryUrl: z.string().transform((s, ctx) => {
+    if (s === "letsencrypt") return LETS_ENCRYPT;
+    if (s === "letsencrypt-staging") return LETS_ENCRYPT_STAGING;
+    try {
+      const url = new URL(s);
+      if (url.protocol === "https:" || url.protocol === "http:") return s;
+    } catch { /* reported below */ }
+    ctx.addIssue({ code: "custom", message: "must be an https:// URL, letsencrypt or letsencrypt-staging" });
+    return z.NEVER;
+  }),
+  acmeEmail: z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "must be an e-mail address").optional(),
+  acmeCaFile: z.string().min(1, "must not be empty").optional(),
   proxyTimeoutMs: duration,
   metricsListen: z.string().transform((s, ctx) => {
     if (s.trim() === "off") return undefined;
@@ -168,6 +232,9 @@ export function loadServerConfig(sources: Sources): Built<ServerConfig> {
   const built = buildConfig<ServerConfig>(serverOptions, schemas, sources);
   const c = built.config;
   if (!built.help && !built.version && c.debug && !explicitLevel(sources)) c.logLevel = "debug";
+  if (!built.help && !built.version && (c.tlsMode as string) === "auto") {
+    c.tlsMode = isPublicDomain(c.domain) ? "acme" : "self-signed";
+  }
   return built;
 }
 
