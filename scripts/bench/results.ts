@@ -1,0 +1,63 @@
+/** The shape of bench-results/bench-<timestamp>.json. */
+import type { EchoResult, SmallResult, TransferResult } from "./measure.ts";
+import type { LogSummary } from "./proc.ts";
+
+/** direct = straight to the origin; hopHttp = through HopGate, TLS off (plain HTTP front, Host header);
+ * hopHttps = through HopGate, self-signed TLS front (wrk: no SNI, the server's own certificate). */
+export type PathName = "direct" | "hopHttp" | "hopHttps";
+
+export interface SessionsResult {
+  requested: number;
+  opened: number;
+  failed: number;
+  errors: unknown;
+  openSeconds: number;
+  serverSessionsReported: number;
+  serverRssBeforeKb: number;
+  serverRssAfterKb: number;
+  serverKbPerSession: number;
+  driverKbPerSession: number;
+  serverRssAfterCloseKb?: number;
+}
+
+export interface StackMemory {
+  idleKb?: { server: number; client: number };
+  smallLoadPeakKb?: Record<string, number>;
+  transferPeakKb?: Record<string, number>;
+  afterKb?: { server: number; client: number };
+  sessions?: SessionsResult;
+}
+
+export interface LossyRow {
+  condition: string;
+  /** baseline = straight to the origin with the loss on its TCP port (what a TCP tunnel would face). */
+  path: "direct" | "hopHttp" | "baseline";
+  loss: number;
+  small?: SmallResult;
+  download?: TransferResult;
+  iptables?: string;
+}
+
+export interface Results {
+  timestamp: string;
+  config: Record<string, unknown> & {
+    mode: string;
+    loadSeconds: number;
+    connections: number;
+    transferBytes: number;
+    sessions: number;
+    lossRates: number[];
+  };
+  env: Record<string, unknown>;
+  small: Partial<Record<PathName, SmallResult & { raw?: string }>>;
+  transfer: Partial<Record<PathName, { download?: TransferResult; upload?: TransferResult }>>;
+  ws: Partial<Record<PathName, EchoResult>>;
+  memory: Record<string, StackMemory>;
+  lossy: { skipped?: string; ports?: Record<string, number>; rows: LossyRow[] };
+  /** Phases that failed (the run goes on without them). */
+  problems: string[];
+  logs: Record<string, LogSummary & { kept?: string }>;
+  /** Each HopGate figure as a ratio to the direct one, and the targets; filled by the report. */
+  ratios?: Record<string, number>;
+  targets?: { target: string; figure: string; met: boolean | null }[];
+}
