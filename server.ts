@@ -188,6 +188,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       succeeded: dtls.stats().handshakesCompleted,
       failed: dtls.stats().handshakesFailed,
     }),
+    certificates: acme ? () => acme.certificates() : undefined,
   });
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
 

@@ -48,6 +48,8 @@ export interface AcmeCertificateStore extends CertificateStore {
   /** A domain was registered: order its certificate unless one is stored. */
   added(hostname: string): Promise<void>;
   state(hostname: string): CertificateState | null;
+  /** Not-after of every certificate held, for the metrics. */
+  certificates(): { hostname: string; notAfter: Date }[];
   /** Orders a new certificate for the host now; null if the host is not served. */
   renew(hostname: string): CertificateState | null;
   close(): void;
@@ -159,6 +161,11 @@ export async function openAcmeStore(options: AcmeStoreOptions): Promise<AcmeCert
       scheduler.track(hostname, c ? facts(c) : undefined);
     },
     state: (hostname) => scheduler.state(hostname),
+    certificates: () =>
+      scheduler.hosts().flatMap((hostname) => {
+        const notAfter = scheduler.state(hostname)?.not_after;
+        return notAfter ? [{ hostname, notAfter: new Date(notAfter) }] : [];
+      }),
     renew(hostname) {
       if (!serves(hostname)) return null;
       scheduler.force(hostname);
