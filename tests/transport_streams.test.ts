@@ -379,3 +379,33 @@ Deno.test("done resolves once both directions finish, and the stream is forgotte
   assertEquals(server.stats().openStreams, 0);
   client.abort();
 });
+
+Deno.test("both sides open streams at once: client ids 4n, server ids 4n + 1", async () => {
+  const { clock, client, server } = connectedPair({ delayMs: 3, lossRate: 0.02, seed: 21 });
+  const echo = (conn: typeof client) =>
+    conn.onStream((s) => {
+      readData(s).then(async (got) => {
+        const w = s.writable.getWriter();
+        await w.write(new TextEncoder().encode(got.sha256));
+        await w.close();
+      });
+    });
+  echo(client);
+  echo(server);
+  const roundTrip = async (conn: typeof client, i: number) => {
+    const s = await conn.openStream();
+    const sent = await writeData(s, 50_000, i);
+    return { id: s.id, ok: (await new Response(s.readable).text()) === sent };
+  };
+  const results = await drive(
+    clock,
+    Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => roundTrip(client, i)),
+      ...Array.from({ length: 10 }, (_, i) => roundTrip(server, 100 + i)),
+    ]),
+  );
+  assert(results.every((r) => r.ok), "every exchange intact");
+  assertEquals(results.slice(0, 10).map((r) => r.id % 4), Array(10).fill(0));
+  assertEquals(results.slice(10).map((r) => r.id % 4), Array(10).fill(1));
+  client.abort();
+});
