@@ -89,6 +89,10 @@ export function validate(m: Message): void {
       return;
     case "GOODBYE":
       return;
+    case "PING":
+    case "PONG":
+      check(Number.isInteger(m.seq) && m.seq >= 0 && m.seq <= 0xffffffff, "bad seq");
+      return;
     case "REQUEST_HEAD":
     case "UPGRADE_HEAD":
       validateHead(m);
@@ -136,6 +140,10 @@ function writePayload(w: ByteWriter, m: Message): void {
       return;
     case "GOODBYE":
       w.string(m.reason);
+      return;
+    case "PING":
+    case "PONG":
+      w.varint(m.seq);
       return;
     case "REQUEST_HEAD":
     case "UPGRADE_HEAD":
@@ -188,6 +196,9 @@ function readPayload(type: MessageTypeName, r: ByteReader): Message {
       return { type, code: r.string(), message: r.string() };
     case "GOODBYE":
       return { type, reason: r.string() };
+    case "PING":
+    case "PONG":
+      return { type, seq: r.varint() };
     case "REQUEST_HEAD":
     case "UPGRADE_HEAD":
       return { type, ...readHead(r) };

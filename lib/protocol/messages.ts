@@ -3,8 +3,15 @@
  * (`type u8 | length u32 BE | payload`); a CONTROL stream carries framed messages only.
  */
 
-/** Version spoken by this build; HELLO carries it and the server rejects what it cannot serve. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version spoken by this build; HELLO carries it and the server rejects what it cannot serve.
+ * 2 added PING/PONG on the CONTROL stream (the server's liveness probe while requests wait).
+ */
+export const PROTOCOL_VERSION = 2;
+/** Oldest client protocol the server still serves (version 1 clients are never probed). */
+export const MIN_PROTOCOL_VERSION = 1;
+/** First version whose clients answer PING with PONG. */
+export const PING_PROTOCOL_VERSION = 2;
 
 /** Largest payload of one framed message (a request head with its headers included). */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
@@ -21,6 +28,8 @@ export const MessageType = {
   WELCOME: 0x02,
   REJECT: 0x03,
   GOODBYE: 0x04,
+  PING: 0x05,
+  PONG: 0x06,
   REQUEST_HEAD: 0x10,
   UPGRADE_HEAD: 0x11,
   RESPONSE_HEAD: 0x12,
@@ -59,6 +68,18 @@ export interface Reject {
 export interface Goodbye {
   type: "GOODBYE";
   reason: string;
+}
+
+/** Server → client, on CONTROL: are you there? The client answers PONG with the same seq. */
+export interface Ping {
+  type: "PING";
+  seq: number;
+}
+
+/** Client → server, on CONTROL: the answer to PING. */
+export interface Pong {
+  type: "PONG";
+  seq: number;
 }
 
 /** The fields shared by REQUEST_HEAD and UPGRADE_HEAD. */
@@ -109,6 +130,8 @@ export type Message =
   | Welcome
   | Reject
   | Goodbye
+  | Ping
+  | Pong
   | RequestHead
   | UpgradeHead
   | ResponseHead

@@ -1,11 +1,15 @@
 /**
  * The CONTROL stream: the first stream a client opens. HELLO → WELCOME | REJECT, then either
- * side may send GOODBYE {reason} just before closing.
+ * side may send GOODBYE {reason} just before closing. From protocol 2 on, the server may send
+ * PING {seq} at any time and the client answers PONG {seq}: the server's liveness probe, since the
+ * transport alone only notices a vanished peer at its idle timeout.
  */
 import {
   encode,
   type Hello,
   MessageReader,
+  MIN_PROTOCOL_VERSION,
+  PING_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   ResetCode,
   type Welcome,
@@ -18,6 +22,13 @@ export interface ControlChannel {
   goodbye(reason: string): Promise<void>;
   /** The peer's GOODBYE reason, or null if the stream ended (or broke) without one. */
   readonly peerGoodbye: Promise<string | null>;
+  /** True when the peer answers PING (server side, protocol ≥ 2 clients). */
+  readonly canPing: boolean;
+  /**
+   * Sends PING and resolves true when the PONG arrives, false after `timeoutMs` or when the
+   * stream is gone; true at once when the peer cannot answer (canPing false) or after GOODBYE.
+   */
+  ping(timeoutMs: number): Promise<boolean>;
 }
 
 /** The server's verdict on a HELLO. */
@@ -37,32 +48,67 @@ export class HandshakeRejectedError extends Error {
   }
 }
 
-function channel(stream: TransportStream, reader: MessageReader): ControlChannel {
+interface ChannelRoles {
+  /** This end answers PING with PONG (the client). */
+  answerPings: boolean;
+  /** The peer answers PING (a server facing a protocol ≥ 2 client). */
+  peerAnswersPings: boolean;
+}
+
+function channel(stream: TransportStream, reader: MessageReader, roles: ChannelRoles): ControlChannel {
   const writer = stream.writable.getWriter();
   let sent = false;
+  let seq = 0;
+  const pongs = new Map<number, (answered: boolean) => void>();
+  const send = (m: Parameters<typeof encode>[0]) => writer.write(encode(m));
   const peerGoodbye = (async () => {
     try {
       for (;;) {
         const m = await reader.next();
         if (m === null) return null;
         if (m.type === "GOODBYE") return m.reason;
+        if (m.type === "PING" && roles.answerPings && !sent) {
+          send({ type: "PONG", seq: m.seq }).catch(() => {});
+        }
+        if (m.type === "PONG") pongs.get(m.seq)?.(true);
       }
     } catch {
       return null;
+    } finally {
+      for (const answer of pongs.values()) answer(false);
     }
   })();
+  let ended = false;
+  peerGoodbye.finally(() => (ended = true));
   return {
     async goodbye(reason) {
       if (sent) return;
       sent = true;
       try {
-        await writer.write(encode({ type: "GOODBYE", reason: reason.slice(0, 1000) }));
+        await send({ type: "GOODBYE", reason: reason.slice(0, 1000) });
         await writer.close();
       } catch {
         // The peer is already gone.
       }
     },
     peerGoodbye,
+    canPing: roles.peerAnswersPings,
+    ping(timeoutMs) {
+      if (!roles.peerAnswersPings || sent) return Promise.resolve(true);
+      if (ended) return Promise.resolve(false);
+      seq = (seq + 1) % 0x1_0000_0000;
+      const n = seq;
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => answer(false), timeoutMs);
+        function answer(ok: boolean) {
+          clearTimeout(timer);
+          pongs.delete(n);
+          resolve(ok);
+        }
+        pongs.set(n, answer);
+        send({ type: "PING", seq: n }).catch(() => answer(false));
+      });
+    },
   };
 }
 
@@ -107,12 +153,16 @@ export async function acceptControl(
     stream.reset(ResetCode.PROTOCOL_ERROR);
     throw e;
   }
-  const verdict: HelloVerdict = hello.protocolVersion !== PROTOCOL_VERSION
+  const supported = hello.protocolVersion >= MIN_PROTOCOL_VERSION &&
+    hello.protocolVersion <= PROTOCOL_VERSION;
+  const verdict: HelloVerdict = !supported
     ? {
       accept: false,
       code: "unsupported_protocol",
       message:
-        `server speaks protocol ${PROTOCOL_VERSION}, client sent ${hello.protocolVersion}: upgrade the client`,
+        `server speaks protocol ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}, client sent ${hello.protocolVersion}: ${
+          hello.protocolVersion > PROTOCOL_VERSION ? "upgrade the server" : "upgrade the client"
+        }`,
     }
     : await decide(hello);
   if (!verdict.accept) {
@@ -132,7 +182,11 @@ export async function acceptControl(
   const writer = stream.writable.getWriter();
   await writer.write(encode(welcome));
   writer.releaseLock();
-  return { kind: "accepted", hello, welcome, control: channel(stream, reader) };
+  const control = channel(stream, reader, {
+    answerPings: false,
+    peerAnswersPings: hello.protocolVersion >= PING_PROTOCOL_VERSION,
+  });
+  return { kind: "accepted", hello, welcome, control };
 }
 
 /**
@@ -154,5 +208,8 @@ export async function openControl(
     throw e;
   });
   if (answer.type === "REJECT") throw new HandshakeRejectedError(answer.code, answer.message);
-  return { welcome: answer, control: channel(stream, reader) };
+  return {
+    welcome: answer,
+    control: channel(stream, reader, { answerPings: true, peerAnswersPings: false }),
+  };
 }

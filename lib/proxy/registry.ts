@@ -2,6 +2,12 @@
  * Live tunnel sessions by domain. A domain may have several sessions (several clients, or a
  * reconnect overlapping the old one); requests rotate among the live ones whose announced
  * service prefixes cover the path.
+ *
+ * Liveness: the transport notices a vanished client (killed, network gone) only at its idle
+ * timeout (30 s), and until then requests routed to it wait. So while a session that can answer
+ * PING carries requests, it is probed: a PING every PROBE_INTERVAL_MS, and a session that leaves
+ * one unanswered for PROBE_TIMEOUT_MS (or 8 smoothed RTTs, if more) is aborted. Its requests then
+ * fail as dropped (bodiless ones are retried on another session by the gateway) within seconds.
  */
 import type { TransportConnection } from "../transport/types.ts";
 import type { ControlChannel } from "./control.ts";
@@ -31,6 +37,28 @@ export type SessionCountListener = (domain: string, count: number) => void;
 
 const normalize = (domain: string) => domain.toLowerCase().replace(/\.$/, "");
 
+/** Pause between liveness probes of a session carrying requests. */
+export const PROBE_INTERVAL_MS = 1000;
+/** Longest wait for a PONG before the session is considered gone. */
+export const PROBE_TIMEOUT_MS = 4000;
+
+/** True while a session has streams open besides its control stream. */
+function busy(session: TunnelSession): boolean {
+  try {
+    return session.connection.stats().openStreams > 1;
+  } catch {
+    return false;
+  }
+}
+
+function rttMs(session: TunnelSession): number {
+  try {
+    return session.connection.stats().smoothedRttMs;
+  } catch {
+    return 0;
+  }
+}
+
 /** Domain → live sessions, with round-robin picking and a listener for count changes. */
 export class SessionRegistry {
   #byDomain = new Map<string, TunnelSession[]>();
@@ -38,6 +66,7 @@ export class SessionRegistry {
   #dead = new Set<string>();
   #cursor = new Map<string, number>();
   #listeners = new Set<SessionCountListener>();
+  #probing = new Set<string>();
 
   /** Registers a session; it is removed by itself when its connection closes. */
   add(session: TunnelSession): void {
@@ -101,7 +130,39 @@ export class SessionRegistry {
       prefixOf.set(s.id, prefix);
       return true;
     });
+    if (session) this.#watch(session);
     return session ? { kind: "ok", session, prefix: prefixOf.get(session.id)! } : { kind: "no_service" };
+  }
+
+  /** Probes a session while it carries requests; aborts it when a PING goes unanswered. */
+  #watch(session: TunnelSession): void {
+    const control = session.control;
+    if (!control?.canPing || this.#probing.has(session.id)) return;
+    this.#probing.add(session.id);
+    const live = () => this.#byId.get(session.id) === session && !this.#dead.has(session.id);
+    const gone = new AbortController();
+    session.connection.closed.then(() => gone.abort(), () => gone.abort());
+    const pause = () =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          gone.signal.removeEventListener("abort", done);
+          resolve();
+        };
+        const timer = setTimeout(done, PROBE_INTERVAL_MS);
+        gone.signal.addEventListener("abort", done);
+      });
+    (async () => {
+      while (live()) {
+        await pause();
+        if (!live() || !busy(session)) return;
+        const answered = await control.ping(Math.max(PROBE_TIMEOUT_MS, 8 * rttMs(session)));
+        if (!answered && live()) {
+          session.connection.abort(0, "the client did not answer a liveness probe");
+          return;
+        }
+      }
+    })().catch(() => {}).finally(() => this.#probing.delete(session.id));
   }
 
   #rotate(domain: string, accept: (s: TunnelSession) => boolean): TunnelSession | undefined {

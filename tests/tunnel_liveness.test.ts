@@ -1,0 +1,120 @@
+/**
+ * The tunnel's liveness probe (PING/PONG on the control stream, protocol 2) on in-memory
+ * connections: a client answers, a vanished one gets its busy session aborted within seconds, and
+ * protocol 1 clients are still served but never probed.
+ */
+import { assert, assertEquals, assertMatch } from "./support/assert.ts";
+import { acceptControl, HandshakeRejectedError, openControl } from "../lib/proxy/control.ts";
+import { PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, SessionRegistry } from "../lib/proxy/registry.ts";
+import { decode, encode, MessageReader, PROTOCOL_VERSION } from "../lib/protocol/mod.ts";
+import { connectionPair, type FakeConnection } from "./support/stream_pair.ts";
+
+const welcome = () => ({
+  accept: true as const,
+  sessionId: "s1",
+  domain: "app.test",
+  publicUrl: "https://app.test",
+});
+
+function register(
+  r: SessionRegistry,
+  server: FakeConnection,
+  control: Parameters<SessionRegistry["add"]>[0]["control"],
+) {
+  r.add({
+    id: "s1",
+    domain: "app.test",
+    remoteAddress: "x",
+    connectedAt: new Date(),
+    requestsServed: 0,
+    services: ["/"],
+    connection: server,
+    control,
+  });
+}
+
+/** A client that says HELLO with `version` and then never reads nor answers anything. */
+async function mute(client: FakeConnection, version: number) {
+  const stream = await client.openStream();
+  const w = stream.writable.getWriter();
+  await w.write(encode({ type: "HELLO", protocolVersion: version, clientVersion: "mute", services: ["/"] }));
+  w.releaseLock();
+  return stream;
+}
+
+Deno.test("PING is answered by PONG; PING and PONG round-trip the codec", async () => {
+  assertEquals(decode(encode({ type: "PING", seq: 7 })), { type: "PING", seq: 7 });
+  assertEquals(decode(encode({ type: "PONG", seq: 4294967295 })), { type: "PONG", seq: 4294967295 });
+  const [server, client] = connectionPair();
+  const accepted = acceptControl(server, welcome);
+  const opened = await openControl(client, { clientVersion: "test", services: ["/"] });
+  const result = await accepted;
+  assert(result.kind === "accepted");
+  assertEquals(result.hello.protocolVersion, PROTOCOL_VERSION);
+  assertEquals(result.control.canPing, true);
+  for (let i = 0; i < 3; i++) assertEquals(await result.control.ping(1000), true);
+  // GOODBYE still arrives after pings.
+  await result.control.goodbye("bye");
+  assertEquals(await opened.control.peerGoodbye, "bye");
+  server.abort(0, "done");
+});
+
+Deno.test("a busy session whose client stopped answering is aborted; a live one is not", async () => {
+  const r = new SessionRegistry();
+  const [server, client] = connectionPair();
+  const accepted = acceptControl(server, welcome);
+  await mute(client, PROTOCOL_VERSION);
+  const result = await accepted;
+  assert(result.kind === "accepted" && result.control.canPing);
+  register(r, server, result.control);
+  // A request in flight: a second stream open besides the control stream.
+  await server.openStream();
+  const started = performance.now();
+  assertEquals(r.route("app.test", "/").kind, "ok");
+  const info = await server.closed;
+  const ms = performance.now() - started;
+  assertMatch(info.reason, /liveness probe/);
+  assert(ms < PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS + 1000, `aborted after ${Math.round(ms)} ms`);
+  await Promise.resolve();
+  assertEquals(r.route("app.test", "/").kind, "offline");
+
+  // The same with a client that answers: still up after more than a probe timeout.
+  const r2 = new SessionRegistry();
+  const [server2, client2] = connectionPair();
+  const accepted2 = acceptControl(server2, welcome);
+  const opened2 = await openControl(client2, { clientVersion: "test", services: ["/"] });
+  const result2 = await accepted2;
+  assert(result2.kind === "accepted");
+  register(r2, server2, result2.control);
+  await server2.openStream();
+  r2.route("app.test", "/");
+  await new Promise((res) => setTimeout(res, PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS + 500));
+  assertEquals(server2.isClosed, false);
+  assertEquals(r2.count("app.test"), 1);
+  await r2.closeDomain("app.test", "test over");
+  assertEquals(await opened2.control.peerGoodbye, "test over");
+});
+
+Deno.test("protocol 1 clients are served but never probed; newer ones are told to upgrade the server", async () => {
+  const [server, client] = connectionPair();
+  const accepted = acceptControl(server, welcome);
+  const stream = await mute(client, 1);
+  const result = await accepted;
+  assert(result.kind === "accepted");
+  assertEquals(result.control.canPing, false);
+  assertEquals(await result.control.ping(10), true);
+  const reader = new MessageReader(stream.readable);
+  assertEquals((await reader.expect("WELCOME")).sessionId, "s1");
+  server.abort(0, "done");
+
+  const [server3, client3] = connectionPair();
+  const accepted3 = acceptControl(server3, welcome);
+  const s3 = await mute(client3, PROTOCOL_VERSION + 1);
+  const rejected = await accepted3;
+  assertEquals(rejected.kind, "rejected");
+  const reject = await new MessageReader(s3.readable).expect("REJECT");
+  assertEquals(reject.code, "unsupported_protocol");
+  assertMatch(reject.message, /upgrade the server/);
+  server3.abort(0, "done");
+  assert(HandshakeRejectedError);
+});
