@@ -4,7 +4,7 @@
  */
 import { type DatagramSession, DatagramTooLargeError, SessionClosedError } from "../dtls/session.ts";
 import { setImmediate } from "node:timers";
-import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
+import { type Clock, systemClock } from "../log/clock.ts";
 import { type Logger, silentLogger } from "../log/logger.ts";
 import { type CongestionController, NewReno, Pacer } from "./congestion.ts";
 import {
@@ -13,6 +13,7 @@ import {
   INITIAL_STREAM_WINDOW,
 } from "./connection_options.ts";
 import { AckTracker } from "./ack_tracker.ts";
+import { DeadlineTimer } from "./deadline_timer.ts";
 import { ConnectionClosedError, TransportError, TransportErrorCode } from "./errors.ts";
 import { ReceiveWindow, SendCredit } from "./flow_control.ts";
 import { type Frame, isAckEliciting, readFrame } from "./frames/frame.ts";
@@ -64,8 +65,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #resolveClosed!: (info: ConnectionCloseInfo) => void;
   #onStream: ((s: TransportStream) => void) | undefined;
   #pendingIncoming: Stream[] = [];
-  #timer: TimerId | undefined;
-  #timerAt = Infinity;
+  #timer: DeadlineTimer;
   #flushQueued = false;
   #flushing = false;
   #pacingDeadline: number | undefined;
@@ -126,6 +126,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       (s) => this.#emitIncoming(s),
     );
     this.#packer = new Packer(this);
+    this.#timer = new DeadlineTimer(this.clock, () => this.#onTimer());
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     session.onDatagram((data) => this.#onDatagram(data));
     session.closed.then(
@@ -515,17 +516,10 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   #armTimer(): void {
     if (this.#state === "closed") return;
-    const t = this.#deadline();
-    // An earlier timer recomputes when it fires; only an earlier deadline needs a new timer.
-    if (this.#timer !== undefined && this.#timerAt <= t) return;
-    if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
-    this.#timerAt = t;
-    this.#timer = this.clock.setTimeout(() => this.#onTimer(), Math.max(0, Math.ceil(t - this.clock.now())));
+    this.#timer.arm(this.#deadline());
   }
 
   #onTimer(): void {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
     if (this.#state === "closed") return;
     try {
       this.#onDeadline();
@@ -589,8 +583,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #terminate(info: ConnectionCloseInfo): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer.stop();
     const error = new ConnectionClosedError(info);
     for (const s of this.streamMap.streams.values()) s.onConnectionClosed(error);
     this.streamMap.rejectWaiters(error);
