@@ -1,6 +1,7 @@
 /** The transport over the real DTLS sessions (lib/dtls) on 127.0.0.1, with the system clock. */
 import type { TransportStream } from "../lib/transport/types.ts";
 import { assert, assertEquals } from "./support/transport_assert.ts";
+import { lossy } from "./support/transport_bench_common.ts";
 import { dtlsPair } from "./support/transport_dtls.ts";
 import { readData, writeData } from "./support/transport_sim.ts";
 
@@ -44,6 +45,24 @@ Deno.test("over DTLS: a graceful close delivers the data, then the peer sees CON
     assertEquals(got.sha256, await wrote);
     const info = await pair.server.closed;
     assert(info.kind === "remote" || info.kind === "session_closed", `server saw ${info.kind}`);
+  } finally {
+    await pair.close();
+  }
+});
+
+Deno.test("over DTLS with 2% of datagrams dropped each way: 10 MB each way arrive intact", async () => {
+  let seed = 1;
+  const pair = await dtlsPair({}, (s) => lossy(s, 0.02, seed++));
+  try {
+    const incoming = new Promise<TransportStream>((resolve) => pair.server.onStream(resolve));
+    const c = await pair.client.openStream();
+    const cWrote = writeData(c, 10 * MB, 5);
+    const s = await incoming;
+    const sWrote = writeData(s, 10 * MB, 6);
+    const [cGot, sGot] = await Promise.all([readData(c), readData(s)]);
+    assertEquals(sGot.sha256, await cWrote);
+    assertEquals(cGot.sha256, await sWrote);
+    assert(pair.client.stats().retransmittedFrames > 0, "losses were repaired");
   } finally {
     await pair.close();
   }
