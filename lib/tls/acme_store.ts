@@ -8,7 +8,7 @@ import tls from "node:tls";
 import type { Db } from "../../db/open.ts";
 import { createCertificateTable, type StoredCertificate } from "../../db/certificates.ts";
 import { loadOrCreateAcmeAccount, saveAcmeAccountUrl } from "../../db/acme_account.ts";
-import type { Clock } from "../log/clock.ts";
+import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
 import type { Logger } from "../log/logger.ts";
 import type { CertificateStore } from "./certificate_store.ts";
 import { issueHostCertificate, loadOrCreateCa, type PemPair } from "./self_signed.ts";
@@ -36,6 +36,8 @@ export interface AcmeStoreOptions {
   logger: Logger;
   clock?: Clock;
   now?: () => number;
+  /** How often the database is read for certificates other servers ordered; default 10 minutes. */
+  refreshMs?: number;
   /** Replaces the ACME client (tests). */
   issuer?: AcmeIssuer;
 }
@@ -131,8 +133,28 @@ export async function openAcmeStore(options: AcmeStoreOptions): Promise<AcmeCert
     }
   }
 
-  const scheduler = createRenewalScheduler({ renew, clock: options.clock, now, logger: options.logger });
+  const clock = options.clock ?? systemClock;
+  const scheduler = createRenewalScheduler({ renew, clock, now, logger: options.logger });
   const own = () => contexts.get(options.serverDomain);
+
+  // Servers sharing a database pick up each other's new certificates.
+  const refreshMs = options.refreshMs ?? 10 * 60_000;
+  let refreshTimer: TimerId | undefined;
+  let closed = false;
+  const refresh = async () => {
+    try {
+      for (const c of await table.list()) {
+        const held = scheduler.state(c.hostname);
+        if (!held || held.serial === c.serial || !serves(c.hostname)) continue;
+        install(c);
+        scheduler.update(c.hostname, facts(c));
+        log.info({ domain: c.hostname, serial: c.serial }, "certificate loaded from the database");
+      }
+    } catch (e) {
+      log.warn({ error: (e as Error).message }, "reading stored certificates failed");
+    }
+    if (!closed) refreshTimer = clock.setTimeout(refresh, refreshMs * (0.9 + 0.2 * Math.random()));
+  };
 
   return {
     caPem: ca.certPem,
@@ -154,6 +176,7 @@ export async function openAcmeStore(options: AcmeStoreOptions): Promise<AcmeCert
         scheduler.track(h, c ? facts(c) : undefined);
       }
       stored.clear();
+      refreshTimer = clock.setTimeout(refresh, refreshMs);
     },
     async added(hostname) {
       const c = await table.get(hostname);
@@ -171,6 +194,10 @@ export async function openAcmeStore(options: AcmeStoreOptions): Promise<AcmeCert
       scheduler.force(hostname);
       return scheduler.state(hostname);
     },
-    close: () => scheduler.close(),
+    close() {
+      closed = true;
+      if (refreshTimer !== undefined) clock.clearTimeout(refreshTimer);
+      scheduler.close();
+    },
   };
 }

@@ -79,6 +79,8 @@ export interface RenewalScheduler {
   track(hostname: string, cert?: CertificateFacts): void;
   /** Stops looking after a host; an order in flight finishes but its outcome is dropped. */
   untrack(hostname: string): void;
+  /** Another server stored a newer certificate for the host: plan from it. */
+  update(hostname: string, cert: CertificateFacts): void;
   /** Orders a new certificate now (after any order in flight for the host). */
   force(hostname: string): void;
   state(hostname: string): CertificateState | null;
@@ -187,11 +189,11 @@ export function createRenewalScheduler(options: SchedulerOptions): RenewalSchedu
     }
     active--;
     e.ordering = false;
-    if (entries.get(e.hostname) === e && !closed) settle(e, outcome, error);
+    if (entries.get(e.hostname) === e && !closed) settle(e, outcome, error, forced);
     pump();
   }
 
-  function settle(e: Entry, outcome: RenewOutcome | undefined, error: Error | undefined) {
+  function settle(e: Entry, outcome: RenewOutcome | undefined, error: Error | undefined, forced: boolean) {
     if (error || !outcome) {
       e.failures++;
       e.lastError = { message: error?.message ?? "no outcome", at: now() };
@@ -202,7 +204,13 @@ export function createRenewalScheduler(options: SchedulerOptions): RenewalSchedu
         "certificate order failed",
       );
     } else if (outcome.kind === "busy") {
+      // A forced renewal is not lost while another server holds the lease.
+      e.forced ||= forced;
       e.retryAt = now() + busyRetryMs;
+      if (e.forced) {
+        wakeAt(e, e.retryAt);
+        return;
+      }
     } else if (outcome.kind === "gone") {
       untrack(e.hostname);
       return;
@@ -242,6 +250,17 @@ export function createRenewalScheduler(options: SchedulerOptions): RenewalSchedu
       plan(e);
     },
     untrack,
+    update(hostname, cert) {
+      const e = entries.get(hostname);
+      if (!e || e.cert?.serial === cert.serial) return;
+      setCert(e, cert);
+      if (e.ordering || e.queued) return;
+      e.failures = 0;
+      e.retryAt = undefined;
+      e.lastError = undefined;
+      clearTimer(e);
+      plan(e);
+    },
     force(hostname) {
       const e = entries.get(hostname);
       if (!e) return;
