@@ -202,8 +202,15 @@ Deno.test("tunnel: two clients share a domain; one SIGKILLed mid-request, the ot
         );
       const slowApp = [slow("app.test"), slow("app.test")];
       const slowSolo = slow("solo.test");
+      // And one whose head arrived and whose body is still coming.
+      const bodyRes = await s.fetch(s.url("solo.test", "/slowbody?ms=20000"));
+      assertEquals(bodyRes.status, 200);
+      const brokenBody = bodyRes.text().then(
+        (text) => ({ ok: true, text, at: performance.now() }),
+        (e) => ({ ok: false, text: String(e), at: performance.now() }),
+      );
       await eventually(
-        () => originA.pending() === 1 && originB.pending() === 1 && originS.pending() === 1,
+        () => originA.pending() === 1 && originB.pending() === 1 && originS.pending() === 2,
         "a slow request on each origin",
       );
       const killedAt = performance.now();
@@ -260,6 +267,12 @@ Deno.test("tunnel: two clients share a domain; one SIGKILLed mid-request, the ot
       assertEquals(soloAnswer.status, 502);
       assertMatch(JSON.parse(soloAnswer.body).error.code, /^tunnel_(dropped|offline)$/);
       assert(soloMs < 8000, `502 after ${Math.round(soloMs)} ms, proxy timeout 60 s`);
+
+      const broken = await brokenBody;
+      const brokenMs = broken.at - killedAt;
+      console.log(`killed sole client: body in flight broken after ${Math.round(brokenMs)} ms`);
+      assertEquals(broken.ok, false, `the body must not end cleanly: ${broken.text}`);
+      assert(brokenMs < 8000, `body broken after ${Math.round(brokenMs)} ms`);
 
       const sessions = (await (await s.admin("/domains/app.test")).json()).sessions;
       assertEquals(sessions.length, 1);

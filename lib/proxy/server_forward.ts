@@ -96,6 +96,16 @@ async function sendRequest(
   return () => {};
 }
 
+/**
+ * The host (with its port) the browser asked for. An HTTP/2 request has no Host header, only
+ * :authority, which the front puts in the request URL; a caller that fell back to the bare domain
+ * for want of a Host header would otherwise drop a non-default port from Host/X-Forwarded-Host.
+ */
+function publicHost(request: Request, url: URL, given: string): string {
+  if (request.headers.has("host")) return given;
+  return url.hostname.toLowerCase() === given.toLowerCase() && url.port !== "" ? url.host : given;
+}
+
 /** Forwards `request` through a new stream on `connection`; resolves with the response once its head arrived. */
 export async function forwardHttp(
   request: Request,
@@ -103,6 +113,7 @@ export async function forwardHttp(
   opts: ForwardOptions,
 ): Promise<Response> {
   const url = new URL(request.url);
+  const fields = { ...opts, host: publicHost(request, url, opts.host) };
   let head: RequestHead;
   try {
     head = {
@@ -110,10 +121,10 @@ export async function forwardHttp(
       requestId: opts.requestId,
       method: request.method,
       path: url.pathname + url.search,
-      headers: requestHeaderLines(request.headers, opts),
+      headers: requestHeaderLines(request.headers, fields),
       remoteAddr: opts.remoteAddr,
       proto: opts.proto,
-      host: opts.host,
+      host: fields.host,
       hasBody: request.body !== null,
     };
     encode(head);
