@@ -141,13 +141,31 @@ Deno.test("tunnel failures: offline, unknown host, local service refused, proxy 
         assert(elapsed >= 1900 && elapsed < 5000, `504 after ${Math.round(elapsed)} ms, expected ≈ 2000`);
         console.log(`504 after ${Math.round(elapsed)} ms (timeout 2 s)`);
         // The server reset the stream: the client aborts its local fetch, the origin sees it go.
-        await eventually(() => origin.pending() === 0, "the origin's hanging request to be aborted", 5000);
+        await eventually(() => origin.pending() === 0, "the origin's hanging request to be aborted", 1500);
         const html = await s.fetch(s.url("app.test", "/hang"));
         assertEquals(html.status, 504);
         assertMatch(html.headers.get("content-type") ?? "", /text\/html/);
         await html.body?.cancel();
       },
     );
+
+    await t.step("a browser that gives up: the origin's request is aborted at once", async () => {
+      const ac = new AbortController();
+      const pending = s.fetch(s.url("app.test", "/hang"), { signal: ac.signal }).then(
+        () => "answered",
+        (e) => (e as Error).name,
+      );
+      await eventually(() => origin.pending() === 1, "the request to reach the origin", 1500);
+      const aborted = performance.now();
+      ac.abort();
+      assertEquals(await pending, "AbortError");
+      await eventually(() => origin.pending() === 0, "the origin's request to be aborted", 1500);
+      console.log(`browser abort reached the origin after ${Math.round(performance.now() - aborted)} ms`);
+      const line = await clients[0].proc.waitFor((l) =>
+        l.msg === "request" && l.path === "/hang" && Number(l.duration_ms) < 1900
+      );
+      assertEquals(line.error, "reset");
+    });
 
     await t.step("a slow response with its head in time is not cut by the proxy timeout", async () => {
       const res = await s.fetch(s.url("app.test", "/slowbody?ms=3000"));
