@@ -45,13 +45,13 @@ function origin(scheme: "http" | "https", host: string, port: number): string {
  */
 function redirectToHttps(
   httpsPort: () => number,
-  challenge?: (path: string) => string | undefined,
+  challenge?: (path: string) => Promise<string | undefined>,
 ): FrontHandlers {
   return {
-    fetch(request) {
+    async fetch(request) {
       const url = new URL(request.url);
       if (url.pathname.startsWith("/.well-known/acme-challenge/")) {
-        const keyAuthorization = challenge?.(url.pathname);
+        const keyAuthorization = await challenge?.(url.pathname);
         if (keyAuthorization !== undefined) {
           return new Response(keyAuthorization, { headers: { "content-type": "text/plain" } });
         }

@@ -1,7 +1,10 @@
-/** The ACME account per directory: its key is made once, kept here, and shared by every server. */
+/**
+ * ACME state shared by every server on the database: the account per directory (its key is made once)
+ * and the pending HTTP-01 challenges.
+ */
 import { eq } from "drizzle-orm";
 import type { Db } from "./open.ts";
-import { acmeAccounts } from "./schema.ts";
+import { acmeAccounts, acmeChallenges } from "./schema.ts";
 
 export interface AcmeAccount {
   directoryUrl: string;
@@ -33,4 +36,32 @@ export async function loadOrCreateAcmeAccount(
 /** Records the account URL the directory gave the key. */
 export async function saveAcmeAccountUrl(db: Db, directoryUrl: string, accountUrl: string): Promise<void> {
   await db.update(acmeAccounts).set({ accountUrl }).where(eq(acmeAccounts.directoryUrl, directoryUrl));
+}
+
+/** Pending HTTP-01 challenges shared by the servers on one database. */
+export interface ChallengeTable {
+  put(token: string, keyAuthorization: string): Promise<void>;
+  get(token: string): Promise<string | null>;
+  remove(token: string): Promise<void>;
+}
+
+/** The challenges table over a drizzle database. */
+export function createChallengeTable(db: Db): ChallengeTable {
+  return {
+    async put(token, keyAuthorization) {
+      await db.insert(acmeChallenges).values({ token, keyAuthorization }).onConflictDoUpdate({
+        target: acmeChallenges.token,
+        set: { keyAuthorization },
+      });
+    },
+    async get(token) {
+      const [row] = await db.select({ k: acmeChallenges.keyAuthorization }).from(acmeChallenges).where(
+        eq(acmeChallenges.token, token),
+      );
+      return row?.k ?? null;
+    },
+    async remove(token) {
+      await db.delete(acmeChallenges).where(eq(acmeChallenges.token, token));
+    },
+  };
 }

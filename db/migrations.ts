@@ -19,5 +19,11 @@ export const migrations: Migration[] = [
       "CREATE TABLE \"certificate_leases\" (\n\t\"hostname\" varchar(253) PRIMARY KEY NOT NULL,\n\t\"holder\" varchar(64) NOT NULL,\n\t\"expires_at\" timestamp with time zone NOT NULL\n);",
       "CREATE TABLE \"certificates\" (\n\t\"hostname\" varchar(253) PRIMARY KEY NOT NULL,\n\t\"cert_pem\" text NOT NULL,\n\t\"key_pem\" text NOT NULL,\n\t\"serial\" varchar(64) NOT NULL,\n\t\"not_before\" timestamp with time zone NOT NULL,\n\t\"not_after\" timestamp with time zone NOT NULL,\n\t\"issued_at\" timestamp with time zone DEFAULT now() NOT NULL\n);"
     ]
+  },
+  {
+    "tag": "0002_acme_challenges",
+    "statements": [
+      "CREATE TABLE \"acme_challenges\" (\n\t\"token\" varchar(255) PRIMARY KEY NOT NULL,\n\t\"key_authorization\" text NOT NULL,\n\t\"created_at\" timestamp with time zone DEFAULT now() NOT NULL\n);"
+    ]
   }
 ];

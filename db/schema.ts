@@ -47,3 +47,13 @@ export const acmeAccounts = pgTable("acme_accounts", {
   accountUrl: text("account_url"),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * Pending HTTP-01 challenges, so that whichever server the CA's validator reaches (several behind one
+ * address) can answer for an order another server placed.
+ */
+export const acmeChallenges = pgTable("acme_challenges", {
+  token: varchar("token", { length: 255 }).primaryKey(),
+  keyAuthorization: text("key_authorization").notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});

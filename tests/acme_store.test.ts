@@ -6,7 +6,8 @@
 import { assert, assertEquals } from "./support/assert.ts";
 import { openDatabase } from "../db/open.ts";
 import { createCertificateTable } from "../db/certificates.ts";
-import { loadOrCreateAcmeAccount } from "../db/acme_account.ts";
+import { createChallengeTable, loadOrCreateAcmeAccount } from "../db/acme_account.ts";
+import { createHttp01Challenges } from "../lib/tls/http01.ts";
 import { ManualClock } from "../lib/log/clock.ts";
 import { silentLogger } from "../lib/log/logger.ts";
 import { type AcmeIssuer, certificateFacts } from "../lib/tls/acme_issuer.ts";
@@ -69,6 +70,20 @@ Deno.test("acme store: the account key is created once per directory", async () 
     const b = await loadOrCreateAcmeAccount(db, "https://ca.example/dir", createKey);
     const other = await loadOrCreateAcmeAccount(db, "https://other.example/dir", createKey);
     assertEquals([a.keyPem, b.keyPem, other.keyPem, made], ["key-1", "key-1", "key-2", 2]);
+  });
+});
+
+Deno.test("acme store: an HTTP-01 challenge placed by one server is answered by another on the same database", async () => {
+  await withDatabase(async ({ db }) => {
+    const a = createHttp01Challenges(createChallengeTable(db));
+    const b = createHttp01Challenges(createChallengeTable(db));
+    const token = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
+    await a.set(token, `${token}.thumbprint`);
+    assertEquals(await b.respond(`/.well-known/acme-challenge/${token}`), `${token}.thumbprint`);
+    assertEquals(await b.respond("/.well-known/acme-challenge/../../etc/passwd"), undefined);
+    assertEquals(await b.respond(`/other/${token}`), undefined);
+    await a.delete(token);
+    assertEquals(await b.respond(`/.well-known/acme-challenge/${token}`), undefined);
   });
 });
 

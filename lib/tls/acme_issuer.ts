@@ -91,8 +91,8 @@ export function createAcmeIssuer(options: AcmeIssuerOptions): AcmeIssuer {
           if (authz.status === "valid") continue;
           const challenge = authz.challenges.find((ch) => ch.type === "http-01");
           if (!challenge) throw new Error(`the CA offered no http-01 challenge for ${hostname}`);
-          options.challenges.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
           tokens.push(challenge.token);
+          await options.challenges.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
           await c.completeChallenge(challenge);
           await c.waitForValidStatus(challenge);
         }
@@ -111,7 +111,7 @@ export function createAcmeIssuer(options: AcmeIssuerOptions): AcmeIssuer {
         }, "acme order completed");
         return { certPem, keyPem: key.toString(), ...facts };
       } finally {
-        for (const t of tokens) options.challenges.delete(t);
+        for (const t of tokens) await options.challenges.delete(t).catch(() => {});
       }
     },
   };

@@ -7,7 +7,7 @@
 import tls from "node:tls";
 import type { Db } from "../../db/open.ts";
 import { createCertificateTable, type StoredCertificate } from "../../db/certificates.ts";
-import { loadOrCreateAcmeAccount, saveAcmeAccountUrl } from "../../db/acme_account.ts";
+import { createChallengeTable, loadOrCreateAcmeAccount, saveAcmeAccountUrl } from "../../db/acme_account.ts";
 import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
 import type { Logger } from "../log/logger.ts";
 import type { CertificateStore } from "./certificate_store.ts";
@@ -44,7 +44,7 @@ export interface AcmeStoreOptions {
 
 export interface AcmeCertificateStore extends CertificateStore {
   /** The body for an HTTP-01 challenge request path, or undefined. */
-  challengeResponse(pathname: string): string | undefined;
+  challengeResponse(pathname: string): Promise<string | undefined>;
   /** Starts ordering what is missing or due: the server's domain and the given domains. */
   start(domains: Iterable<string>): void;
   /** A domain was registered: order its certificate unless one is stored. */
@@ -70,7 +70,7 @@ const facts = (c: { serial: string; notBefore: Date; notAfter: Date }): Certific
 export async function openAcmeStore(options: AcmeStoreOptions): Promise<AcmeCertificateStore> {
   const log = options.logger.child({ component: "acme" });
   const table = createCertificateTable(options.db);
-  const challenges = createHttp01Challenges();
+  const challenges = createHttp01Challenges(createChallengeTable(options.db));
   const now = options.now ?? (() => Date.now());
   const holder = crypto.randomUUID();
   const issuer = options.issuer ?? createAcmeIssuer({
