@@ -19,7 +19,8 @@
  *   deno run -A scripts/bench.ts [--quick] [--no-netns] [--profile]
  *
  * --quick: 3 s load phases, 20 MB transfers, 200 sessions. --no-netns: skip the namespace rows.
- * --profile: CPU profile of the HTTP stack's server (deno --cpu-prof) into bench-results/.
+ * --profile: CPU profiles of the HTTP stack's server and client (deno --cpu-prof) into bench-results/,
+ * summarized in the report (idle share, top functions).
  * The namespace rows need root, ip (iproute2) and iptables; as root, missing tools (and wrk) are
  * installed with apt-get. Everything listens on 127.0.0.1 only.
  */
@@ -38,6 +39,7 @@ import { BENCH_DOMAIN, type Origin, type Stack, startOrigin, startStack, stopSta
 import { ensureCommands, Namespace, netnsUnavailable, PATH_MTU } from "./bench/netns.ts";
 import { buildReport } from "./bench/report.ts";
 import type { Results } from "./bench/results.ts";
+import { summarize } from "./bench/profile_summary.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const NETNS_DTLS_PORT = 4433;
@@ -155,7 +157,13 @@ async function environment(): Promise<void> {
     gitDirty:
       ((await run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"]).catch(() => null))
         ?.stdout.trim().length ?? 0) > 0,
+    loadAverage: { start: loadAverage() },
   };
+}
+
+/** The 1-minute load average: other processes on the machine compete with every figure here. */
+function loadAverage(): number {
+  return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
 }
 
 async function uploadFile(bytes: number): Promise<string> {
@@ -301,6 +309,17 @@ async function throughStack(
     results.small[label] = r;
     say(`${label} small requests: ${fmtSmall(r)}`);
   });
+  if (!isHttps) {
+    await phase("HopGate front only", async () => {
+      // The server's own /healthz: the HTTP front, routing and access log, no tunnel (a reference).
+      const r = await wrk(`http://127.0.0.1:${stack.httpPort}/healthz`, {
+        seconds: CONFIG.loadSeconds,
+        connections: CONFIG.connections,
+      });
+      results.small.frontOnly = r;
+      say(`HopGate front only (/healthz): ${fmtSmall(r)}`);
+    });
+  }
   const target = {
     url: stack.base,
     resolve: stack.resolve,
@@ -457,7 +476,8 @@ async function main(): Promise<void> {
       logDir,
       dataDir: `${work}/data-http`,
       problem,
-      serverDenoArgs: args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [],
+      serverDenoArgs: args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${profDir}/server`] : [],
+      clientDenoArgs: args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${profDir}/client`] : [],
     });
     say(`HTTP stack (TLS off): server http :${stack.httpPort}, DTLS :${stack.dtlsPort}, client up`);
     try {
@@ -465,11 +485,29 @@ async function main(): Promise<void> {
     } finally {
       await stopStack(stack);
     }
-    if (args.has("--profile")) say(`server CPU profile in ${profDir}`);
+    if (args.has("--profile")) {
+      results.profiles = {};
+      for (const who of ["server", "client"]) {
+        let names: string[] = [];
+        try {
+          names = [...Deno.readDirSync(`${profDir}/${who}`)].map((f) => f.name);
+        } catch { /* no profile written */ }
+        for (const name of names.filter((n) => n.endsWith(".cpuprofile"))) {
+          const path = `${profDir}/${who}/${name}`;
+          results.profiles[who] = {
+            file: path,
+            summary: summarize(JSON.parse(await Deno.readTextFile(path)), 15),
+          };
+        }
+      }
+      say(`CPU profiles in ${profDir}`);
+    }
   });
   await origin.proc.stop();
 
+  (results.env.loadAverage as Record<string, number>).beforeNamespace = loadAverage();
   await phase("lossy namespace", lossy);
+  (results.env.loadAverage as Record<string, number>).end = loadAverage();
 
   for (const p of createdProcs()) results.logs[p.name] = await p.summarize();
   await keepLogs(results.logs);

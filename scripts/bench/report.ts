@@ -67,7 +67,23 @@ export function buildReport(results: Results): string {
       c.transferBytes / MB
     } MB each way by curl (1 MB = 10^6 bytes); WebSocket: ${c.wsRoundTrips} sequential 32-byte echoes`,
   );
-  out.push("all processes on 127.0.0.1: origin, server, client and load generator share the CPUs above");
+  const load = e.loadAverage as Record<string, number> | undefined;
+  out.push(
+    `all processes on 127.0.0.1: origin, server, client and load generator share the CPUs above; load average ${
+      load
+        ? `${load.start} at start, ${load.beforeNamespace ?? "?"} before the namespace rows, ${
+          load.end ?? "?"
+        } at end`
+        : "?"
+    }`,
+  );
+  if (load && Math.max(load.start, load.end ?? 0) > Number(e.cpus) * 0.75) {
+    out.push(
+      `WARNING: the machine was busy with other work (load average above ${
+        Number(e.cpus) * 0.75
+      }): figures are noisy`,
+    );
+  }
 
   // Small requests.
   const d = results.small.direct;
@@ -94,6 +110,19 @@ export function buildReport(results: Results): string {
       }`;
     }
     smallRows.push([PATH_LABEL[p], num(r.rps), num(r.p50Ms, 2), num(r.p99Ms, 2), errText(r), vs, t]);
+  }
+  const fo = results.small.frontOnly;
+  if (fo) {
+    if (d) ratios["small.frontOnly.rps"] = fo.rps / d.rps;
+    smallRows.push([
+      "(reference) HopGate front only: /healthz",
+      num(fo.rps),
+      num(fo.p50Ms, 2),
+      num(fo.p99Ms, 2),
+      errText(fo),
+      d ? `${pct(fo.rps / d.rps)} req/s` : "—",
+      "no tunnel: the front's ceiling",
+    ]);
   }
   out.push(
     "",
@@ -303,6 +332,13 @@ export function buildReport(results: Results): string {
           } ms, download ${times(dr)}`,
         );
       }
+    }
+  }
+
+  if (results.profiles) {
+    out.push("", "CPU profiles of the HTTP stack (whole life: start-up, every phase, shutdown)");
+    for (const [who, p] of Object.entries(results.profiles)) {
+      out.push(`  ${who}: ${p.file}`, ...p.summary.split("\n").map((l) => `    ${l}`));
     }
   }
 

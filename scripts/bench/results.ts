@@ -49,7 +49,8 @@ export interface Results {
     lossRates: number[];
   };
   env: Record<string, unknown>;
-  small: Partial<Record<PathName, SmallResult & { raw?: string }>>;
+  /** frontOnly: the HTTP stack's own /healthz (front, routing, access log; no tunnel), a reference. */
+  small: Partial<Record<PathName | "frontOnly", SmallResult & { raw?: string }>>;
   transfer: Partial<Record<PathName, { download?: TransferResult; upload?: TransferResult }>>;
   ws: Partial<Record<PathName, EchoResult>>;
   memory: Record<string, StackMemory>;
@@ -57,6 +58,8 @@ export interface Results {
   /** Phases that failed (the run goes on without them). */
   problems: string[];
   logs: Record<string, LogSummary & { kept?: string }>;
+  /** With --profile: the HTTP stack's server and client CPU profiles, summarized. */
+  profiles?: Record<string, { file: string; summary: string }>;
   /** Each HopGate figure as a ratio to the direct one, and the targets; filled by the report. */
   ratios?: Record<string, number>;
   targets?: { target: string; figure: string; met: boolean | null }[];

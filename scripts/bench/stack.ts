@@ -161,6 +161,7 @@ function startServer(
         HOP_DATA_DIR: o.dataDir,
         HOP_LOG_LEVEL: "info",
         HOP_LOG_FORMAT: "json",
+        ...o.serverEnv,
       },
     },
   );
@@ -174,6 +175,9 @@ export interface StackOptions {
   dataDir: string;
   ns?: string;
   serverDenoArgs?: string[];
+  clientDenoArgs?: string[];
+  /** Extra server environment (overrides the defaults above). */
+  serverEnv?: Record<string, string>;
   /** Fixed UDP port for the tunnel (default: any free one). */
   dtlsPort?: number;
   /** Domains to register besides BENCH_DOMAIN (their keys end up in Stack.keys). */
@@ -225,17 +229,22 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     server = startServer(o, adminKey, 2);
     partial = await serverReady(server, o, adminKey);
   }
-  const client = new Proc(`${o.name}-client`, deno("client.ts"), `${o.logDir}/${o.name}-client.log`, {
-    ns: o.ns,
-    env: {
-      HOP_CLIENT_SERVER_ADDR: `127.0.0.1:${partial.dtlsPort}`,
-      HOP_CLIENT_DOMAIN: BENCH_DOMAIN,
-      HOP_CLIENT_API_KEY: keys[BENCH_DOMAIN],
-      HOP_CLIENT_LOCAL_TARGET: `127.0.0.1:${o.originPort}`,
-      HOP_LOG_LEVEL: "info",
-      HOP_LOG_FORMAT: "json",
+  const client = new Proc(
+    `${o.name}-client`,
+    deno("client.ts", o.clientDenoArgs),
+    `${o.logDir}/${o.name}-client.log`,
+    {
+      ns: o.ns,
+      env: {
+        HOP_CLIENT_SERVER_ADDR: `127.0.0.1:${partial.dtlsPort}`,
+        HOP_CLIENT_DOMAIN: BENCH_DOMAIN,
+        HOP_CLIENT_API_KEY: keys[BENCH_DOMAIN],
+        HOP_CLIENT_LOCAL_TARGET: `127.0.0.1:${o.originPort}`,
+        HOP_LOG_LEVEL: "info",
+        HOP_LOG_FORMAT: "json",
+      },
     },
-  });
+  );
   const stack: Stack = { ...partial, client, clientKey: keys[BENCH_DOMAIN], keys };
   try {
     await client.waitJson((l) => l.msg === "tunnel up", 30_000, "client 'tunnel up' line");
@@ -249,5 +258,6 @@ export async function startStack(o: StackOptions): Promise<Stack> {
 
 export async function stopStack(stack: Stack): Promise<void> {
   await stack.client.stop(3000);
-  await stack.server.stop(5000);
+  // Long enough for the server's own drain (10 s) to end and a --cpu-prof profile to be written.
+  await stack.server.stop(12_000);
 }
