@@ -161,6 +161,7 @@ Deno.test("tunnel: two clients share a domain; one SIGKILLed mid-request, the ot
   const originA = startOrigin("A");
   const originB = startOrigin("B");
   const originS = startOrigin("solo");
+  const originC = startOrigin("C");
   const clients: TunnelClient[] = [];
   let srv: TunnelServer | undefined;
   try {
@@ -277,9 +278,51 @@ Deno.test("tunnel: two clients share a domain; one SIGKILLed mid-request, the ot
       const sessions = (await (await s.admin("/domains/app.test")).json()).sessions;
       assertEquals(sessions.length, 1);
     });
+
+    await t.step("a client that leaves gracefully (SIGTERM) under load costs no request", async () => {
+      const c = await startTunnelClient({ dtls: s.dtls, domain: "app.test", key, target: originC.target });
+      clients.push(c);
+      await eventually(
+        async () => (await (await s.fetch(s.url("app.test", "/who"))).text()) === "C",
+        "C serving",
+      );
+      const results: { status: number; ms: number }[] = [];
+      let stop = false;
+      const worker = async () => {
+        while (!stop) {
+          const start = performance.now();
+          try {
+            const r = await s.fetch(s.url("app.test", "/slow?ms=100"));
+            await r.body?.cancel();
+            results.push({ status: r.status, ms: performance.now() - start });
+          } catch {
+            results.push({ status: 0, ms: performance.now() - start });
+          }
+        }
+      };
+      const workers = Array.from({ length: 4 }, worker);
+      await sleep(500);
+      const status = await c.stop();
+      await sleep(1000);
+      stop = true;
+      await Promise.all(workers);
+      const failed = results.filter((r) => r.status !== 200);
+      const maxMs = Math.max(...results.map((r) => r.ms));
+      console.log(
+        `graceful leave: ${results.length} requests, ${failed.length} failed, longest ${
+          Math.round(maxMs)
+        } ms`,
+      );
+      assertEquals(status.code, 0, `client exit; stderr: ${c.proc.stderr()}`);
+      assertEquals(failed.length, 0, JSON.stringify(failed));
+      // The client exits at once, with requests unanswered and without a CONNECTION_CLOSE the
+      // server sees (reported); the server aborts a departed session's leftovers after 5 s.
+      assert(maxMs < 8000, `longest request ${Math.round(maxMs)} ms`);
+      assert(originC.hits.get("/slow")! > 0, "C served some of the load before leaving");
+    });
   } finally {
     for (const c of clients) await stopProcess(c.proc, 2000);
     await srv?.cleanup();
-    await Promise.all([originA.close(), originB.close(), originS.close()]);
+    await Promise.all([originA.close(), originB.close(), originS.close(), originC.close()]);
   }
 });

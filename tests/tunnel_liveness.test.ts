@@ -5,7 +5,12 @@
  */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { acceptControl, HandshakeRejectedError, openControl } from "../lib/proxy/control.ts";
-import { PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, SessionRegistry } from "../lib/proxy/registry.ts";
+import {
+  LEAVE_GRACE_MS,
+  PROBE_INTERVAL_MS,
+  PROBE_TIMEOUT_MS,
+  SessionRegistry,
+} from "../lib/proxy/registry.ts";
 import { decode, encode, MessageReader, PROTOCOL_VERSION } from "../lib/protocol/mod.ts";
 import { connectionPair, type FakeConnection } from "./support/stream_pair.ts";
 
@@ -117,4 +122,39 @@ Deno.test("protocol 1 clients are served but never probed; newer ones are told t
   assertMatch(reject.message, /upgrade the server/);
   server3.abort(0, "done");
   assert(HandshakeRejectedError);
+});
+
+Deno.test("a client that said GOODBYE and left requests unanswered is aborted after the grace", async () => {
+  const r = new SessionRegistry();
+  const [server, client] = connectionPair();
+  const accepted = acceptControl(server, welcome);
+  const opened = await openControl(client, { clientVersion: "test", services: ["/"] });
+  const result = await accepted;
+  assert(result.kind === "accepted");
+  register(r, server, result.control);
+  await server.openStream();
+  // What the acceptor does on the client's GOODBYE.
+  result.control.peerGoodbye.then(() => r.remove("s1"));
+  const started = performance.now();
+  await opened.control.goodbye("the client is shutting down");
+  assertEquals(await result.control.peerGoodbye, "the client is shutting down");
+  const info = await server.closed;
+  const ms = performance.now() - started;
+  assertMatch(info.reason, /left with requests unanswered/);
+  assert(ms >= LEAVE_GRACE_MS - 100 && ms < LEAVE_GRACE_MS + 1000, `aborted after ${Math.round(ms)} ms`);
+
+  // Without requests in flight nothing is left to reap: the session just goes.
+  const r2 = new SessionRegistry();
+  const [server2, client2] = connectionPair();
+  const accepted2 = acceptControl(server2, welcome);
+  const opened2 = await openControl(client2, { clientVersion: "test", services: ["/"] });
+  const result2 = await accepted2;
+  assert(result2.kind === "accepted");
+  register(r2, server2, result2.control);
+  await opened2.control.goodbye("bye");
+  await result2.control.peerGoodbye;
+  r2.remove("s1");
+  await new Promise((res) => setTimeout(res, 100));
+  assertEquals(server2.isClosed, false);
+  server2.abort(0, "done");
 });

@@ -41,6 +41,8 @@ const normalize = (domain: string) => domain.toLowerCase().replace(/\.$/, "");
 export const PROBE_INTERVAL_MS = 1000;
 /** Longest wait for a PONG before the session is considered gone. */
 export const PROBE_TIMEOUT_MS = 4000;
+/** How long a client that said GOODBYE may keep requests unanswered before its session is aborted. */
+export const LEAVE_GRACE_MS = PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS;
 
 /** True while a session has streams open besides its control stream. */
 function busy(session: TunnelSession): boolean {
@@ -67,6 +69,7 @@ export class SessionRegistry {
   #cursor = new Map<string, number>();
   #listeners = new Set<SessionCountListener>();
   #probing = new Set<string>();
+  #ended = new WeakSet<TunnelSession>();
 
   /** Registers a session; it is removed by itself when its connection closes. */
   add(session: TunnelSession): void {
@@ -76,7 +79,11 @@ export class SessionRegistry {
     const list = this.#byDomain.get(domain) ?? [];
     list.push(session);
     this.#byDomain.set(domain, list);
-    session.connection.closed.then(() => this.remove(session.id), () => this.remove(session.id));
+    const ended = () => {
+      this.#ended.add(session);
+      this.remove(session.id);
+    };
+    session.connection.closed.then(ended, ended);
     this.#emit(domain);
   }
 
@@ -94,7 +101,24 @@ export class SessionRegistry {
       this.#cursor.delete(domain);
     }
     this.#emit(domain);
+    this.#reapIfLeft(session);
     return true;
+  }
+
+  /**
+   * A session unregistered while its connection is still open (the client said GOODBYE) keeps
+   * the requests it carries; if it has not closed LEAVE_GRACE_MS later, it is aborted so that they
+   * fail (bodiless ones are retried elsewhere) rather than wait for the transport's idle timeout.
+   */
+  #reapIfLeft(session: TunnelSession): void {
+    if (!session.control || this.#ended.has(session) || !busy(session)) return;
+    const timer = setTimeout(() => {
+      if (!this.#ended.has(session)) {
+        session.connection.abort(0, "the client left with requests unanswered");
+      }
+    }, LEAVE_GRACE_MS);
+    const clear = () => clearTimeout(timer);
+    session.connection.closed.then(clear, clear);
   }
 
   get(id: string): TunnelSession | undefined {
