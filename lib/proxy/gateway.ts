@@ -209,7 +209,14 @@ export function createGateway(options: GatewayOptions): Gateway {
           },
         }),
       );
-      request = new Request(request, { body: counted, duplex: "half" } as RequestInit);
+      // Built from parts: the front's request object is not always a real Request (hono's node adapter).
+      request = new Request(request.url, {
+        method: request.method,
+        headers: request.headers,
+        signal: request.signal,
+        body: counted,
+        duplex: "half",
+      } as RequestInit);
     }
     try {
       if (!host) {
