@@ -46,13 +46,20 @@ export function startDemoApp(port = 0): Deno.HttpServer<Deno.NetAddr> {
           clearInterval(timer);
         },
       });
-      return new Response(body, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+      return new Response(body, {
+        headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+      });
     }
     if (url.pathname === "/echo") {
-      return new Response(req.body, { headers: { "content-type": req.headers.get("content-type") ?? "application/octet-stream" } });
+      return new Response(req.body, {
+        headers: { "content-type": req.headers.get("content-type") ?? "application/octet-stream" },
+      });
     }
     const page = PAGE.replace("__LOCAL__", `${info.remoteAddr.hostname} → 127.0.0.1:${url.port}`)
-      .replace("__HOST__", (req.headers.get("x-forwarded-host") ?? req.headers.get("host") ?? "").replace(/[<>&"]/g, ""));
+      .replace(
+        "__HOST__",
+        (req.headers.get("x-forwarded-host") ?? req.headers.get("host") ?? "").replace(/[<>&"]/g, ""),
+      );
     return new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } });
   });
 }
