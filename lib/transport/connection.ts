@@ -218,7 +218,9 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   onTerminated(stream: Stream): void {
     this.streamMap.onTerminated(stream);
-    this.controlStreams.delete(stream);
+    // A terminated stream may still owe the peer a RESET_STREAM or STOP_SENDING; the packer drops it after.
+    if (stream.needsResetStream || stream.needsStopSending) this.#queueFlush();
+    else this.controlStreams.delete(stream);
     if (this.streamMap.needsMaxStreams) this.#queueFlush();
     if (this.#state === "closing") this.#maybeFinishClose();
   }
