@@ -19,8 +19,8 @@
  *   deno run -A scripts/bench.ts [--quick] [--no-netns] [--profile]
  *
  * --quick: 3 s load phases, 20 MB transfers, 200 sessions. --no-netns: skip the namespace rows.
- * --profile: CPU profiles of the HTTP stack's server and client (deno --cpu-prof) into bench-results/,
- * summarized in the report (idle share, top functions).
+ * --profile: one more HTTP stack, its server and client under deno --cpu-prof, small-request load only;
+ * the profiles go to bench-results/ and are summarized in the report (idle share, top functions).
  * The namespace rows need root, ip (iproute2) and iptables; as root, missing tools (and wrk) are
  * installed with apt-get. Everything listens on 127.0.0.1 only.
  */
@@ -35,7 +35,15 @@ import {
   wrk,
   wsEcho,
 } from "./bench/measure.ts";
-import { BENCH_DOMAIN, type Origin, type Stack, startOrigin, startStack, stopStack } from "./bench/stack.ts";
+import {
+  BENCH_DOMAIN,
+  type Origin,
+  type Stack,
+  startClient,
+  startOrigin,
+  startStack,
+  stopStack,
+} from "./bench/stack.ts";
 import { ensureCommands, Namespace, netnsUnavailable, PATH_MTU } from "./bench/netns.ts";
 import { buildReport } from "./bench/report.ts";
 import type { Results } from "./bench/results.ts";
@@ -291,6 +299,7 @@ async function throughStack(
   const pids = { server: stack.server.pid, client: stack.client.pid };
   await sleep(2000);
   memory.idleKb = { server: rssKb(stack.server.pid), client: rssKb(stack.client.pid) };
+  memory.freshDbServerKb = stack.freshDbRssKb;
   say(`${label} idle RSS: server ${memory.idleKb.server} kB, client ${memory.idleKb.client} kB`);
   if (withSessions) await phase(`${label} idle sessions`, () => sessions(stack, memory));
 
@@ -351,6 +360,49 @@ async function throughStack(
   memory.afterKb = { server: rssKb(stack.server.pid), client: rssKb(stack.client.pid) };
 }
 
+/**
+ * A separate HTTP stack, server and client under deno --cpu-prof, with only the small-request load:
+ * the profiles then say where that load's time goes (plus start-up and shutdown, mostly idle).
+ */
+async function profile(origin: Origin): Promise<void> {
+  const profDir = `${outDir}/bench-${stamp}-prof`;
+  const stack = await startStack({
+    name: "profiled",
+    tls: "off",
+    originPort: origin.port,
+    logDir,
+    dataDir: `${work}/data-profiled`,
+    problem,
+    serverDenoArgs: ["--cpu-prof", `--cpu-prof-dir=${profDir}/server`],
+    clientDenoArgs: ["--cpu-prof", `--cpu-prof-dir=${profDir}/client`],
+  });
+  try {
+    const r = await wrk(`http://127.0.0.1:${stack.httpPort}/small`, {
+      seconds: CONFIG.loadSeconds,
+      connections: CONFIG.connections,
+      host: BENCH_DOMAIN,
+    });
+    say(`profiled HTTP stack, small requests: ${fmtSmall(r)}`);
+  } finally {
+    await stopStack(stack);
+  }
+  results.profiles = {};
+  for (const who of ["server", "client"]) {
+    let names: string[] = [];
+    try {
+      names = [...Deno.readDirSync(`${profDir}/${who}`)].map((f) => f.name);
+    } catch { /* no profile written */ }
+    for (const name of names.filter((n) => n.endsWith(".cpuprofile"))) {
+      const path = `${profDir}/${who}/${name}`;
+      results.profiles[who] = {
+        file: path,
+        summary: summarize(JSON.parse(await Deno.readTextFile(path)), 15),
+      };
+    }
+  }
+  say(`CPU profiles in ${profDir}`);
+}
+
 async function lossy(): Promise<void> {
   if (args.has("--no-netns")) {
     results.lossy.skipped = "--no-netns";
@@ -382,10 +434,10 @@ async function lossy(): Promise<void> {
       ns,
     });
     results.lossy.ports = { origin: origin.port, dtls: stack.dtlsPort, http: stack.httpPort };
-    const small = (url: string, host?: string) =>
-      wrk(url, { seconds: CONFIG.loadSeconds, connections: CONFIG.connections, host, ns });
-    const down = (url: string, resolve?: string) =>
-      curlDownload({ url, resolve, ns, maxTimeS: CONFIG.lossyTransferMaxS }, CONFIG.transferBytes);
+    const small = (url: string, host?: string, seconds = CONFIG.loadSeconds) =>
+      wrk(url, { seconds, connections: CONFIG.connections, host, ns });
+    const down = (url: string, resolve?: string, maxTimeS = CONFIG.lossyTransferMaxS) =>
+      curlDownload({ url, resolve, ns, maxTimeS }, CONFIG.transferBytes);
     const directUrl = `http://127.0.0.1:${origin.port}`;
     const hopSmallUrl = `http://127.0.0.1:${stack.httpPort}/small`;
 
@@ -394,23 +446,36 @@ async function lossy(): Promise<void> {
       path: "direct" | "hopHttp" | "baseline",
       loss: number,
       rules: Parameters<Namespace["loss"]>[0],
+      limits: { seconds?: number; maxTimeS?: number } = {},
     ) => {
       await namespace.loss(rules);
       // One request first, so the tunnel has seen the new loss before the clock starts.
       if (path === "hopHttp") {
-        await run(["curl", "-s", "-o", "/dev/null", "--resolve", stack.resolve, `${stack.base}/small`], {
+        await run([
+          "curl",
+          "-s",
+          "-o",
+          "/dev/null",
+          "--max-time",
+          "5",
+          "--resolve",
+          stack.resolve,
+          `${stack.base}/small`,
+        ], {
           ns,
         });
       }
       const row: Results["lossy"]["rows"][number] = { condition, path, loss };
       await phase(`${condition} ${path} small requests`, async () => {
         row.small = path === "hopHttp"
-          ? await small(hopSmallUrl, BENCH_DOMAIN)
-          : await small(`${directUrl}/small`);
+          ? await small(hopSmallUrl, BENCH_DOMAIN, limits.seconds)
+          : await small(`${directUrl}/small`, undefined, limits.seconds);
         say(`${condition} ${path} small requests: ${fmtSmall(row.small)}`);
       });
       await phase(`${condition} ${path} download`, async () => {
-        row.download = path === "hopHttp" ? await down(stack.base, stack.resolve) : await down(directUrl);
+        row.download = path === "hopHttp"
+          ? await down(stack.base, stack.resolve, limits.maxTimeS)
+          : await down(directUrl, undefined, limits.maxTimeS);
         say(`${condition} ${path} download: ${fmtTransfer(row.download)}`);
       });
       row.iptables = await namespace.counters();
@@ -424,6 +489,17 @@ async function lossy(): Promise<void> {
       await measure(condition, "hopHttp", p, { ...base, udpLoss: p });
       await measure(condition, "baseline", p, { ...base, tcpLoss: p });
     }
+    // A path whose MTU shrinks under a live session (a route change, a VPN coming up): the tunnel first
+    // discovers 16 KB datagrams (lo fragments them), then everything over 1 500 bytes is dropped.
+    await phase("MTU drop mid-session", async () => {
+      await namespace.loss({});
+      await namespace.mtuRule(stack.dtlsPort, false);
+      await startClient(stack);
+      await curlDownload({ url: stack.base, resolve: stack.resolve, ns, maxTimeS: 10 }, 5 * MB);
+      await sleep(500);
+      await namespace.mtuRule(stack.dtlsPort, true);
+      await measure(`MTU 64K→${PATH_MTU} mid-session`, "hopHttp", 0, base, { seconds: 5, maxTimeS: 10 });
+    });
     await namespace.loss({});
     await stopStack(stack);
     await origin.proc.stop();
@@ -468,7 +544,6 @@ async function main(): Promise<void> {
   });
 
   await phase("HTTP stack", async () => {
-    const profDir = `${outDir}/bench-${stamp}-prof`;
     const stack = await startStack({
       name: "http",
       tls: "off",
@@ -476,8 +551,6 @@ async function main(): Promise<void> {
       logDir,
       dataDir: `${work}/data-http`,
       problem,
-      serverDenoArgs: args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${profDir}/server`] : [],
-      clientDenoArgs: args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${profDir}/client`] : [],
     });
     say(`HTTP stack (TLS off): server http :${stack.httpPort}, DTLS :${stack.dtlsPort}, client up`);
     try {
@@ -485,24 +558,8 @@ async function main(): Promise<void> {
     } finally {
       await stopStack(stack);
     }
-    if (args.has("--profile")) {
-      results.profiles = {};
-      for (const who of ["server", "client"]) {
-        let names: string[] = [];
-        try {
-          names = [...Deno.readDirSync(`${profDir}/${who}`)].map((f) => f.name);
-        } catch { /* no profile written */ }
-        for (const name of names.filter((n) => n.endsWith(".cpuprofile"))) {
-          const path = `${profDir}/${who}/${name}`;
-          results.profiles[who] = {
-            file: path,
-            summary: summarize(JSON.parse(await Deno.readTextFile(path)), 15),
-          };
-        }
-      }
-      say(`CPU profiles in ${profDir}`);
-    }
   });
+  if (args.has("--profile")) await phase("CPU profiles", () => profile(origin));
   await origin.proc.stop();
 
   (results.env.loadAverage as Record<string, number>).beforeNamespace = loadAverage();

@@ -73,11 +73,16 @@ export class Namespace {
    */
   async pathRules(udpPort: number): Promise<void> {
     await must(["iptables", "-N", LOSS_CHAIN], this.name);
+    await must(["iptables", "-A", "INPUT", "-i", "lo", "-j", LOSS_CHAIN], this.name);
+    await this.mtuRule(udpPort, true);
+  }
+
+  /** Adds (at the top of INPUT) or deletes the rule dropping tunnel datagrams larger than the MTU. */
+  async mtuRule(udpPort: number, on: boolean): Promise<void> {
     for (const dir of ["--dport", "--sport"]) {
       await must([
         "iptables",
-        "-A",
-        "INPUT",
+        ...(on ? ["-I", "INPUT", "1"] : ["-D", "INPUT"]),
         "-i",
         "lo",
         "-p",
@@ -92,7 +97,6 @@ export class Namespace {
         "DROP",
       ], this.name);
     }
-    await must(["iptables", "-A", "INPUT", "-i", "lo", "-j", LOSS_CHAIN], this.name);
   }
 
   /** Random loss, both directions, on a UDP and/or a TCP port (replaces the previous loss rules). */

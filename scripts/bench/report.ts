@@ -24,7 +24,8 @@ const num = (n: number | undefined, digits = 0) =>
 const pct = (
   r: number | undefined,
 ) => (r === undefined || !Number.isFinite(r) ? "—" : `${(r * 100).toFixed(1)}%`);
-const times = (r: number | undefined) => (r === undefined || !Number.isFinite(r) ? "—" : `×${r.toFixed(1)}`);
+const times = (r: number | undefined) =>
+  r === undefined || !Number.isFinite(r) ? "—" : `×${r < 1 ? r.toFixed(2) : r.toFixed(1)}`;
 const errCount = (r: SmallResult) =>
   r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout + r.non2xx;
 const errText = (r: SmallResult) => {
@@ -40,7 +41,8 @@ const mbps = (t: TransferResult | undefined) => {
   if (t === undefined) return "—";
   if (t.complete) return num(t.mbPerS, 1);
   if (t.httpCode !== 200) return `failed: HTTP ${t.httpCode || "none"}, curl exit ${t.curlExit}`;
-  return `${num(t.mbPerS, 1)} (partial: ${num(t.bytes / MB, 1)} MB in ${num(t.seconds, 0)} s)`;
+  const why = t.curlExit === 28 ? "" : `, cut: curl exit ${t.curlExit}`;
+  return `${num(t.mbPerS, 1)} (partial: ${num(t.bytes / MB, 1)} MB in ${num(t.seconds, 0)} s${why})`;
 };
 const mb = (
   kb: number | undefined,
@@ -144,8 +146,9 @@ export function buildReport(results: Results): string {
     let vs = "—";
     let t = "";
     if (p !== "direct" && r) {
-      const rd = r.download && dt?.download ? r.download.mbPerS / dt.download.mbPerS : NaN;
-      const ru = r.upload && dt?.upload ? r.upload.mbPerS / dt.upload.mbPerS : NaN;
+      // A failed or cut-short transfer has no meaningful ratio.
+      const rd = r.download?.complete && dt?.download ? r.download.mbPerS / dt.download.mbPerS : NaN;
+      const ru = r.upload?.complete && dt?.upload ? r.upload.mbPerS / dt.upload.mbPerS : NaN;
       ratios[`transfer.${p}.download`] = rd;
       ratios[`transfer.${p}.upload`] = ru;
       vs = `${pct(rd)} / ${pct(ru)}`;
@@ -212,6 +215,14 @@ export function buildReport(results: Results): string {
     "Resident memory (VmRSS, MB)",
     table(["process", "idle", "small-request peak", "transfer peak", "after the run"], memRows),
   );
+  const fresh = Object.values(results.memory).map((m) => m.freshDbServerKb).filter((k) => k !== undefined);
+  if (fresh.length) {
+    out.push(
+      `  servers above were restarted on their database; the first start, which created it, idled at ${
+        fresh.map((k) => mb(k)).join(" / ")
+      } MB (PGlite's WASM memory grows while creating the database and never shrinks)`,
+    );
+  }
   const s = results.memory.hopHttps?.sessions;
   if (s) {
     ratios["sessions.serverKbPerSession"] = s.serverKbPerSession;
@@ -250,11 +261,11 @@ export function buildReport(results: Results): string {
       const ref = r.path === "hopHttp" ? nh : nd;
       const rs = r.small;
       const vsDirect = rs && nd?.small && r.path !== "direct" ? rs.rps / nd.small.rps : NaN;
-      const vsNoLoss = rs && ref?.small && r.loss > 0 ? rs.rps / ref.small.rps : NaN;
+      const vsNoLoss = rs && ref?.small && r !== ref ? rs.rps / ref.small.rps : NaN;
       const dd = r.download && nd?.download && r.path !== "direct"
         ? r.download.mbPerS / nd.download.mbPerS
         : NaN;
-      const dn = r.download && ref?.download && r.loss > 0 ? r.download.mbPerS / ref.download.mbPerS : NaN;
+      const dn = r.download && ref?.download && r !== ref ? r.download.mbPerS / ref.download.mbPerS : NaN;
       const key = `lossy.${r.condition.replace(/\s+/g, "")}.${r.path}`;
       if (!Number.isNaN(vsDirect)) ratios[`${key}.rps_vs_direct`] = vsDirect;
       if (!Number.isNaN(vsNoLoss)) ratios[`${key}.rps_vs_noloss`] = vsNoLoss;
@@ -317,6 +328,12 @@ export function buildReport(results: Results): string {
       `  the TCP baseline against direct. Downloads under loss are capped at ${c.lossyTransferMaxS} s (partial = MB moved by then).`,
       "  Tunnel datagrams over 1 500 bytes are dropped in the namespace (lo would otherwise fragment and reassemble them).",
     );
+    if (rows.some((r) => r.condition.includes("mid-session"))) {
+      out.push(
+        "  MTU 64K→1500 mid-session: a new client session first runs without that rule (its packet size discovery",
+        "  reaches 16 KB through IP fragments), then the rule comes back: the path MTU shrinking under a live session.",
+      );
+    }
     for (const p of c.lossRates) {
       const cond = `${p * 100}% loss`;
       const h = find(cond, "hopHttp");
@@ -336,7 +353,10 @@ export function buildReport(results: Results): string {
   }
 
   if (results.profiles) {
-    out.push("", "CPU profiles of the HTTP stack (whole life: start-up, every phase, shutdown)");
+    out.push(
+      "",
+      "CPU profiles: a separate HTTP stack under the small-request load only (plus its start-up and shutdown)",
+    );
     for (const [who, p] of Object.entries(results.profiles)) {
       out.push(`  ${who}: ${p.file}`, ...p.summary.split("\n").map((l) => `    ${l}`));
     }

@@ -21,6 +21,8 @@ export interface SessionsResult {
 }
 
 export interface StackMemory {
+  /** The first server process, which created the database (before it was restarted on it). */
+  freshDbServerKb?: number;
   idleKb?: { server: number; client: number };
   smallLoadPeakKb?: Record<string, number>;
   transferPeakKb?: Record<string, number>;
