@@ -149,7 +149,7 @@ function startServer(
 ): Proc {
   return new Proc(
     `${o.name}-server${run === 1 ? "-first-start" : ""}`,
-    deno("server.ts", o.serverDenoArgs),
+    deno("server.ts", run === 1 ? [] : o.serverDenoArgs),
     `${o.logDir}/${o.name}-server${run === 1 ? "-first-start" : ""}.log`,
     {
       ns: o.ns,
@@ -177,6 +177,7 @@ export interface StackOptions {
   logDir: string;
   dataDir: string;
   ns?: string;
+  /** Extra deno flags for the server that serves the figures (not the first start that creates the database). */
   serverDenoArgs?: string[];
   clientDenoArgs?: string[];
   /** Extra server environment (overrides the defaults above). */
