@@ -12,6 +12,7 @@ import { DatabaseError, openDatabase } from "./db/open.ts";
 import { createDomainStore } from "./db/domains.ts";
 import { createApiRoutes } from "./lib/admin/app.ts";
 import { startDtlsServer } from "./lib/dtls/server.ts";
+import { pskFromApiKey } from "./lib/dtls/psk.ts";
 import { SessionRegistry } from "./lib/proxy/registry.ts";
 import { acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
 import { createGateway } from "./lib/proxy/gateway.ts";
@@ -27,12 +28,6 @@ export interface RunningServer {
 
 /** Shutdown lets in-flight requests finish for this long. */
 const DRAIN_MS = 10_000;
-
-function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
 
 function origin(scheme: "http" | "https", host: string, port: number): string {
   const standard = scheme === "https" ? 443 : 80;
@@ -122,7 +117,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     async lookupPsk(identity) {
       if (!domains.has(identity)) return null;
       const key = await store.clientKey(identity);
-      return key ? hexToBytes(key) : null;
+      return key ? pskFromApiKey(key) : null;
     },
     onSession: (session) =>
       acceptTunnel(session, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger }),

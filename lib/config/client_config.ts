@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { LogLevel } from "../log/logger.ts";
 import { buildConfig, type Built } from "./build.ts";
-import { ConfigError, type OptionSpec, type Sources } from "./options.ts";
+import { ConfigError, logLevelOption, type OptionSpec, type Sources } from "./options.ts";
 import {
   apiKey,
   boolean,
@@ -88,14 +88,7 @@ export const clientOptions: OptionSpec[] = [
     description: "Optional Prometheus /metrics listener (unset: none).",
     example: "127.0.0.1:9101",
   },
-  {
-    key: "logLevel",
-    flag: "log-level",
-    env: "HOP_LOG_LEVEL",
-    description: "trace, debug, info, warn, error, fatal or silent.",
-    default: "info",
-    example: "info",
-  },
+  logLevelOption,
   {
     key: "logFormat",
     flag: "log-format",

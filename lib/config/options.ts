@@ -21,6 +21,16 @@ export interface OptionSpec {
   secret?: boolean;
 }
 
+/** HOP_LOG_LEVEL, shared by both entrypoints. */
+export const logLevelOption: OptionSpec = {
+  key: "logLevel",
+  flag: "log-level",
+  env: "HOP_LOG_LEVEL",
+  description: "trace, debug, info, warn, error, fatal or silent.",
+  default: "info",
+  example: "info",
+};
+
 export interface ConfigProblem {
   variable: string;
   message: string;

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { LogFormat, LogLevel } from "../log/logger.ts";
 import { buildConfig, type Built } from "./build.ts";
-import type { OptionSpec, Sources } from "./options.ts";
+import { logLevelOption, type OptionSpec, type Sources } from "./options.ts";
 import {
   boolean,
   domainName,
@@ -162,14 +162,7 @@ export const serverOptions: OptionSpec[] = [
     default: "127.0.0.1:9100",
     example: "127.0.0.1:9100",
   },
-  {
-    key: "logLevel",
-    flag: "log-level",
-    env: "HOP_LOG_LEVEL",
-    description: "trace, debug, info, warn, error, fatal or silent.",
-    default: "info",
-    example: "info",
-  },
+  logLevelOption,
   {
     key: "logFormat",
     flag: "log-format",

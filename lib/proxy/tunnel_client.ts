@@ -5,6 +5,7 @@
  */
 import { connectDtls } from "../dtls/client.ts";
 import { DtlsAuthError } from "../dtls/errors.ts";
+import { pskFromApiKey } from "../dtls/psk.ts";
 import type { Logger } from "../log/logger.ts";
 import { createConnection } from "../transport/connection.ts";
 import type { TransportConnection } from "../transport/types.ts";
@@ -39,12 +40,6 @@ export class KeyRejectedError extends Error {
   }
 }
 
-function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
@@ -77,7 +72,7 @@ export async function runTunnelClient(o: TunnelClientOptions): Promise<void> {
         hostname: o.server.hostname,
         port: o.server.port,
         identity: o.domain,
-        psk: hexToBytes(o.apiKey),
+        psk: pskFromApiKey(o.apiKey),
         connectTimeoutMs: 2000,
         maxAttempts: 3,
         logger: o.logger,
