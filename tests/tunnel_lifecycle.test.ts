@@ -51,9 +51,9 @@ Deno.test("tunnel: SIGTERM lets an in-flight request finish and tells the client
     );
 
     await t.step("restart with the same data dir and ports: the client is back within 5 s", async () => {
-      await first.cleanup();
+      await first.cleanup({ keepData: true });
       const ports = { http: first.httpPort, https: first.httpsPort, dtls: Number(first.dtls.split(":")[1]) };
-      srv = await startTunnelServer({ dataDir: first.dataDir, ports });
+      srv = await startTunnelServer({ dataDir: first.dataDir, ports, ownDataDir: true });
       const second = srv;
       assertEquals(second.httpsPort, first.httpsPort);
       assertEquals(second.caPem, first.caPem, "the local CA survives the restart");
