@@ -284,6 +284,7 @@ export function buildReport(results: Results): string {
           )
         }`;
       }
+      const stalled = rs !== undefined && rs.requests === 0;
       lossRows.push([
         r.condition,
         r.path === "hopHttp"
@@ -292,9 +293,9 @@ export function buildReport(results: Results): string {
           ? "TCP baseline (direct)"
           : "direct → origin",
         rs ? num(rs.rps) : "failed",
-        rs ? num(rs.p50Ms, 2) : "",
-        rs ? num(rs.p99Ms, 2) : "",
-        rs ? errText(rs) : "",
+        rs && !stalled ? num(rs.p50Ms, 2) : "—",
+        rs && !stalled ? num(rs.p99Ms, 2) : "—",
+        stalled ? "none answered" : rs ? errText(rs) : "",
         pct(vsDirect),
         pct(vsNoLoss),
         mbps(r.download),
