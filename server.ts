@@ -7,7 +7,7 @@ import { exitOnConfigError } from "./lib/config/build.ts";
 import { helpText } from "./lib/config/options.ts";
 import { loadServerConfig, type ServerConfig, serverOptions } from "./lib/config/server_config.ts";
 import { VERSION } from "./lib/config/version.ts";
-import { createLogger, type Logger } from "./lib/log/logger.ts";
+import { captureConsole, createLogger, type Logger } from "./lib/log/logger.ts";
 import { DatabaseError, openDatabase } from "./db/open.ts";
 import { createDomainStore } from "./db/domains.ts";
 import { createApiRoutes } from "./lib/admin/app.ts";
@@ -282,13 +282,14 @@ async function main(): Promise<void> {
   }
   const config = built.config;
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  captureConsole(logger);
   let server: RunningServer;
   try {
     server = await startServer(config, logger);
   } catch (e) {
     const message = e instanceof DatabaseError ? e.message : `start-up failed: ${(e as Error).message}`;
     logger.error({ component: "server", code: (e as { code?: string }).code }, message);
-    console.error(`hopgate-server: ${message}`);
+    Deno.stderr.writeSync(new TextEncoder().encode(`hopgate-server: ${message}\n`));
     Deno.exit(1);
   }
   for (const signal of ["SIGINT", "SIGTERM"] as const) {

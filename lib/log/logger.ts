@@ -90,3 +90,20 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 /** A logger that drops everything; for tests and libraries used without one. */
 export const silentLogger: Logger = createLogger({ level: "silent", write: () => {} });
+
+/**
+ * Routes console.* through the logger, so libraries that report with console (hono's node adapter
+ * prints aborted response bodies with console.error) keep the output one JSON object per line.
+ */
+export function captureConsole(logger: Logger): void {
+  const log = logger.child({ component: "runtime" });
+  const text = (args: unknown[]) =>
+    args.map((
+      a,
+    ) => (a instanceof Error ? `${a.name}: ${a.message}` : typeof a === "string" ? a : Deno.inspect(a)))
+      .join(" ");
+  console.error = (...args: unknown[]) => log.warn({ source: "console" }, text(args));
+  console.warn = (...args: unknown[]) => log.warn({ source: "console" }, text(args));
+  console.info = (...args: unknown[]) => log.debug({ source: "console" }, text(args));
+  console.log = (...args: unknown[]) => log.info({ source: "console" }, text(args));
+}
