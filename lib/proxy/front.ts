@@ -12,6 +12,9 @@ import { Buffer } from "node:buffer";
 import { getRequestListener } from "@hono/node-server";
 import type { ListenAddress } from "../config/values.ts";
 
+const H2_STREAM_WINDOW = 4 * 1024 * 1024;
+const H2_CONNECTION_WINDOW = 8 * 1024 * 1024;
+
 export interface RequestInfo {
   remoteAddr: string;
   proto: "http" | "https";
@@ -161,6 +164,8 @@ async function listen(server: NodeServer, addr: ListenAddress, sockets: Set<Dupl
 export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
   const server = http2.createSecureServer({
     allowHTTP1: true,
+    // Node's 64 KiB default windows cap an HTTP/2 upload at one window per round trip.
+    settings: { initialWindowSize: H2_STREAM_WINDOW },
     cert: options.defaultCert.cert,
     key: options.defaultCert.key,
     SNICallback: (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
@@ -168,6 +173,11 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
     },
   });
   const sockets = track(server);
+  server.on("session", (session: http2.ServerHttp2Session) => {
+    try {
+      session.setLocalWindowSize(H2_CONNECTION_WINDOW);
+    } catch { /* the session is already gone */ }
+  });
   wire(server, "https", options.handlers);
   // A stream error on HTTP/2 must not take the process down.
   server.on("sessionError", () => {});

@@ -164,7 +164,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           requestId,
           remoteAddr: info.remoteAddr,
           proto: info.proto,
-          host: request.headers.get("host") ?? domain,
+          host: request.headers.get("host") ?? new URL(request.url).host,
           timeoutMs: options.proxyTimeoutMs,
           signal: request.signal,
         });
@@ -305,7 +305,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         requestId,
         remoteAddr: info.remoteAddr,
         proto: info.proto,
-        host: request.headers.get("host") ?? host,
+        host: request.headers.get("host") ?? new URL(request.url).host,
         timeoutMs: options.proxyTimeoutMs,
       });
       if (!result.ok) {

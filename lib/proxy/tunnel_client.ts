@@ -5,6 +5,7 @@
  */
 import { connectDtls } from "../dtls/client.ts";
 import { DtlsAuthError } from "../dtls/errors.ts";
+import type { DatagramSession } from "../dtls/session.ts";
 import { pskFromApiKey } from "../dtls/psk.ts";
 import type { Logger } from "../log/logger.ts";
 import { createConnection } from "../transport/connection.ts";
@@ -40,6 +41,13 @@ export class KeyRejectedError extends Error {
   }
 }
 
+/** How long a stopping client lets its requests in progress finish. */
+const DRAIN_MS = 10_000;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
@@ -67,8 +75,9 @@ export async function runTunnelClient(o: TunnelClientOptions): Promise<void> {
   };
   while (!o.signal.aborted) {
     let connection: TransportConnection;
+    let session: DatagramSession;
     try {
-      const session = await connectDtls({
+      session = await connectDtls({
         hostname: o.server.hostname,
         port: o.server.port,
         identity: o.domain,
@@ -89,13 +98,15 @@ export async function runTunnelClient(o: TunnelClientOptions): Promise<void> {
       await retryLater(`cannot reach ${o.server.hostname}:${o.server.port} (${(e as Error).message})`);
       continue;
     }
+    const inFlight = new Set<Promise<void>>();
     connection.onStream((stream) => {
-      handleStream(stream, {
+      const served: Promise<void> = handleStream(stream, {
         services: o.services,
         hostMode: o.hostMode,
         logger: log,
         onRequest: o.onRequest,
-      });
+      }).finally(() => inFlight.delete(served));
+      inFlight.add(served);
     });
     let control: ControlChannel;
     try {
@@ -117,16 +128,27 @@ export async function runTunnelClient(o: TunnelClientOptions): Promise<void> {
       await retryLater(`tunnel handshake failed (${(e as Error).message})`);
       continue;
     }
-    const stop = () => {
-      control.goodbye("the client is shutting down").finally(() => connection.close(0, "client shutdown"));
+    const stop = async () => {
+      // After GOODBYE the server routes nothing new here; the requests in progress may finish.
+      await control.goodbye("the client is shutting down");
+      if (inFlight.size > 0) log.info({ in_flight: inFlight.size }, "finishing requests before leaving");
+      await Promise.race([Promise.allSettled([...inFlight]), delay(DRAIN_MS)]);
+      await connection.close(0, "client shutdown");
     };
-    o.signal.addEventListener("abort", stop);
+    const onAbort = () => {
+      stop().catch(() => connection.abort(0, "client shutdown"));
+    };
+    o.signal.addEventListener("abort", onAbort);
     control.peerGoodbye.then((reason) => {
       if (reason !== null) log.warn({ reason }, "the server is closing the tunnel");
     });
     const info = await connection.closed;
-    o.signal.removeEventListener("abort", stop);
-    if (o.signal.aborted) break;
+    o.signal.removeEventListener("abort", onAbort);
+    if (o.signal.aborted) {
+      // Let the session's close_notify leave before the process exits.
+      await Promise.race([session.closed, delay(500)]);
+      break;
+    }
     await retryLater(`tunnel closed (${info.kind}${info.reason ? `: ${info.reason}` : ""})`);
   }
 }
