@@ -33,10 +33,17 @@ async function bothWays(lossRate: number, reorderRate: number, duplicateRate: nu
   assertEquals(r.cGot.sha256, r.sHash, "server → client SHA-256");
   const stats = client.stats();
   if (lossRate > 0) assert(stats.retransmittedFrames > 0, "losses were repaired by retransmission");
+  assertEquals([client.pmtu.blackHoles, server.pmtu.blackHoles], [0, 0], "random loss is not a black hole");
   await drive(clock, client.close());
   const info = await drive(clock, server.closed);
   assertEquals(info.kind, "remote");
-  console.log(`loss ${lossRate}: ${clock.now().toFixed(0)} ms simulated, ${JSON.stringify(stats)}`);
+  console.log(
+    `loss ${lossRate}: ${
+      clock.now().toFixed(0)
+    } ms simulated, black holes ${client.pmtu.blackHoles}/${server.pmtu.blackHoles}, ${
+      JSON.stringify(stats)
+    }`,
+  );
   return { simMs: clock.now(), stats };
 }
 

@@ -154,14 +154,14 @@ Deno.test("the receive window doubles while the reader keeps up, up to its ceili
 Deno.test("PMTU search: ceiling first, then bisection; three losses fail a size", () => {
   const p = new PathMtuDiscovery(16384, true);
   assertEquals(p.current, 1200);
-  assertEquals(p.probeSize(), 16384);
+  assertEquals(p.probeSize(0), 16384);
   for (let i = 0; i < 3; i++) {
     p.onProbeSent();
     p.onProbeLost(16384);
   }
-  const mid = p.probeSize()!;
+  const mid = p.probeSize(0)!;
   assertEquals(mid, Math.floor((1200 + 16383 + 1) / 2));
   p.onProbeSent();
   assertEquals(p.onProbeAcked(mid), mid);
-  assert(p.probeSize()! > mid);
+  assert(p.probeSize(0)! > mid);
 });

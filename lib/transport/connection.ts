@@ -19,7 +19,7 @@ import { ReceiveWindow, SendCredit } from "./flow_control.ts";
 import { type Frame, isAckEliciting, readFrame } from "./frames/frame.ts";
 import { Packer, type PackerHost } from "./packer.ts";
 import { readPacketHeader } from "./packet.ts";
-import { PathMtuDiscovery } from "./pmtu.ts";
+import { BASE_DATAGRAM_SIZE, MAX_PROBES, PathMtuDiscovery } from "./pmtu.ts";
 import { onFrameAcked, requeueFrames } from "./retransmission.ts";
 import { LossRecovery } from "./recovery.ts";
 import { GRANULARITY_MS, RttEstimator } from "./rtt.ts";
@@ -33,6 +33,9 @@ import { BufferReader, FrameDecodeError } from "./varint.ts";
 export { type ConnectionOptions, INITIAL_CONNECTION_WINDOW, INITIAL_STREAM_WINDOW };
 
 type State = "open" | "closing" | "closed";
+
+/** Consecutive PTOs with packets above the base size outstanding that mean a black hole (RFC 8899 §4.3). */
+const BLACK_HOLE_PTO_COUNT = 2;
 
 /** Creates a connection over a datagram session. */
 export function createConnection(session: DatagramSession, options: ConnectionOptions): Connection {
@@ -72,6 +75,11 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #immediate: ((fn: () => void) => void) | undefined;
   #immediateQueued = false;
   #probesToSend = 0;
+  /** Black-hole evidence: packets above the base size lost since one was last acknowledged. */
+  #largeLost = 0;
+  #firstLargeLost = Infinity;
+  #smallAckedSinceLargeLost = false;
+  #largestLargeAcked = -1;
   #lastReceiveTime: number;
   #lastKeepAlive: number;
   #closeDeadline: number | undefined;
@@ -312,6 +320,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         return;
       case "ack":
         this.recovery.onAckReceived(f, now);
+        this.#checkBlackHole(now);
         this.#pacer.update(this.cc.congestionWindow, this.rtt.smoothedRtt, this.datagramSize());
         if (this.#state === "closing") this.#maybeFinishClose();
         return;
@@ -368,6 +377,11 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       const size = this.pmtu.onProbeAcked(p.size);
       this.cc.setMaxDatagramSize(size);
       this.#logger.debug({ size }, "packet size probe acknowledged");
+    } else if (p.size > BASE_DATAGRAM_SIZE) {
+      if (p.packetNumber > this.#largestLargeAcked) this.#largestLargeAcked = p.packetNumber;
+      if (p.packetNumber > this.#firstLargeLost) this.#clearBlackHoleEvidence();
+    } else if (p.ackEliciting && p.packetNumber > this.#firstLargeLost) {
+      this.#smallAckedSinceLargeLost = true;
     }
     for (const f of p.frames) onFrameAcked(this, f);
   }
@@ -377,7 +391,40 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       this.pmtu.onProbeLost(p.size);
       return;
     }
+    // Evidence only when no large packet sent after this one has been acknowledged.
+    if (
+      p.size > BASE_DATAGRAM_SIZE && this.pmtu.current > BASE_DATAGRAM_SIZE &&
+      p.packetNumber > this.#largestLargeAcked
+    ) {
+      this.#largeLost++;
+      if (p.packetNumber < this.#firstLargeLost) this.#firstLargeLost = p.packetNumber;
+    }
     this.#requeueFrames(p.frames);
+  }
+
+  #clearBlackHoleEvidence(): void {
+    this.#largeLost = 0;
+    this.#firstLargeLost = Infinity;
+    this.#smallAckedSinceLargeLost = false;
+  }
+
+  /**
+   * RFC 8899 §4.3: large packets keep getting lost (none acknowledged since) while smaller ones sent after
+   * them arrive. A random loss is repaired by the next large packet's acknowledgement clearing the count.
+   */
+  #checkBlackHole(now: number): void {
+    if (this.#largeLost >= MAX_PROBES && this.#smallAckedSinceLargeLost) this.#onBlackHole(now);
+  }
+
+  /** Back to the base size: what is outstanding above it is resent now in base-size packets. */
+  #onBlackHole(now: number): void {
+    const from = this.pmtu.current;
+    this.recovery.discardLargerThan(BASE_DATAGRAM_SIZE);
+    this.pmtu.onBlackHole(now);
+    this.cc.setMaxDatagramSize(this.datagramSize());
+    this.#pacer.update(this.cc.congestionWindow, this.rtt.smoothedRtt, this.datagramSize());
+    this.#clearBlackHoleEvidence();
+    this.#logger.info({ from, size: this.datagramSize() }, "packet size black hole: back to the base size");
   }
 
   #requeueFrames(frames: SentFrame[]): void {
@@ -428,7 +475,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         continue;
       }
       const cwndOpen = this.recovery.bytesInFlight < this.cc.congestionWindow;
-      const probeSize = cwndOpen ? this.pmtu.probeSize() : undefined;
+      const probeSize = cwndOpen ? this.pmtu.probeSize(now) : undefined;
       if (probeSize !== undefined && probeSize > size) {
         this.pmtu.onProbeSent();
         this.#send(this.#packer.packPmtuProbe(now, probeSize), true);
@@ -541,8 +588,9 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       return;
     }
     const loss = this.recovery.lossDetectionDeadline();
-    if (loss !== undefined && now >= loss && this.recovery.onLossDetectionTimeout(now)) {
-      this.#onProbeTimeout();
+    if (loss !== undefined && now >= loss) {
+      if (this.recovery.onLossDetectionTimeout(now)) this.#onProbeTimeout(now);
+      else this.#checkBlackHole(now);
     }
     if (
       this.#keepAlive > 0 && now >= Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#keepAlive
@@ -553,10 +601,20 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.#flush();
   }
 
-  /** RFC 9002 §6.2.4: two probe packets; with no new data they carry the oldest unacknowledged frames. */
-  #onProbeTimeout(): void {
+  /**
+   * RFC 9002 §6.2.4: two probe packets; with no new data they carry the oldest unacknowledged frames.
+   * A second PTO in a row with packets above the base size outstanding is taken for a black hole.
+   */
+  #onProbeTimeout(now: number): void {
     this.probeTimeouts++;
     this.#probesToSend = 2;
+    if (
+      this.recovery.ptoCount >= BLACK_HOLE_PTO_COUNT && this.pmtu.current > BASE_DATAGRAM_SIZE &&
+      this.recovery.hasOutstandingLargerThan(BASE_DATAGRAM_SIZE)
+    ) {
+      this.#onBlackHole(now);
+      return;
+    }
     if (this.scheduler.size > 0) return;
     for (const p of this.recovery.oldestOutstanding(2)) this.#requeueFrames(p.frames);
   }

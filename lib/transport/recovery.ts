@@ -186,6 +186,34 @@ export class LossRecovery {
     return true;
   }
 
+  /** Some outstanding ack-eliciting packet (not a size probe) is larger than `size` bytes. */
+  hasOutstandingLargerThan(size: number): boolean {
+    const ps = this.#packets;
+    for (let i = this.#head; i < ps.length; i++) {
+      const p = ps[i];
+      if (p.state === PacketState.Outstanding && p.ackEliciting && !p.isPmtuProbe && p.size > size) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Declares every outstanding packet larger than `size` lost without a congestion response: the path
+   * stopped carrying them (a black hole, RFC 8899 §4.3), which says nothing about congestion.
+   */
+  discardLargerThan(size: number): void {
+    const ps = this.#packets;
+    for (let i = this.#head; i < ps.length; i++) {
+      const p = ps[i];
+      if (p.state !== PacketState.Outstanding || p.size <= size) continue;
+      this.#resolve(p, PacketState.Lost);
+      this.packetsLost++;
+      this.events.onPacketLost(p);
+    }
+    this.#trim();
+  }
+
   /** The oldest outstanding ack-eliciting packets, whose frames a probe resends (RFC 9002 §6.2.4). */
   oldestOutstanding(max: number): SentPacket[] {
     const out: SentPacket[] = [];
