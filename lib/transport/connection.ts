@@ -437,12 +437,15 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #queueFlush(): void {
     if (this.#flushQueued || this.#flushing || this.#state === "closed") return;
     this.#flushQueued = true;
-    // Writes made in one turn share packets; correctness does not depend on when this runs.
-    queueMicrotask(() => {
-      this.#flushQueued = false;
-      this.#flush();
-    });
+    // Writes made in one turn share packets (a head, its body and the FIN: several awaits, one packet);
+    // correctness does not depend on when this runs. An injected clock has only microtasks to defer to.
+    (this.#immediate ?? queueMicrotask)(this.#runQueuedFlush);
   }
+
+  readonly #runQueuedFlush = (): void => {
+    this.#flushQueued = false;
+    this.#flush();
+  };
 
   #flush(): void {
     if (this.#state === "closed" || this.#flushing) return;

@@ -50,8 +50,15 @@ export class Packer {
     return h.needsMaxData || h.needsPing || h.streamMap.needsMaxStreams || h.controlStreams.size > 0;
   }
 
+  /**
+   * Packets are assembled here and copied out at their exact length: sessions may keep the bytes (UDP
+   * sends asynchronously), and a fresh buffer of the full datagram size for every small ACK costs more.
+   */
+  #scratch = new Uint8Array(0);
+
   #begin(size: number): { w: BufferWriter; packetNumber: number } {
-    const w = new BufferWriter(new Uint8Array(size));
+    if (this.#scratch.length < size) this.#scratch = new Uint8Array(size);
+    const w = new BufferWriter(this.#scratch.subarray(0, size));
     const packetNumber = this.#nextPacketNumber;
     writePacketHeader(w, packetNumber);
     return { w, packetNumber };
@@ -76,7 +83,7 @@ export class Packer {
       frames,
       state: PacketState.Outstanding,
     };
-    return { sent, bytes: w.bytes.subarray(0, w.pos) };
+    return { sent, bytes: w.bytes.slice(0, w.pos) };
   }
 
   /** Builds the next packet, or undefined when there is nothing to say. `ping` forces it ack-eliciting. */
@@ -107,7 +114,8 @@ export class Packer {
   packPmtuProbe(now: number, size: number): PackedPacket {
     const { w, packetNumber } = this.#begin(size);
     w.uint8(PING_FRAME_TYPE);
-    w.pos = size; // the rest is PADDING: zero bytes from the fresh buffer
+    w.bytes.fill(0, w.pos, size); // the rest is PADDING: zero bytes
+    w.pos = size;
     return this.#finish(w, packetNumber, now, [{ kind: "ping" }], true, true);
   }
 

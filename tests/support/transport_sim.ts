@@ -19,8 +19,16 @@ export function macrotask(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Runs simulated time until `work` settles; fails past maxSimMs of simulated time. */
-export async function drive<T>(clock: ManualClock, work: Promise<T>, maxSimMs = 600_000): Promise<T> {
+/**
+ * Runs simulated time until `work` settles; fails past maxSimMs of simulated time. `turns`: event-loop
+ * turns to let pass before each step, more than one when connections defer flushes with setImmediate.
+ */
+export async function drive<T>(
+  clock: ManualClock,
+  work: Promise<T>,
+  maxSimMs = 600_000,
+  turns = 1,
+): Promise<T> {
   let settled = false;
   work.then(() => (settled = true), () => (settled = true));
   const limit = clock.now() + maxSimMs;
@@ -30,7 +38,7 @@ export async function drive<T>(clock: ManualClock, work: Promise<T>, maxSimMs = 
 
   async function loop(): Promise<void> {
     while (!settled) {
-      await macrotask();
+      for (let i = 0; i < turns; i++) await macrotask();
       if (settled) break;
       const next = clock.nextTimerAt();
       if (next === undefined) {
