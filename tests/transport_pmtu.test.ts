@@ -63,6 +63,7 @@ Deno.test("the path MTU shrinking mid-transfer: fallback to 1200 bytes within a 
   assert(stall < 5 * pto, `stalled ${stall} ms: more than a few PTOs (${pto} ms)`);
   assert(st.maxDatagramSize <= 1500, `settled at ${st.maxDatagramSize}`);
   assert(st.packetsLost > lostBefore, "large packets were lost");
+  assert(st.congestionWindow >= cwndBefore / 2, "the window took at most one loss reduction, no collapse");
   client.abort();
 });
 
@@ -121,4 +122,26 @@ Deno.test("after a black hole the search waits, from the ceiling, and waits long
   p.onBlackHole(10_000);
   assertEquals(p.probeSize(10_000 + BLACK_HOLE_BACKOFF_MS), undefined, "the back-off doubled");
   assertEquals(p.probeSize(10_000 + 2 * BLACK_HOLE_BACKOFF_MS), 16384);
+});
+
+Deno.test("a short burst of dropped large datagrams (a full receive buffer) is not a black hole", async () => {
+  const { clock, link, client, server } = connectedPair({ delayMs: 5, bandwidthBytesPerSec: 100 * MB });
+  const incoming = new Promise<TransportStream>((resolve) => server.onStream(resolve));
+  const c = await drive(clock, client.openStream());
+  const wrote = writeData(c, 16 * MB, 9);
+  const s = await drive(clock, incoming);
+  const read = readTimed(s, () => clock.now());
+  await driveFor(clock, 60);
+  for (let i = 0; i < 3; i++) {
+    link.setConditions({ pathMtu: 1500 }, "aToB");
+    await driveFor(clock, 3);
+    link.setConditions({ pathMtu: Infinity }, "aToB");
+    await driveFor(clock, 40);
+  }
+  const got = await drive(clock, read);
+  assertEquals(got.sha256, await wrote);
+  assert(link.stats.aToB.dropped > 3, "large datagrams were dropped");
+  assertEquals(client.pmtu.blackHoles, 0);
+  assertEquals(client.stats().maxDatagramSize, 16384);
+  client.abort();
 });

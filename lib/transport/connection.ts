@@ -34,7 +34,10 @@ export { type ConnectionOptions, INITIAL_CONNECTION_WINDOW, INITIAL_STREAM_WINDO
 
 type State = "open" | "closing" | "closed";
 
-/** Consecutive PTOs with packets above the base size outstanding that mean a black hole (RFC 8899 §4.3). */
+/** Microtask hops a queued flush waits: `await writer.write()` twice and `close()` take about 8. */
+const FLUSH_MICROTASK_HOPS = 16;
+
+/** Consecutive PTOs with packets above the base size outstanding that make a black hole suspect. */
 const BLACK_HOLE_PTO_COUNT = 2;
 
 /** Creates a connection over a datagram session. */
@@ -70,14 +73,19 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #pendingIncoming: Stream[] = [];
   #timer: DeadlineTimer;
   #flushQueued = false;
+  #flushHops = 0;
   #flushing = false;
   #pacingDeadline: number | undefined;
   #immediate: ((fn: () => void) => void) | undefined;
   #immediateQueued = false;
   #probesToSend = 0;
+  /** PTO probes go out at the base size: a black hole is suspected. */
+  #baseSizeProbes = false;
   /** Black-hole evidence: packets above the base size lost since one was last acknowledged. */
   #largeLost = 0;
   #firstLargeLost = Infinity;
+  #largeLostFrom = Infinity;
+  #largeLostTo = -Infinity;
   #smallAckedSinceLargeLost = false;
   #largestLargeAcked = -1;
   #lastReceiveTime: number;
@@ -231,6 +239,10 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     else this.controlStreams.delete(stream);
     if (this.streamMap.needsMaxStreams) this.#queueFlush();
     if (this.#state === "closing") this.#maybeFinishClose();
+  }
+
+  flushPending(): void {
+    if (this.#flushQueued) this.#flush();
   }
 
   // --- PackerHost ---
@@ -398,6 +410,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     ) {
       this.#largeLost++;
       if (p.packetNumber < this.#firstLargeLost) this.#firstLargeLost = p.packetNumber;
+      if (p.timeSent < this.#largeLostFrom) this.#largeLostFrom = p.timeSent;
+      if (p.timeSent > this.#largeLostTo) this.#largeLostTo = p.timeSent;
     }
     this.#requeueFrames(p.frames);
   }
@@ -405,15 +419,21 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #clearBlackHoleEvidence(): void {
     this.#largeLost = 0;
     this.#firstLargeLost = Infinity;
+    this.#largeLostFrom = Infinity;
+    this.#largeLostTo = -Infinity;
     this.#smallAckedSinceLargeLost = false;
   }
 
   /**
    * RFC 8899 §4.3: large packets keep getting lost (none acknowledged since) while smaller ones sent after
-   * them arrive. A random loss is repaired by the next large packet's acknowledgement clearing the count.
+   * them arrive, and this lasts: the losses span at least a PTO's worth of sending (smoothed RTT plus
+   * max_ack_delay). A random loss is cleared by the next large packet's acknowledgement; a burst of drops
+   * from a full receive buffer (which also favours small packets) is over sooner.
    */
   #checkBlackHole(now: number): void {
-    if (this.#largeLost >= MAX_PROBES && this.#smallAckedSinceLargeLost) this.#onBlackHole(now);
+    if (this.#largeLost < MAX_PROBES || !this.#smallAckedSinceLargeLost) return;
+    if (this.#largeLostTo - this.#largeLostFrom < this.rtt.smoothedRtt + this.recovery.maxAckDelay) return;
+    this.#onBlackHole(now);
   }
 
   /** Back to the base size: what is outstanding above it is resent now in base-size packets. */
@@ -437,12 +457,21 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #queueFlush(): void {
     if (this.#flushQueued || this.#flushing || this.#state === "closed") return;
     this.#flushQueued = true;
-    // Writes made in one turn share packets (a head, its body and the FIN: several awaits, one packet);
-    // correctness does not depend on when this runs. An injected clock has only microtasks to defer to.
-    (this.#immediate ?? queueMicrotask)(this.#runQueuedFlush);
+    this.#flushHops = FLUSH_MICROTASK_HOPS;
+    queueMicrotask(this.#runQueuedFlush);
   }
 
+  /**
+   * Writes made in one burst share packets: a head, its body and the FIN written with several awaits
+   * leave together. The flush waits a few microtask hops for such await chains to settle, but stays in
+   * the same macrotask (a later event, such as a browser's abort, still finds the data sent). Correctness
+   * does not depend on when this runs.
+   */
   readonly #runQueuedFlush = (): void => {
+    if (--this.#flushHops > 0) {
+      queueMicrotask(this.#runQueuedFlush);
+      return;
+    }
     this.#flushQueued = false;
     this.#flush();
   };
@@ -474,7 +503,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       const size = this.datagramSize();
       if (this.#probesToSend > 0) {
         this.#probesToSend--;
-        this.#send(this.#packer.pack(now, size, true, true), false);
+        const probe = this.#baseSizeProbes ? Math.min(size, BASE_DATAGRAM_SIZE) : size;
+        this.#send(this.#packer.pack(now, probe, true, true), false);
         continue;
       }
       const cwndOpen = this.recovery.bytesInFlight < this.cc.congestionWindow;
@@ -592,7 +622,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     }
     const loss = this.recovery.lossDetectionDeadline();
     if (loss !== undefined && now >= loss) {
-      if (this.recovery.onLossDetectionTimeout(now)) this.#onProbeTimeout(now);
+      if (this.recovery.onLossDetectionTimeout(now)) this.#onProbeTimeout();
       else this.#checkBlackHole(now);
     }
     if (
@@ -606,18 +636,14 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   /**
    * RFC 9002 §6.2.4: two probe packets; with no new data they carry the oldest unacknowledged frames.
-   * A second PTO in a row with packets above the base size outstanding is taken for a black hole.
+   * From the second PTO in a row with packets above the base size outstanding, the probes are base-size
+   * packets: if they are acknowledged while the large ones are lost, that is a black hole (#checkBlackHole).
    */
-  #onProbeTimeout(now: number): void {
+  #onProbeTimeout(): void {
     this.probeTimeouts++;
     this.#probesToSend = 2;
-    if (
-      this.recovery.ptoCount >= BLACK_HOLE_PTO_COUNT && this.pmtu.current > BASE_DATAGRAM_SIZE &&
-      this.recovery.hasOutstandingLargerThan(BASE_DATAGRAM_SIZE)
-    ) {
-      this.#onBlackHole(now);
-      return;
-    }
+    this.#baseSizeProbes = this.recovery.ptoCount >= BLACK_HOLE_PTO_COUNT &&
+      this.pmtu.current > BASE_DATAGRAM_SIZE && this.recovery.hasOutstandingLargerThan(BASE_DATAGRAM_SIZE);
     if (this.scheduler.size > 0) return;
     for (const p of this.recovery.oldestOutstanding(2)) this.#requeueFrames(p.frames);
   }

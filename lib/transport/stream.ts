@@ -17,6 +17,8 @@ export interface StreamHost {
   onConsumed(stream: Stream, n: number): void;
   /** Both halves are finished: the connection may forget the stream. */
   onTerminated(stream: Stream): void;
+  /** Sends now what a queued flush would send (data written just before a reset). */
+  flushPending(): void;
 }
 
 export interface StreamWindows {
@@ -190,6 +192,9 @@ export class Stream implements TransportStream {
 
   #resetSend(code: number): void {
     if (this.send.resetCode !== undefined || this.send.isComplete) return;
+    // Data written before the reset but still waiting for the coalesced flush goes first: the peer then
+    // learns what the stream was (a request head) before it is reset, as if the flush had been immediate.
+    if (this.send.sentOffset < this.send.writeOffset) this.host.flushPending();
     this.send.abandon(code);
     this.needsResetStream = true;
     this.host.wake(this);

@@ -1,12 +1,11 @@
 /**
  * Datagrams per small request/response exchange over a memory link in simulated time, by kind, as in
  * scripts/bench_transport.ts: a 9-byte header and 300 bytes then FIN one way, 9 + 200 bytes then FIN back.
- * Flushes are deferred with setImmediate as under the system clock, and simulated time moves only once
- * the event loop has settled, so a deferred flush happens at the instant it was queued.
+ * Simulated time moves only once the event loop has settled.
  *
  *   deno run -A tests/support/transport_exchange_count.ts [exchanges] [concurrency] [one-way delay ms]
+ *     [service ms: how long the far end takes to answer]
  */
-import { setImmediate } from "node:timers";
 import { decodePacket } from "../../lib/transport/packet.ts";
 import type { TransportStream } from "../../lib/transport/types.ts";
 import { connectedPair, drive } from "./transport_sim.ts";
@@ -25,8 +24,9 @@ export async function countExchangeDatagrams(
   exchanges: number,
   concurrency: number,
   delayMs: number,
+  serviceMs = 0,
 ): Promise<ExchangeCount> {
-  const { clock, link, client, server } = connectedPair({ delayMs }, { immediate: setImmediate });
+  const { clock, link, client, server } = connectedPair({ delayMs });
   const settle = <T>(work: Promise<T>) => drive(clock, work, 600_000, 8);
   const pause = (ms: number) =>
     settle(new Promise((resolve) => clock.setTimeout(() => resolve(undefined), ms)));
@@ -46,6 +46,8 @@ export async function countExchangeDatagrams(
   }
   server.onStream(async (s: TransportStream) => {
     for await (const _ of s.readable) { /* the request */ }
+    // The local service's time to answer (a fetch in the product).
+    if (serviceMs > 0) await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), serviceMs));
     const w = s.writable.getWriter();
     await w.write(new Uint8Array(9));
     await w.write(new Uint8Array(200));
@@ -91,9 +93,10 @@ if (import.meta.main) {
   const exchanges = Number(Deno.args[0] ?? 1000);
   const concurrency = Number(Deno.args[1] ?? 1);
   const delayMs = Number(Deno.args[2] ?? 0.05);
-  const r = await countExchangeDatagrams(exchanges, concurrency, delayMs);
+  const serviceMs = Number(Deno.args[3] ?? 0);
+  const r = await countExchangeDatagrams(exchanges, concurrency, delayMs, serviceMs);
   console.log(
-    `${exchanges} exchanges, ${concurrency} at a time, one-way delay ${delayMs} ms: ` +
+    `${exchanges} exchanges, ${concurrency} at a time, one-way delay ${delayMs} ms, service ${serviceMs} ms: ` +
       `${r.perExchange.toFixed(2)} datagrams per exchange, ${r.bytesPerExchange.toFixed(0)} bytes, ` +
       `${r.simMs.toFixed(1)} ms simulated`,
   );
