@@ -6,7 +6,7 @@ import { decodePacket } from "../lib/transport/packet.ts";
 import type { Stream } from "../lib/transport/stream.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
 import { assert, assertEquals, assertRejects } from "./support/transport_assert.ts";
-import { connectedPair, drive, driveFor, readData, writeData } from "./support/transport_sim.ts";
+import { connectedPair, drive, driveFor, macrotask, readData, writeData } from "./support/transport_sim.ts";
 
 function collectStreams(conn: { onStream(h: (s: TransportStream) => void): void }): TransportStream[] {
   const list: TransportStream[] = [];
@@ -20,7 +20,7 @@ Deno.test("a reset stream does not disturb the others", async () => {
   const work = (async () => {
     const streams = [await client.openStream(), await client.openStream(), await client.openStream()];
     const hashes = streams.map((s, i) => writeData(s, 4 * 1024 * 1024, 10 + i).catch((e) => e));
-    while (incoming.length < 3) await new Promise((r) => setTimeout(r, 0));
+    while (incoming.length < 3) await macrotask();
     const reads = incoming.map((s) => readData(s).catch((e) => e));
     await new Promise((r) => setTimeout(r, 0));
     streams[1].reset(42);
@@ -123,7 +123,7 @@ Deno.test("retransmits a lost STREAM frame after PTO", async () => {
   const sent = writeData(s, 1000, 9);
   const t0 = clock.now();
   const work = (async () => {
-    while (incoming.length === 0) await new Promise((r) => setTimeout(r, 0));
+    while (incoming.length === 0) await macrotask();
     return await readData(incoming[0]);
   })();
   const got = await drive(clock, work);
@@ -167,7 +167,7 @@ Deno.test("a session refusing a size (DatagramTooLargeError) ends the search the
   const peer = await drive(
     clock,
     (async () => {
-      while (server.stream(s.id) === undefined) await new Promise((r) => setTimeout(r, 0));
+      while (server.stream(s.id) === undefined) await macrotask();
       return server.stream(s.id)!;
     })(),
   );
@@ -182,7 +182,7 @@ Deno.test("graceful close delivers pending data, then CONNECTION_CLOSE", async (
   const s = await client.openStream();
   const sent = writeData(s, 2_000_000, 3);
   const reading = (async () => {
-    while (incoming.length === 0) await new Promise((r) => setTimeout(r, 0));
+    while (incoming.length === 0) await macrotask();
     return await readData(incoming[0]);
   })();
   await drive(clock, sent);

@@ -60,7 +60,7 @@ export function requeueFrames(host: RetransmissionHost, frames: SentFrame[]): vo
       }
       case "max_stream_data": {
         const s = host.streamMap.streams.get(f.streamId);
-        if (s !== undefined && !s.recv.allReceived && !s.discarding) {
+        if (s !== undefined && s.recv.finalSize === undefined && !s.discarding) {
           s.needsMaxStreamData = true;
           host.wake(s);
         }

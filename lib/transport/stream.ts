@@ -111,7 +111,8 @@ export class Stream implements TransportStream {
 
   #consumed(n: number): void {
     const update = this.recv.window.onConsumed(n, this.host.now(), this.host.smoothedRtt());
-    if (update !== undefined && !this.recv.allReceived) {
+    // Once the final size is known (FIN or reset seen) the peer needs no more credit for this stream.
+    if (update !== undefined && this.recv.finalSize === undefined) {
       this.needsMaxStreamData = true;
       this.host.wake(this);
     }
