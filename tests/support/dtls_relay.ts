@@ -3,6 +3,7 @@
  * seeded random schedule (and, optionally, the first N from the client), so loss tests are
  * repeatable. The server sees the relay's address as the client's.
  */
+import { seededRandom } from "../../lib/transport/memory_link.ts";
 
 export interface RelayOptions {
   target: { hostname: string; port: number };
@@ -26,17 +27,8 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-/** mulberry32: tiny seeded PRNG, good enough to pick datagrams to drop. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The transport's seeded PRNG, re-exported for the DTLS tests. */
+export { seededRandom };
 
 export function startRelay(o: RelayOptions): Relay {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
