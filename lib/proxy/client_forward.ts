@@ -35,6 +35,7 @@ import {
   localUrl,
   pickService,
   type ServedRequest,
+  servedRequestReporter,
   withoutHeaders,
 } from "./local_target.ts";
 import { relayUpgrade } from "./client_upgrade.ts";
@@ -139,21 +140,7 @@ async function forwardLocal(
   opts: HandleStreamOptions,
 ): Promise<void> {
   const clock = opts.clock ?? systemClock;
-  const started = clock.now();
-  const info: ServedRequest = {
-    requestId: head.requestId,
-    method: head.method,
-    path: head.path,
-    status: 0,
-    durationMs: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    upgrade: false,
-  };
-  const report = (patch: Partial<ServedRequest>) => {
-    Object.assign(info, patch, { durationMs: clock.now() - started });
-    opts.onRequest?.(info);
-  };
+  const { info, report } = servedRequestReporter(head, false, clock, opts.onRequest);
   const log = opts.logger.child({ request_id: head.requestId });
 
   const service = pickService(opts.services, head.path);

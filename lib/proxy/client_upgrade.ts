@@ -14,6 +14,7 @@ import {
   localUrl,
   pickService,
   type ServedRequest,
+  servedRequestReporter,
   withoutHeaders,
 } from "./local_target.ts";
 
@@ -70,21 +71,7 @@ export async function relayUpgrade(
   opts: RelayOptions,
 ): Promise<void> {
   const clock = opts.clock ?? systemClock;
-  const started = clock.now();
-  const info: ServedRequest = {
-    requestId: head.requestId,
-    method: head.method,
-    path: head.path,
-    status: 0,
-    durationMs: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    upgrade: true,
-  };
-  const report = (patch: Partial<ServedRequest> = {}) => {
-    Object.assign(info, patch, { durationMs: clock.now() - started });
-    opts.onRequest?.(info);
-  };
+  const { info, report } = servedRequestReporter(head, true, clock, opts.onRequest);
   const log = opts.logger.child({ request_id: head.requestId });
 
   const service = pickService(opts.services, head.path);

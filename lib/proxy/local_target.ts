@@ -1,5 +1,6 @@
 /** Client side: which local service serves a path, and the URL it is reached at. */
 import type { HeaderLine } from "../protocol/mod.ts";
+import type { Clock } from "../log/clock.ts";
 import { longestPrefix } from "./prefix.ts";
 
 /** A local service the client forwards a path prefix to. */
@@ -52,4 +53,32 @@ export interface ServedRequest {
   upgrade: boolean;
   /** Set when the request failed: the ERROR code sent, or "reset". */
   error?: string;
+}
+
+/**
+ * Starts the per-request record for a head: `info` is filled in as the request goes, and `report`
+ * stamps the duration and hands it to `onRequest`.
+ */
+export function servedRequestReporter(
+  head: { requestId: string; method: string; path: string },
+  upgrade: boolean,
+  clock: Clock,
+  onRequest: ((info: ServedRequest) => void) | undefined,
+): { info: ServedRequest; report: (patch?: Partial<ServedRequest>) => void } {
+  const started = clock.now();
+  const info: ServedRequest = {
+    requestId: head.requestId,
+    method: head.method,
+    path: head.path,
+    status: 0,
+    durationMs: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    upgrade,
+  };
+  const report = (patch: Partial<ServedRequest> = {}) => {
+    Object.assign(info, patch, { durationMs: clock.now() - started });
+    onRequest?.(info);
+  };
+  return { info, report };
 }
