@@ -4,7 +4,7 @@
  */
 import { decodeFrameHeader, decodePayload, encode } from "./codec.ts";
 import { ProtocolError } from "./errors.ts";
-import { FRAME_HEADER_BYTES, type Message } from "./messages.ts";
+import { FRAME_HEADER_BYTES, type Message, type TunnelErrorCode } from "./messages.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -128,4 +128,19 @@ export async function writeMessage(
   m: Message,
 ): Promise<void> {
   await writer.write(encode(m));
+}
+
+/** Answers a stream with an ERROR message and finishes it; best effort, since the peer may be gone. */
+export async function sendErrorAndFinish(
+  writable: WritableStream<Uint8Array>,
+  code: TunnelErrorCode,
+  message: string,
+): Promise<void> {
+  const writer = writable.getWriter();
+  try {
+    await writer.write(encode({ type: "ERROR", code, message: message.slice(0, 4000) }));
+    await writer.close();
+  } catch {
+    // The peer is gone; nothing left to tell.
+  }
 }

@@ -17,14 +17,13 @@ import type { Logger } from "../log/logger.ts";
 import { type Clock, systemClock } from "../log/clock.ts";
 import {
   encode,
-  type ErrorMessage,
   type HeaderLine,
   MessageReader,
   ProtocolError,
   type RequestHead,
   ResetCode,
   type ResponseHead,
-  type TunnelErrorCode,
+  sendErrorAndFinish,
 } from "../protocol/mod.ts";
 import type { TransportStream } from "../transport/types.ts";
 import { dropHopByHop, headerLines } from "./headers.ts";
@@ -97,17 +96,6 @@ export async function handleStream(stream: TransportStream, opts: HandleStreamOp
   await forwardLocal(stream, head, reader, opts);
 }
 
-async function sendError(stream: TransportStream, code: TunnelErrorCode, message: string): Promise<void> {
-  const msg: ErrorMessage = { type: "ERROR", code, message: message.slice(0, 4000) };
-  const writer = stream.writable.getWriter();
-  try {
-    await writer.write(encode(msg));
-    await writer.close();
-  } catch {
-    // The server is gone; nothing left to tell.
-  }
-}
-
 /** True when a fetch failure means the local service could not be reached at all. */
 function isUnreachable(e: unknown): boolean {
   const text = `${e instanceof Error ? e.message : e} ${
@@ -146,7 +134,11 @@ async function forwardLocal(
   const service = pickService(opts.services, head.path);
   if (!service) {
     await reader.cancel();
-    await sendError(stream, "no_service", `no local service is configured for ${head.path}`);
+    await sendErrorAndFinish(
+      stream.writable,
+      "no_service",
+      `no local service is configured for ${head.path}`,
+    );
     report({ status: 404, error: "no_service" });
     return;
   }
@@ -193,7 +185,7 @@ async function forwardLocal(
     const code = isUnreachable(e) ? "local_unreachable" : "local_error";
     const message = `${target.origin}: ${describe(e)}`;
     log.warn({ path: head.path, code, err: message }, "local service failed");
-    await sendError(stream, code, message);
+    await sendErrorAndFinish(stream.writable, code, message);
     report({ status: 502, error: code });
     return;
   }
@@ -224,7 +216,11 @@ async function sendResponse(
     frame = encode(responseHead(response));
   } catch (e) {
     await response.body?.cancel();
-    await sendError(stream, "local_error", `local response cannot be forwarded: ${(e as Error).message}`);
+    await sendErrorAndFinish(
+      stream.writable,
+      "local_error",
+      `local response cannot be forwarded: ${(e as Error).message}`,
+    );
     info.error = "local_error";
     return;
   }

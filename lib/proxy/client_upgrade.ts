@@ -5,7 +5,7 @@
  */
 import { type Clock, systemClock } from "../log/clock.ts";
 import type { Logger } from "../log/logger.ts";
-import { encode, type MessageReader, ResetCode, type UpgradeHead } from "../protocol/mod.ts";
+import { type MessageReader, ResetCode, sendErrorAndFinish, type UpgradeHead } from "../protocol/mod.ts";
 import type { TransportStream } from "../transport/types.ts";
 import {
   type HostMode,
@@ -49,20 +49,6 @@ function statusOf(chunk: Uint8Array): number {
   return m ? Number(m[1]) : 0;
 }
 
-async function writeError(
-  stream: TransportStream,
-  code: "no_service" | "local_unreachable",
-  message: string,
-) {
-  const writer = stream.writable.getWriter();
-  try {
-    await writer.write(encode({ type: "ERROR", code, message }));
-    await writer.close();
-  } catch {
-    // The server is gone.
-  }
-}
-
 /** Relays one UPGRADE stream to the local service; resolves when both directions are done. */
 export async function relayUpgrade(
   stream: TransportStream,
@@ -77,7 +63,11 @@ export async function relayUpgrade(
   const service = pickService(opts.services, head.path);
   if (!service) {
     await reader.cancel();
-    await writeError(stream, "no_service", `no local service is configured for ${head.path}`);
+    await sendErrorAndFinish(
+      stream.writable,
+      "no_service",
+      `no local service is configured for ${head.path}`,
+    );
     return report({ status: 404, error: "no_service" });
   }
   const target = localUrl(service, head.path);
@@ -88,7 +78,7 @@ export async function relayUpgrade(
     const message = `${target.host}: ${(e as Error).message}`;
     log.warn({ path: head.path, err: message }, "local service unreachable for upgrade");
     await reader.cancel();
-    await writeError(stream, "local_unreachable", message);
+    await sendErrorAndFinish(stream.writable, "local_unreachable", message);
     return report({ status: 502, error: "local_unreachable" });
   }
 

@@ -150,12 +150,24 @@ export async function forwardHttp(
     return buildResponse(request, answer, reader, stream, opts.signal, finishRequest);
   } catch (e) {
     deadline.clear();
-    throw classify(e, stream);
+    throw classifyFailure(e, stream, "response");
   }
 }
 
-function classify(e: unknown, stream: TransportStream | undefined): TunnelError {
-  if (e instanceof TunnelLocalError) return e;
+/**
+ * Turns a failure before the client's answer into a TunnelError, resetting the stream as it goes.
+ * `phase` names what never came; the upgrade relay also resets after a local error, because its
+ * sending half stays open as a raw pipe.
+ */
+export function classifyFailure(
+  e: unknown,
+  stream: TransportStream | undefined,
+  phase: "response" | "upgrade answer",
+): TunnelError {
+  if (e instanceof TunnelLocalError) {
+    if (phase === "upgrade answer") stream?.reset(ResetCode.CANCELLED);
+    return e;
+  }
   if (e instanceof TunnelError) {
     stream?.reset(e.status === 504 ? ResetCode.TIMEOUT : ResetCode.CANCELLED);
     return e;
@@ -166,7 +178,7 @@ function classify(e: unknown, stream: TransportStream | undefined): TunnelError 
   }
   stream?.reset(ResetCode.CANCELLED);
   const message = e instanceof Error ? e.message : String(e);
-  return new TunnelDroppedError(`tunnel stream closed before the response: ${message}`, { cause: e });
+  return new TunnelDroppedError(`tunnel stream closed before the ${phase}: ${message}`, { cause: e });
 }
 
 function buildResponse(

@@ -16,9 +16,9 @@ import {
 } from "../protocol/mod.ts";
 import type { TransportConnection, TransportStream } from "../transport/types.ts";
 import { startDeadline } from "./deadline.ts";
-import { TunnelDroppedError, TunnelError, TunnelLocalError, TunnelProtocolError } from "./errors.ts";
+import { TunnelDroppedError, TunnelError, TunnelLocalError } from "./errors.ts";
 import { requestHeaderLines } from "./headers.ts";
-import type { ForwardOptions } from "./server_forward.ts";
+import { classifyFailure, type ForwardOptions } from "./server_forward.ts";
 
 /** The browser's upgrade request as the front parsed it. */
 export interface UpgradeRequest {
@@ -135,26 +135,8 @@ export async function forwardUpgrade(
     return { ok: true, done: relay(socket, stream, reader) };
   } catch (e) {
     deadline.clear();
-    return { ok: false, error: classify(e, stream) };
+    return { ok: false, error: classifyFailure(e, stream, "upgrade answer") };
   }
-}
-
-function classify(e: unknown, stream: TransportStream | undefined): TunnelError {
-  if (e instanceof TunnelLocalError) {
-    stream?.reset(ResetCode.CANCELLED);
-    return e;
-  }
-  if (e instanceof TunnelError) {
-    stream?.reset(e.status === 504 ? ResetCode.TIMEOUT : ResetCode.CANCELLED);
-    return e;
-  }
-  if (e instanceof ProtocolError) {
-    stream?.reset(ResetCode.PROTOCOL_ERROR);
-    return new TunnelProtocolError(`tunnel client broke the protocol: ${e.message}`, { cause: e });
-  }
-  stream?.reset(ResetCode.CANCELLED);
-  const message = e instanceof Error ? e.message : String(e);
-  return new TunnelDroppedError(`tunnel stream closed before the upgrade answer: ${message}`, { cause: e });
 }
 
 const encoder = new TextEncoder();
