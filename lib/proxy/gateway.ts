@@ -5,6 +5,8 @@
  * bodiless request whose session died before answering.
  */
 import type { Logger } from "../log/logger.ts";
+import type { HeaderLine } from "../protocol/body.ts";
+import { headerValue } from "./headers.ts";
 import { TunnelDroppedError } from "./errors.ts";
 import { writeErrorPage, writeTunnelError } from "./error_response.ts";
 import type { FrontHandler, FrontRequest, FrontResponse } from "./front_types.ts";
@@ -23,6 +25,13 @@ export interface GatewayOptions {
   isTrustedProxy?(address: string): boolean;
   registry: SessionRegistry;
   proxyTimeoutMs: number;
+  /**
+   * Most requests and upgrades one client address may have in progress on one domain (default 512):
+   * a visitor holding WebSockets cannot take the domain's whole tunnel.
+   */
+  maxRequestsPerPeer?: number;
+  /** Answers for this domain carry Strict-Transport-Security (HTTPS only). */
+  hsts?(domain: string): boolean;
   logger: Logger;
   /** Called for every finished request (metrics). */
   onRequestDone?(
@@ -39,6 +48,7 @@ export interface Gateway {
 }
 
 const BODYLESS = new Set(["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"]);
+const HSTS: [string, string] = ["Strict-Transport-Security", "max-age=31536000"];
 
 /** Host without port, lower-cased, without a trailing dot; "" when absent or malformed. */
 export function hostOf(authority: string): string {
@@ -56,6 +66,12 @@ function pathOf(target: string): string {
   return q === -1 ? target : target.slice(0, q);
 }
 
+/** Adds Strict-Transport-Security unless the origin set its own. */
+function addHsts(headers: HeaderLine[]): HeaderLine[] {
+  if (headerValue(headers, "strict-transport-security") === undefined) headers.push(HSTS);
+  return headers;
+}
+
 /** Builds the handler the fronts call. */
 export function createGateway(options: GatewayOptions): Gateway {
   const log = options.logger.child({ component: "proxy" });
@@ -67,6 +83,52 @@ export function createGateway(options: GatewayOptions): Gateway {
       idle = [];
     }
   };
+
+  const maxPerPeer = options.maxRequestsPerPeer ?? 512;
+  /** "domain remote" → requests in progress. */
+  const perPeer = new Map<string, number>();
+  let lastShedLog = 0;
+
+  /** Counts a request against its peer's share of a domain; false (and a 429) past the cap. */
+  function admit(
+    req: FrontRequest,
+    res: FrontResponse,
+    domain: string,
+    requestId: string,
+  ): string | undefined {
+    const key = `${domain} ${req.remoteAddr}`;
+    const n = perPeer.get(key) ?? 0;
+    if (n >= maxPerPeer) {
+      const now = performance.now();
+      if (now - lastShedLog > 1000) {
+        lastShedLog = now;
+        log.warn(
+          { domain, remote: req.remoteAddr, limit: maxPerPeer },
+          "client address over its concurrent request cap; shedding",
+        );
+      }
+      writeErrorPage(
+        req,
+        res,
+        429,
+        "too_many_requests",
+        `Too many requests in progress from ${req.remoteAddr}.`,
+        requestId,
+        [
+          ["retry-after", "1"],
+        ],
+      );
+      return undefined;
+    }
+    perPeer.set(key, n + 1);
+    return key;
+  }
+
+  function release(key: string): void {
+    const n = (perPeer.get(key) ?? 1) - 1;
+    if (n <= 0) perPeer.delete(key);
+    else perPeer.set(key, n);
+  }
 
   function own(host: string): boolean {
     return host === options.serverDomain || (options.ownAddressHosts && isAddressOrLocal(host));
@@ -85,6 +147,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       host: req.authority,
       trustedPeer: options.isTrustedProxy?.(req.remoteAddr) ?? false,
       timeoutMs: options.proxyTimeoutMs,
+      editResponse: req.proto === "https" && options.hsts?.(domain) ? addHsts : undefined,
     };
     let aborted = false;
     req.onAbort(() => aborted = true);
@@ -143,7 +206,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       );
       return { status: 404, bytesIn: 0, bytesOut: 0, aborted: false };
     }
-    return await throughTunnel(req, res, host, requestId);
+    const key = admit(req, res, host, requestId);
+    if (key === undefined) return { status: 429, bytesIn: 0, bytesOut: 0, aborted: false };
+    try {
+      return await throughTunnel(req, res, host, requestId);
+    } finally {
+      release(key);
+    }
   }
 
   function handle(req: FrontRequest, res: FrontResponse): void {

@@ -6,7 +6,7 @@
  * whole: every body is piped with backpressure.
  */
 import { type Clock, systemClock } from "../log/clock.ts";
-import { type ByteSource, pipeBody } from "../protocol/body.ts";
+import { type ByteSource, type HeaderLine, pipeBody } from "../protocol/body.ts";
 import { TunnelStreamReader, TunnelStreamWriter } from "../protocol/exchange.ts";
 import { encode, type Message, ProtocolError, type RequestHead, ResetCode } from "../protocol/mod.ts";
 import type { TransportConnection, TransportStream } from "../transport/types.ts";
@@ -26,6 +26,8 @@ export interface ForwardOptions {
    * upload chunk is accepted, so a long upload that keeps moving is not cut short.
    */
   timeoutMs: number;
+  /** Edits the answer's header lines before they go to the browser (HSTS, access-rule header edits). */
+  editResponse?(headers: HeaderLine[]): HeaderLine[];
   clock?: Clock;
 }
 
@@ -96,8 +98,9 @@ export async function forwardRequest(
     );
   }
   outcome.status = answer.status;
-  const headers = dropHopByHop(answer.headers, answer.status === 101 ? UPGRADE_KEEP : undefined);
+  let headers = dropHopByHop(answer.headers, answer.status === 101 ? UPGRADE_KEEP : undefined);
   if (headerValue(headers, "x-request-id") === undefined) headers.push(["X-Request-Id", opts.requestId]);
+  if (opts.editResponse) headers = opts.editResponse(headers);
   if (answer.status === 101) {
     const browser = res.switchProtocols(answer.statusText, headers);
     const count = (n: number) => outcome.bytesOut += n;
