@@ -2,11 +2,17 @@
  * Byte-faithfulness end to end: a real Node.js origin, server.ts and client.ts as processes, and the
  * same requests sent straight to the origin and through the tunnel over HTTPS — as raw HTTP/1.1 bytes
  * and over HTTP/2 (curl, node:http2). What the origin sends is what the browser gets, and the other way
- * round, but for the hop-by-hop lines and the X-Forwarded-*/X-Request-Id the tunnel adds.
+ * round, but for the hop-by-hop lines and the X-Forwarded-* and X-Request-Id lines the tunnel adds.
  */
 import http2 from "node:http2";
 import { assert, assertEquals } from "./support/assert.ts";
-import { curl, startTunnelClient, startTunnelServer, stopProcess, type TunnelServer } from "./support/tunnel_env.ts";
+import {
+  curl,
+  startTunnelClient,
+  startTunnelServer,
+  stopProcess,
+  type TunnelServer,
+} from "./support/tunnel_env.ts";
 import { connectPlain, connectTls, rawExchange, type RawResponse } from "./support/raw_http.ts";
 import { latin1Bytes } from "../lib/protocol/body.ts";
 
@@ -52,7 +58,12 @@ async function withTunnel(fn: (env: Env) => Promise<void>) {
   try {
     srv = await startTunnelServer();
     const key = await srv.register(DOMAIN);
-    client = await startTunnelClient({ dtls: srv.dtls, domain: DOMAIN, key, target: `127.0.0.1:${origin.port}` });
+    client = await startTunnelClient({
+      dtls: srv.dtls,
+      domain: DOMAIN,
+      key,
+      target: `127.0.0.1:${origin.port}`,
+    });
     await fn({ srv, originPort: origin.port });
   } finally {
     if (client) await stopProcess(client.proc);
@@ -62,7 +73,11 @@ async function withTunnel(fn: (env: Env) => Promise<void>) {
 }
 
 /** The same raw request straight to the origin and through the tunnel (TLS, HTTP/1.1). */
-async function both(env: Env, request: string, method = "GET"): Promise<{ direct: RawResponse; tunnel: RawResponse }> {
+async function both(
+  env: Env,
+  request: string,
+  method = "GET",
+): Promise<{ direct: RawResponse; tunnel: RawResponse }> {
   const [direct] = await rawExchange(await connectPlain(env.originPort), request, method);
   const conn = await connectTls(env.srv.httpsPort, DOMAIN, env.srv.caPem);
   const [tunnel] = await rawExchange(conn, request, method);
@@ -81,7 +96,9 @@ function assertSameResponse(a: RawResponse, b: RawResponse, what: string) {
 }
 
 function req(method: string, target: string, lines: string[], body = ""): string {
-  return `${method} ${target} HTTP/1.1\r\nHost: ${DOMAIN}\r\n${lines.map((l) => `${l}\r\n`).join("")}\r\n${body}`;
+  return `${method} ${target} HTTP/1.1\r\nHost: ${DOMAIN}\r\n${
+    lines.map((l) => `${l}\r\n`).join("")
+  }\r\n${body}`;
 }
 
 interface Echo {
@@ -105,36 +122,48 @@ function pairs(raw: string[]): [string, string][] {
 
 Deno.test("tunnel is byte-faithful over HTTP/1.1: bodies, compression, lengths, trailers, headers, raw targets", async (t) => {
   await withTunnel(async (env) => {
-    await t.step("gzip: every Accept-Encoding against a service that always and one that negotiates", async () => {
-      for (const path of ["/gzip-always", "/gzip-negotiate"]) {
-        for (const ae of ["gzip", "identity", null, "gzip, deflate, br, zstd"]) {
-          const { direct, tunnel } = await both(env, req("GET", path, ae === null ? [] : [`Accept-Encoding: ${ae}`]));
-          assertSameResponse(direct, tunnel, `${path} with ${ae ?? "no"} Accept-Encoding`);
+    await t.step(
+      "gzip: every Accept-Encoding against a service that always and one that negotiates",
+      async () => {
+        for (const path of ["/gzip-always", "/gzip-negotiate"]) {
+          for (const ae of ["gzip", "identity", null, "gzip, deflate, br, zstd"]) {
+            const { direct, tunnel } = await both(
+              env,
+              req("GET", path, ae === null ? [] : [`Accept-Encoding: ${ae}`]),
+            );
+            assertSameResponse(direct, tunnel, `${path} with ${ae ?? "no"} Accept-Encoding`);
+          }
         }
-      }
-    });
+      },
+    );
 
-    await t.step("the origin sees the browser's lines (case, order, duplicates) plus X-Forwarded-* and X-Request-Id only", async () => {
-      const lines = [
-        "accept-language: ko-KR",
-        "X-Dup: one",
-        "x-dup: two",
-        "Accept-Encoding: gzip, deflate, br, zstd",
-        "Content-Type: text/plain",
-        "Content-Length: 11",
-      ];
-      const target = "/echo/\xed\x95\x9c?q=\xed\x95\x9c&x=%41";
-      const { direct, tunnel } = await both(env, req("POST", target, lines, "hello world"), "POST");
-      const d = echoOf(direct);
-      const v = echoOf(tunnel);
-      assertEquals(v.target, d.target, "raw target bytes");
-      assertEquals(latin1Bytes(atob(v.target)), latin1Bytes(target), "the raw UTF-8 target itself");
-      const seen = pairs(v.rawHeaders);
-      assertEquals(seen.slice(0, -4), pairs(d.rawHeaders), "browser lines in order, then the tunnel's");
-      assertEquals(seen.slice(-4).map(([n]) => n), ADDED);
-      assertEquals([v.length, v.sha256], [d.length, d.sha256], "body");
-      assert(!seen.some(([n]) => n.toLowerCase() === "transfer-encoding"), "Content-Length kept, not chunked");
-    });
+    await t.step(
+      "the origin sees the browser's lines (case, order, duplicates) plus X-Forwarded-* and X-Request-Id only",
+      async () => {
+        const lines = [
+          "accept-language: ko-KR",
+          "X-Dup: one",
+          "x-dup: two",
+          "Accept-Encoding: gzip, deflate, br, zstd",
+          "Content-Type: text/plain",
+          "Content-Length: 11",
+        ];
+        const target = "/echo/\xed\x95\x9c?q=\xed\x95\x9c&x=%41";
+        const { direct, tunnel } = await both(env, req("POST", target, lines, "hello world"), "POST");
+        const d = echoOf(direct);
+        const v = echoOf(tunnel);
+        assertEquals(v.target, d.target, "raw target bytes");
+        assertEquals(latin1Bytes(atob(v.target)), latin1Bytes(target), "the raw UTF-8 target itself");
+        const seen = pairs(v.rawHeaders);
+        assertEquals(seen.slice(0, -4), pairs(d.rawHeaders), "browser lines in order, then the tunnel's");
+        assertEquals(seen.slice(-4).map(([n]) => n), ADDED);
+        assertEquals([v.length, v.sha256], [d.length, d.sha256], "body");
+        assert(
+          !seen.some(([n]) => n.toLowerCase() === "transfer-encoding"),
+          "Content-Length kept, not chunked",
+        );
+      },
+    );
 
     await t.step("a chunked upload keeps its trailers", async () => {
       const body = "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\nx-sum: 43\r\n\r\n";
@@ -147,12 +176,15 @@ Deno.test("tunnel is byte-faithful over HTTP/1.1: bodies, compression, lengths, 
       assertEquals([v.length, v.sha256], [d.length, d.sha256]);
     });
 
-    await t.step("response trailers, 200 Set-Cookie lines, 64 KB of response headers, no added Content-Type, reason phrase and case", async () => {
-      for (const path of ["/trailers", "/cookies", "/big-headers", "/no-content-type", "/mixed-case"]) {
-        const { direct, tunnel } = await both(env, req("GET", path, []));
-        assertSameResponse(direct, tunnel, path);
-      }
-    });
+    await t.step(
+      "response trailers, 200 Set-Cookie lines, 64 KB of response headers, no added Content-Type, reason phrase and case",
+      async () => {
+        for (const path of ["/trailers", "/cookies", "/big-headers", "/no-content-type", "/mixed-case"]) {
+          const { direct, tunnel } = await both(env, req("GET", path, []));
+          assertSameResponse(direct, tunnel, path);
+        }
+      },
+    );
 
     await t.step("64 KB of request headers pass", async () => {
       const lines = Array.from({ length: 64 }, (_, i) => `X-Req-${i}: ${"r".repeat(1000)}`);
@@ -168,7 +200,9 @@ function h2Request(
   headers: Record<string, string | string[]>,
   body?: Uint8Array,
   trailers?: Record<string, string>,
-): Promise<{ headers: http2.IncomingHttpHeaders; raw: string[]; body: Uint8Array; trailers: Record<string, unknown> }> {
+): Promise<
+  { headers: http2.IncomingHttpHeaders; raw: string[]; body: Uint8Array; trailers: Record<string, unknown> }
+> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(`https://${DOMAIN}:${env.srv.httpsPort}`, {
       ca: env.srv.caPem,
@@ -178,7 +212,10 @@ function h2Request(
       settings: { maxHeaderListSize: 1 << 20 },
     } as http2.SecureClientSessionOptions);
     session.on("error", reject);
-    const stream = session.request(headers, { endStream: body === undefined, waitForTrailers: trailers !== undefined });
+    const stream = session.request(headers, {
+      endStream: body === undefined,
+      waitForTrailers: trailers !== undefined,
+    });
     if (trailers) stream.on("wantTrailers", () => stream.sendTrailers(trailers));
     const parts: Uint8Array[] = [];
     let head: http2.IncomingHttpHeaders = {};
@@ -216,7 +253,10 @@ Deno.test("tunnel is byte-faithful over HTTP/2: compression, trailers both ways,
           );
           const r = await curl(env.srv, DOMAIN, path, ["--http2", "-H", `Accept-Encoding: ${ae}`]);
           assertEquals(r.status, 200);
-          assertEquals(r.headers.get("content-encoding"), direct.headers.find(([n]) => n === "Content-Encoding")?.[1] ?? null);
+          assertEquals(
+            r.headers.get("content-encoding"),
+            direct.headers.find(([n]) => n === "Content-Encoding")?.[1] ?? null,
+          );
           assertEquals(r.body, direct.body, `${path} ${ae}`);
         }
       }
@@ -237,17 +277,20 @@ Deno.test("tunnel is byte-faithful over HTTP/2: compression, trailers both ways,
       assertEquals(down.trailers["x-done"], "yes");
     });
 
-    await t.step("200 Set-Cookie lines and 64 KB of headers each way; the raw UTF-8 path as bytes", async () => {
-      const cookies = await h2Request(env, { ":method": "GET", ":path": "/cookies" });
-      assertEquals((cookies.headers["set-cookie"] as string[]).length, 200);
-      const big = await h2Request(env, { ":method": "GET", ":path": "/big-headers" });
-      assertEquals(String(big.headers["x-big-63"]).length, 1000);
-      const many: Record<string, string> = {};
-      for (let i = 0; i < 64; i++) many[`x-req-${i}`] = "r".repeat(1000);
-      const echo = await h2Request(env, { ":method": "GET", ":path": "/echo?big=1", ...many });
-      const seen = pairs((JSON.parse(new TextDecoder().decode(echo.body)) as Echo).rawHeaders);
-      assertEquals(seen.filter(([n]) => n.startsWith("x-req-")).length, 64);
-      assertEquals(seen.slice(-4).map(([n]) => n), ADDED);
-    });
+    await t.step(
+      "200 Set-Cookie lines and 64 KB of headers each way; the raw UTF-8 path as bytes",
+      async () => {
+        const cookies = await h2Request(env, { ":method": "GET", ":path": "/cookies" });
+        assertEquals((cookies.headers["set-cookie"] as string[]).length, 200);
+        const big = await h2Request(env, { ":method": "GET", ":path": "/big-headers" });
+        assertEquals(String(big.headers["x-big-63"]).length, 1000);
+        const many: Record<string, string> = {};
+        for (let i = 0; i < 64; i++) many[`x-req-${i}`] = "r".repeat(1000);
+        const echo = await h2Request(env, { ":method": "GET", ":path": "/echo?big=1", ...many });
+        const seen = pairs((JSON.parse(new TextDecoder().decode(echo.body)) as Echo).rawHeaders);
+        assertEquals(seen.filter(([n]) => n.startsWith("x-req-")).length, 64);
+        assertEquals(seen.slice(-4).map(([n]) => n), ADDED);
+      },
+    );
   });
 });
