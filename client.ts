@@ -4,7 +4,13 @@
  */
 import { exitOnConfigError } from "./lib/config/build.ts";
 import { helpText } from "./lib/config/options.ts";
-import { allServices, clientOptions, loadClientConfig } from "./lib/config/client_config.ts";
+import {
+  allServices,
+  clientOptions,
+  loadClientConfig,
+  type ServiceTarget,
+} from "./lib/config/client_config.ts";
+import { loginUsage, runLogin } from "./lib/config/client_login.ts";
 import { VERSION } from "./lib/config/version.ts";
 import { createLogger } from "./lib/log/logger.ts";
 import { KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
@@ -20,7 +26,42 @@ function requestLine(r: ServedRequest): string {
   }`;
 }
 
+/** The transport the tunnel runs on; a connection that names none is the DTLS/UDP one. */
+function carrierOf(connection: TransportConnection): string {
+  const named = (connection as { carrier?: unknown }).carrier;
+  return typeof named === "string" ? named : "udp";
+}
+
+/** The start-up banner: what a developer needs to see once, on a terminal. */
+function banner(publicUrl: string, services: ServiceTarget[], carrier: string, inspector: string): string {
+  const lines = ["", "HopGate tunnel up (Ctrl-C to stop)", ""];
+  for (const s of services) {
+    const from = `${publicUrl}${s.prefix === "/" ? "" : s.prefix}`;
+    lines.push(`  Forwarding   ${from} -> ${s.target.href.replace(/\/$/, "")}`);
+  }
+  lines.push(`  Carrier      ${carrier}`, `  Inspector    ${inspector}`, "");
+  return lines.join("\n");
+}
+
+async function login(args: string[]): Promise<void> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(`Saves the server, domain and key for hopgate-client http PORT.\n\nUsage: ${loginUsage}`);
+    return;
+  }
+  try {
+    const path = await runLogin({
+      args,
+      env: Deno.env.toObject(),
+      readStdin: () => new Response(Deno.stdin.readable).text(),
+    });
+    console.log(`Saved to ${path}; start a tunnel with: hopgate-client http 3000`);
+  } catch (e) {
+    exitOnConfigError(e, "hopgate-client login");
+  }
+}
+
 async function main(): Promise<void> {
+  if (Deno.args[0] === "login") return await login(Deno.args.slice(1));
   let built;
   try {
     built = loadClientConfig({ args: Deno.args, env: Deno.env.toObject() });
@@ -31,7 +72,8 @@ async function main(): Promise<void> {
     console.log(
       helpText(
         `hopgate-client ${VERSION}: the private side of a HopGate tunnel`,
-        "hopgate-client [options]",
+        "hopgate-client http PORT|HOST:PORT|URL [options]\n       hopgate-client [options]\n       " +
+          loginUsage,
         clientOptions,
       ),
     );
@@ -52,6 +94,7 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());
   let announced = "";
+  const inspectorAddress = "off";
   let current: { id: string; connection: TransportConnection } | undefined;
   const metrics = createMetrics({
     sessions: () =>
@@ -73,16 +116,23 @@ async function main(): Promise<void> {
         connection.closed.then(() => {
           if (current?.connection === connection) current = undefined;
         });
-        if (!terminal) return;
+        const carrier = carrierOf(connection);
+        if (!terminal) {
+          logger.info({
+            component: "client",
+            public_url: publicUrl,
+            local_targets: services.map((s) => `${s.prefix}=${s.target.href}`),
+            carrier,
+            inspector: inspectorAddress,
+          }, "client ready");
+          return;
+        }
         if (announced === publicUrl) {
-          console.log(`Reconnected (session ${sessionId})`);
+          console.log(`Reconnected (session ${sessionId}, carrier ${carrier})`);
           return;
         }
         announced = publicUrl;
-        for (const s of services) {
-          const from = `${publicUrl}${s.prefix === "/" ? "" : s.prefix}`;
-          console.log(`Forwarding ${from} -> ${s.target.href.replace(/\/$/, "")}`);
-        }
+        console.log(banner(publicUrl, services, carrier, inspectorAddress));
       },
       onRequest(r) {
         metrics.observeRequest({
@@ -118,6 +168,7 @@ async function main(): Promise<void> {
     throw e;
   }
   await metricsServer?.shutdown();
+  if (terminal) console.log("Stopped.");
   Deno.exit(0);
 }
 
