@@ -17,6 +17,8 @@ import { KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts"
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
 import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
 import type { TransportConnection } from "./lib/transport/types.ts";
+import { createCaptureStore } from "./lib/inspect/capture.ts";
+import { type RunningInspector, startInspector } from "./lib/inspect/serve.ts";
 
 function requestLine(r: ServedRequest): string {
   const time = new Date().toTimeString().slice(0, 8);
@@ -94,7 +96,21 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());
   let announced = "";
-  const inspectorAddress = "off";
+  // The capture store is the Inspector hook the forwarder calls (handleStream's `inspector`).
+  const inspector = config.inspectListen ? createCaptureStore() : undefined;
+  let inspectorAddress = "off";
+  let inspectorServer: RunningInspector | undefined;
+  if (inspector && config.inspectListen) {
+    const started = startInspector(config.inspectListen, inspector);
+    if (typeof started === "string") {
+      inspectorAddress = `unavailable: ${started}`;
+      console.error(`hopgate-client: inspector not started: ${started}`);
+      logger.warn({ component: "inspector", reason: started }, "inspector not started; going on without it");
+    } else {
+      inspectorServer = started;
+      inspectorAddress = started.url;
+    }
+  }
   let current: { id: string; connection: TransportConnection } | undefined;
   const metrics = createMetrics({
     sessions: () =>
@@ -168,6 +184,7 @@ async function main(): Promise<void> {
     throw e;
   }
   await metricsServer?.shutdown();
+  await inspectorServer?.close();
   if (terminal) console.log("Stopped.");
   Deno.exit(0);
 }

@@ -142,6 +142,42 @@ Deno.test("one-line client: login writes a 0600 file, `http PORT` tunnels from i
     );
 
     await t.step(
+      "the client serves its inspector; a taken inspector port is reported and the tunnel still runs",
+      async () => {
+        const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        const takenPort = (taken.addr as Deno.NetAddr).port;
+        const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        const freePort = (free.addr as Deno.NetAddr).port;
+        free.close();
+        const a = startProcess("client.ts", ["http", String(origin.port)], {
+          XDG_CONFIG_HOME: xdg,
+          HOP_LOG_FORMAT: "json",
+          HOP_CLIENT_INSPECT_LISTEN: `127.0.0.1:${freePort}`,
+        });
+        const b = startProcess("client.ts", ["http", String(origin.port)], {
+          XDG_CONFIG_HOME: xdg,
+          HOP_LOG_FORMAT: "json",
+          HOP_CLIENT_INSPECT_LISTEN: `127.0.0.1:${takenPort}`,
+        });
+        try {
+          const readyA = await a.waitFor((l) => l.msg === "client ready", 20_000);
+          assertEquals(readyA.inspector, `http://127.0.0.1:${freePort}`);
+          const res = await fetch(`http://127.0.0.1:${freePort}/api/requests`);
+          assertEquals(res.status, 200);
+          assert(Array.isArray((await res.json()).requests));
+          const page = await fetch(`http://127.0.0.1:${freePort}/`);
+          assertMatch(await page.text(), /<title>HopGate inspector<\/title>/);
+          const readyB = await b.waitFor((l) => l.msg === "client ready", 20_000);
+          assertMatch(String(readyB.inspector), /^unavailable: .*already in use/);
+          assertMatch(b.stderr(), /inspector not started: .*already in use.*HOP_CLIENT_INSPECT_LISTEN/);
+        } finally {
+          taken.close();
+          await Promise.all([stopProcess(a), stopProcess(b)]);
+        }
+      },
+    );
+
+    await t.step(
       "`http http://127.0.0.1:PORT` on a terminal-style log prints the banner; SIGINT exits 0",
       async () => {
         const proc = startProcess("client.ts", [
