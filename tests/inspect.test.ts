@@ -149,7 +149,14 @@ Deno.test("API: newest first, detail, 404; replay re-sends the captured head byt
   const svc = rawService();
   try {
     const store = createCaptureStore();
-    const { app } = createInspectorApp(store);
+    const inspector = createInspectorApp(store);
+    const app = {
+      request: (path: string, init: RequestInit = {}) =>
+        inspector.app.request(`http://127.0.0.1:4040${path}`, {
+          ...init,
+          headers: { host: "127.0.0.1:4040", "content-type": "application/json", ...init.headers },
+        }),
+    };
     const headers: HeaderLine[] = [["Host", "app.test"], ["X-Thing", "one"], ["x-thing", "Two"], [
       "X-Latin",
       "caf\xe9",
@@ -221,7 +228,10 @@ Deno.test("API: newest first, detail, 404; replay re-sends the captured head byt
     assertMatch((await bad.json()).error.message, /path must start with \//);
     const gone = createCaptureStore();
     gone.begin(info("/x", [], "http://127.0.0.1:1/")).end({});
-    const failed = await createInspectorApp(gone).app.request("/api/requests/1/replay", { method: "POST" });
+    const failed = await createInspectorApp(gone).app.request("http://127.0.0.1:4040/api/requests/1/replay", {
+      method: "POST",
+      headers: { host: "127.0.0.1:4040", "content-type": "application/json" },
+    });
     assertEquals(failed.status, 502);
   } finally {
     svc.close();
@@ -307,4 +317,26 @@ Deno.test("Chromium: the page loads, an exchange fed through the hook appears wi
     await running.close();
     svc.close();
   }
+});
+
+Deno.test("API: other host names (DNS rebinding), cross-site origins and non-JSON posts are refused", async () => {
+  const store = createCaptureStore();
+  store.begin(info("/x")).end({});
+  const { app } = createInspectorApp(store);
+  const get = (host: string) => app.request("http://x/api/requests", { headers: { host } });
+  assertEquals((await get("127.0.0.1:4040")).status, 200);
+  assertEquals((await get("localhost:4040")).status, 200);
+  assertEquals((await get("[::1]:4040")).status, 200);
+  assertEquals((await get("evil.example:4040")).status, 403);
+  const post = (headers: Record<string, string>) =>
+    app.request("http://x/api/requests/1/replay", {
+      method: "POST",
+      body: "{}",
+      headers: { host: "127.0.0.1:4040", ...headers },
+    });
+  assertEquals((await post({ "content-type": "text/plain" })).status, 415);
+  assertEquals(
+    (await post({ "content-type": "application/json", origin: "https://evil.example" })).status,
+    403,
+  );
 });

@@ -187,6 +187,20 @@ Deno.test("policy: basic auth 401 with WWW-Authenticate, 200 with the right pass
   const cached = (performance.now() - t) / 100;
   console.log(`bcrypt verify ${first.toFixed(1)} ms; cached ${cached.toFixed(3)} ms per request`);
   assert(cached < first / 10, "a verified password is not hashed again on every request");
+  const fresh = compilePolicy({ basic_auth: [{ username: "ann", password_hash: hash }] });
+  t = performance.now();
+  const together = await Promise.all(
+    Array.from(
+      { length: 20 },
+      () => checkRequest(fresh, { remoteAddr: "192.0.2.1", headers: [auth("ann", "s3cret:with colon")] }, 0),
+    ),
+  );
+  const concurrentMs = performance.now() - t;
+  assert(together.every((d) => d.allow));
+  assert(
+    concurrentMs < first * 4,
+    `20 requests at once share one bcrypt run (${concurrentMs.toFixed(0)} ms)`,
+  );
   assertEquals(
     denied(await checkRequest(p, { remoteAddr: "192.0.2.1", headers: [["authorization", "Bearer x"]] }, 0))
       ?.status,

@@ -61,10 +61,40 @@ export interface InspectorApp {
   closeStreams(): void;
 }
 
+/** Host names the inspector answers to: a page on another name reaching 127.0.0.1 is DNS rebinding. */
+const LOCAL_HOST = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\]|\[::ffff:127(?:\.\d{1,3}){3}\])(?::\d+)?$/i;
+
 /** Builds the app over a capture store. */
 export function createInspectorApp(store: CaptureStore): InspectorApp {
   const app = new Hono();
   const streams = new Set<() => void>();
+
+  // Captured requests hold cookies and tokens, and replay reaches the local service: only the
+  // inspector's own page may use the API, not any web site the developer happens to have open.
+  app.use("*", async (c, next) => {
+    const host = c.req.header("host") ?? "";
+    if (!LOCAL_HOST.test(host)) {
+      return c.json({
+        error: { code: "forbidden_host", message: `open the inspector as http://127.0.0.1, not ${host}` },
+      }, 403);
+    }
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      const origin = c.req.header("origin");
+      if (origin !== undefined && origin !== `http://${host}`) {
+        return c.json(
+          { error: { code: "forbidden_origin", message: `requests from ${origin} are refused` } },
+          403,
+        );
+      }
+      // JSON only: a cross-site form or text/plain POST cannot send it without a CORS preflight.
+      if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
+        return c.json({
+          error: { code: "unsupported_media_type", message: "send Content-Type: application/json" },
+        }, 415);
+      }
+    }
+    await next();
+  });
 
   app.get("/", (c) => c.html(INSPECTOR_PAGE));
   app.get("/api/requests", (c) => c.json({ requests: store.list().map(summary) }));

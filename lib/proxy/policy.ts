@@ -42,6 +42,8 @@ export interface CompiledPolicy {
   readonly realm: string;
   /** Verified credentials: digest of user and password → verdict and expiry (ms). */
   readonly verified: Map<string, { ok: boolean; until: number }>;
+  /** Verifications in progress, by the same digest. */
+  readonly verifying: Map<string, Promise<boolean>>;
 }
 
 export interface RequestFacts {
@@ -94,6 +96,7 @@ export function compilePolicy(stored: StoredPolicy, options: CompileOptions = {}
     responseEdits: edits(stored.response_headers),
     realm: options.realm ?? "HopGate",
     verified: new Map(),
+    verifying: new Map(),
   };
 }
 
@@ -125,20 +128,32 @@ export function parseBasicAuth(value: string | undefined): { username: string; p
   return colon < 0 ? null : { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
-async function passwordOk(policy: CompiledPolicy, username: string, password: string, now: number) {
+function passwordOk(
+  policy: CompiledPolicy,
+  username: string,
+  password: string,
+  now: number,
+): Promise<boolean> {
   const key = createHash("sha256").update(username).update("\0").update(password).digest("hex");
   const hit = policy.verified.get(key);
-  if (hit && hit.until > now) return hit.ok;
-  const hashes = policy.users.get(username);
-  let ok = false;
-  if (!hashes) await bcrypt.compare(password, await (dummyHash ??= bcrypt.hash(crypto.randomUUID(), 10)));
-  else {
-    for (const h of hashes) if (await bcrypt.compare(password, h)) ok = true;
-  }
-  policy.verified.delete(key);
-  policy.verified.set(key, { ok, until: now + (ok ? GOOD_FOR_MS : BAD_FOR_MS) });
-  if (policy.verified.size > VERIFIED_MAX) policy.verified.delete(policy.verified.keys().next().value!);
-  return ok;
+  if (hit && hit.until > now) return Promise.resolve(hit.ok);
+  // Requests arriving together with the same credentials share one bcrypt run.
+  const running = policy.verifying.get(key);
+  if (running) return running;
+  const verdict = (async () => {
+    const hashes = policy.users.get(username);
+    let ok = false;
+    if (!hashes) await bcrypt.compare(password, await (dummyHash ??= bcrypt.hash(crypto.randomUUID(), 10)));
+    else {
+      for (const h of hashes) if (await bcrypt.compare(password, h)) ok = true;
+    }
+    policy.verified.delete(key);
+    policy.verified.set(key, { ok, until: now + (ok ? GOOD_FOR_MS : BAD_FOR_MS) });
+    if (policy.verified.size > VERIFIED_MAX) policy.verified.delete(policy.verified.keys().next().value!);
+    return ok;
+  })().finally(() => policy.verifying.delete(key));
+  policy.verifying.set(key, verdict);
+  return verdict;
 }
 
 /** Decides one request at `now` (ms). */
