@@ -11,6 +11,7 @@ import { createPolicyStore, type PolicyChange } from "../db/policies.ts";
 import { createApiRoutes } from "../lib/admin/app.ts";
 import { checkRequest, compilePolicy } from "../lib/proxy/policy.ts";
 import { createMetrics } from "../lib/metrics/metrics.ts";
+import { startTestServer } from "./support/server.ts";
 
 const KEY = "policy-admin-key-0123456789abcdef";
 
@@ -146,4 +147,39 @@ Deno.test("metrics: policy denials are counted by domain and reason", async () =
   const text = await m.text();
   assertMatch(text, /hopgate_policy_denials_total\{domain="app.test",reason="rate_limit"\} 2/);
   assertMatch(text, /hopgate_policy_denials_total\{domain="app.test",reason="basic_auth"\} 1/);
+});
+
+Deno.test("server process: the policy routes are served by the real server and kept across a restart", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-policy-srv-" });
+  let server = await startTestServer({ dataDir });
+  try {
+    const json = { "content-type": "application/json" };
+    assertEquals(
+      (await server.admin("/domains", {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ domain: "srv.test" }),
+      }))
+        .status,
+      201,
+    );
+    const put = await server.admin("/domains/srv.test/policy", {
+      method: "PUT",
+      headers: json,
+      body: JSON.stringify({ basic_auth: [{ username: "ann", password: "pw" }], ip_deny: ["2001:db8::/32"] }),
+    });
+    assertEquals(put.status, 200, await put.clone().text());
+    assert(server.proc.lines.some((l) => l.msg === "policy replaced" && l.domain === "srv.test"), "logged");
+    await server.stop();
+    server = await startTestServer({ dataDir });
+    const got = await server.admin("/domains/srv.test/policy");
+    assertEquals(got.status, 200);
+    assertEquals((await got.json()).policy, {
+      basic_auth: [{ username: "ann" }],
+      ip_deny: ["2001:db8::/32"],
+    });
+  } finally {
+    await server.stop();
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
 });
