@@ -45,6 +45,29 @@ function banner(publicUrl: string, services: ServiceTarget[], carrier: string, i
   return lines.join("\n");
 }
 
+/** Reads one line from the terminal without echoing it (the key must not stay on the screen). */
+async function readHiddenLine(question: string): Promise<string> {
+  await Deno.stderr.write(new TextEncoder().encode(question));
+  Deno.stdin.setRaw(true);
+  const bytes: number[] = [];
+  try {
+    const buf = new Uint8Array(256);
+    for (;;) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) break;
+      const chunk = buf.subarray(0, n);
+      const end = chunk.findIndex((b) => b === 10 || b === 13 || b === 3 || b === 4);
+      if (end >= 0 && chunk[end] === 3) throw new Error("cancelled");
+      bytes.push(...(end >= 0 ? chunk.subarray(0, end) : chunk));
+      if (end >= 0) break;
+    }
+  } finally {
+    Deno.stdin.setRaw(false);
+    await Deno.stderr.write(new TextEncoder().encode("\n"));
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
 async function login(args: string[]): Promise<void> {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(`Saves the server, domain and key for hopgate-client http PORT.\n\nUsage: ${loginUsage}`);
@@ -54,7 +77,10 @@ async function login(args: string[]): Promise<void> {
     const path = await runLogin({
       args,
       env: Deno.env.toObject(),
-      readStdin: () => new Response(Deno.stdin.readable).text(),
+      readStdin: () =>
+        Deno.stdin.isTerminal()
+          ? readHiddenLine("Client API key: ")
+          : new Response(Deno.stdin.readable).text(),
     });
     console.log(`Saved to ${path}; start a tunnel with: hopgate-client http 3000`);
   } catch (e) {

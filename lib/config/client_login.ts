@@ -41,9 +41,12 @@ export async function runLogin(sources: LoginSources): Promise<string> {
       ? await sources.readStdin()
       : await Deno.readTextFile(keyFile);
   } catch (e) {
+    const fromStdin = keyFile === undefined || keyFile === "-";
     throw new ConfigError([{
-      variable: "--api-key-file",
-      message: `cannot read ${JSON.stringify(keyFile)}: ${(e as Error).message}`,
+      variable: fromStdin ? "the key on stdin" : "--api-key-file",
+      message: `cannot be read${fromStdin ? "" : ` from ${JSON.stringify(keyFile)}`}: ${
+        (e as Error).message
+      }`,
     }]);
   }
   const checks: [
