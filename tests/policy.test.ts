@@ -10,6 +10,7 @@ import {
   applyHeaderEdits,
   applyResponseHeaders,
   checkRequest,
+  clientAddress,
   compilePolicy,
   type PolicyDecision,
 } from "../lib/proxy/policy.ts";
@@ -245,4 +246,35 @@ Deno.test("policy: request and response header rules (add replaces, remove is ca
     applyResponseHeaders(p, [["Server", "nginx"], ["Content-Type", "text/html"], ["x-powered-by", "php"]]),
     [["Content-Type", "text/html"], ["Strict-Transport-Security", "max-age=60"]],
   );
+});
+
+Deno.test("policy: the client address is the peer's unless the peer is a trusted proxy", () => {
+  const trusted = (a: string) => a === "10.0.0.1" || a === "10.0.0.2";
+  const xff = (v: string): [string, string][] => [["X-Forwarded-For", v]];
+  assertEquals(
+    clientAddress("192.0.2.9", xff("198.51.100.1"), trusted),
+    "192.0.2.9",
+    "an untrusted peer's header is ignored",
+  );
+  assertEquals(clientAddress("192.0.2.9", xff("198.51.100.1")), "192.0.2.9");
+  assertEquals(
+    clientAddress("10.0.0.1", xff("203.0.113.5, 198.51.100.1"), trusted),
+    "198.51.100.1",
+    "the nearest hop wins",
+  );
+  assertEquals(
+    clientAddress("10.0.0.1", xff("198.51.100.1, 10.0.0.2"), trusted),
+    "198.51.100.1",
+    "trusted hops are skipped",
+  );
+  assertEquals(
+    clientAddress("10.0.0.1", [["x-forwarded-for", "2001:db8::1"], ["X-Forwarded-For", "10.0.0.2"]], trusted),
+    "2001:db8::1",
+  );
+  assertEquals(
+    clientAddress("10.0.0.1", xff("not-an-ip"), trusted),
+    "10.0.0.1",
+    "garbage falls back to the peer",
+  );
+  assertEquals(clientAddress("10.0.0.1", [], trusted), "10.0.0.1");
 });

@@ -12,6 +12,7 @@ import { createApiRoutes } from "../lib/admin/app.ts";
 import { checkRequest, compilePolicy } from "../lib/proxy/policy.ts";
 import { createMetrics } from "../lib/metrics/metrics.ts";
 import { startTestServer } from "./support/server.ts";
+import { createPolicyBook } from "../lib/proxy/policy_book.ts";
 
 const KEY = "policy-admin-key-0123456789abcdef";
 
@@ -101,6 +102,33 @@ Deno.test("admin policy API on PGlite: validation, hashed passwords never return
       const d = await checkRequest(p, { remoteAddr: "10.9.1.1", headers: [["Authorization", auth]] }, 0);
       assertEquals(d.allow ? 0 : d.status, 403);
     });
+
+    await t.step(
+      "the policy book follows this server's changes at once and another server's on reload",
+      async () => {
+        const book = await createPolicyBook(policies);
+        const other = createPolicyStore(database.db);
+        try {
+          assertEquals(book.get("app.test")?.stored.ip_deny, full.ip_deny, "loaded at start");
+          await call("PUT", "/domains/app.test/policy", { ip_deny: ["198.51.100.0/24"] });
+          assertEquals(book.get("app.test")?.stored.ip_deny, ["198.51.100.0/24"], "applied without a reload");
+          await other.put("app.test", { ip_deny: ["203.0.113.0/24"] });
+          assertEquals(
+            book.get("app.test")?.stored.ip_deny,
+            ["198.51.100.0/24"],
+            "another server's write is unseen",
+          );
+          await book.reload("app.test");
+          assertEquals(book.get("app.test")?.stored.ip_deny, ["203.0.113.0/24"]);
+          await other.remove("app.test");
+          await book.reload("app.test");
+          assertEquals(book.get("app.test"), undefined);
+          await call("PUT", "/domains/app.test/policy", full);
+        } finally {
+          book.close();
+        }
+      },
+    );
 
     await t.step("PUT replaces the whole policy; burst defaults from per_second", async () => {
       const res = await call("PUT", "/domains/app.test/policy", {

@@ -211,6 +211,25 @@ export async function checkRequest(
   return { allow: true, requestHeaders };
 }
 
+/**
+ * The client's address: the peer's, or, when the peer is a trusted proxy, the nearest X-Forwarded-For
+ * entry that is not itself one (entries further left are the client's own claims and prove nothing).
+ */
+export function clientAddress(
+  remoteAddr: string,
+  headers: HeaderLine[],
+  isTrustedProxy?: (address: string) => boolean,
+): string {
+  if (!isTrustedProxy?.(remoteAddr)) return remoteAddr;
+  const chain = headers.filter(([k]) => k.toLowerCase() === "x-forwarded-for")
+    .flatMap(([, v]) => v.split(",")).map((s) => s.trim()).filter(Boolean);
+  for (let i = chain.length - 1; i >= 0; i--) {
+    if (!parseIp(chain[i])) return remoteAddr;
+    if (!isTrustedProxy(chain[i])) return chain[i];
+  }
+  return chain[0] ?? remoteAddr;
+}
+
 /** Applies header edits to a header list (removals first, then additions at the end). */
 export function applyHeaderEdits(headers: HeaderLine[], e: HeaderEdits): HeaderLine[] {
   if (e.remove.length === 0 && e.add.length === 0) return headers;
