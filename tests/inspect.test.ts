@@ -308,6 +308,52 @@ Deno.test("Chromium: the page loads, an exchange fed through the hook appears wi
       1000,
       "the replay in the list",
     );
+    // An image answer is shown as an image, a gzip JSON answer decoded and pretty-printed.
+    const png = Uint8Array.from(
+      atob(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+      ),
+      (ch) => ch.charCodeAt(0),
+    );
+    const img = store.begin(info("/logo.png", [["Host", "app.test"]], svc.url));
+    img.response(200, "OK", [["Content-Type", "image/png"]]);
+    img.responseBody(png);
+    img.end({});
+    const zipped = store.begin(info("/zipped", [["Host", "app.test"]], svc.url));
+    zipped.response(200, "OK", [["Content-Type", "application/json"], ["Content-Encoding", "gzip"]]);
+    zipped.responseBody(new Uint8Array(gzipSync(enc.encode('{"packed":true}'))));
+    zipped.end({});
+    await browser.waitFor(`document.querySelectorAll("#rows tr").length === 4`, 1000, "two more rows");
+    const imgId = store.list()[1].id;
+    await browser.evaluate(`document.querySelector('#rows tr[data-id="${imgId}"]').click()`);
+    await browser.waitFor(
+      `document.querySelector("#detail img.body")?.naturalWidth === 1`,
+      3000,
+      "the image shown",
+    );
+    await browser.evaluate(`document.querySelector('#rows tr[data-id="${store.list()[0].id}"]').click()`);
+    await browser.waitFor(
+      `document.querySelector("#detail pre.json")?.textContent === '{\\n  "packed": true\\n}'`,
+      3000,
+      "gzip JSON",
+    );
+    assert(
+      await browser.evaluate<boolean>(
+        `document.getElementById("detail").textContent.includes("decoded from gzip for display")`,
+      ),
+    );
+    await browser.evaluate(`document.querySelector('#rows tr[data-id="1"]').click()`);
+    await browser.waitFor(
+      `document.querySelector("#detail h2")?.textContent === "POST /orders?id=42"`,
+      3000,
+      "back to the first exchange",
+    );
+    await browser.evaluate(`document.getElementById("replay-btn").click()`);
+    await browser.waitFor(
+      `document.querySelector("#replay-result .replay .status")`,
+      5000,
+      "the replay result again",
+    );
     const shot = `${out}/inspector.png`;
     await browser.screenshot(shot);
     assert((await Deno.stat(shot)).size > 10_000, "a real screenshot");

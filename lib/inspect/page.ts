@@ -31,7 +31,7 @@ td.path { max-width:320px; overflow:hidden; text-overflow:ellipsis; font-family:
 h3 { font-size:13px; margin:14px 0 4px; color:var(--muted); text-transform:uppercase; letter-spacing:.04em; }
 pre { background:#fff; border:1px solid var(--line); padding:8px; margin:0; overflow:auto; max-height:360px; font:12px/1.4 ui-monospace, monospace; white-space:pre-wrap; word-break:break-all; }
 .headers td { font:12px ui-monospace, monospace; white-space:normal; word-break:break-all; }
-.headers td:first-child { color:var(--muted); width:30%; }
+.headers td:first-child { color:var(--muted); width:30%; word-break:keep-all; overflow-wrap:normal; }
 img.body { max-width:100%; max-height:360px; border:1px solid var(--line); background:#fff; }
 .note { color:var(--muted); font-size:12px; margin:2px 0; }
 .pair { display:grid; grid-template-columns:1fr 1fr; gap:12px; }
