@@ -233,6 +233,17 @@ Deno.test("API: newest first, detail, 404; replay re-sends the captured head byt
       headers: { host: "127.0.0.1:4040", "content-type": "application/json" },
     });
     assertEquals(failed.status, 502);
+    gone.begin(info("/grpc", [], "h2c://127.0.0.1:50051/")).end({});
+    const grpcId = gone.list()[0].id;
+    const h2c = await createInspectorApp(gone).app.request(
+      `http://127.0.0.1:4040/api/requests/${grpcId}/replay`,
+      {
+        method: "POST",
+        headers: { host: "127.0.0.1:4040", "content-type": "application/json" },
+      },
+    );
+    assertEquals(h2c.status, 502);
+    assertMatch((await h2c.json()).error.message, /http and https services only; this one is h2c:/);
   } finally {
     svc.close();
   }

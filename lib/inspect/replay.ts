@@ -41,6 +41,12 @@ export function replayExchange(
     headers.push(["Content-Length", String(body.byteLength)]);
   }
   const local = new URL(original.localUrl);
+  if (local.protocol !== "http:" && local.protocol !== "https:") {
+    // h2c services (gRPC) need HTTP/2 and trailers: an HTTP/1.1 replay would only mislead.
+    return Promise.reject(
+      new ReplayError(`replay goes to http and https services only; this one is ${local.protocol}//`),
+    );
+  }
   const { id, capture } = store.beginReplay({
     requestId: `replay-${original.id}-${crypto.randomUUID().slice(0, 8)}`,
     method,
