@@ -12,6 +12,7 @@ import {
   checkRequest,
   clientAddress,
   compilePolicy,
+  denialText,
   type PolicyDecision,
 } from "../lib/proxy/policy.ts";
 import { createRateLimiter } from "../lib/proxy/policy_rate.ts";
@@ -277,4 +278,15 @@ Deno.test("policy: the client address is the peer's unless the peer is a trusted
     "garbage falls back to the peer",
   );
   assertEquals(clientAddress("10.0.0.1", [], trusted), "10.0.0.1");
+});
+
+Deno.test("policy: denial pages say what to do without naming the rule", async () => {
+  const p = compilePolicy({ ip_deny: ["192.0.2.0/24"], rate_limit: { per_second: 0.5, burst: 1 } });
+  const d1 = await checkRequest(p, { remoteAddr: "192.0.2.1", headers: [] }, 0);
+  assert(!d1.allow);
+  assertEquals(denialText(d1), { code: "forbidden", message: "Access from your address is not allowed." });
+  await checkRequest(p, { remoteAddr: "198.51.100.1", headers: [] }, 0);
+  const d2 = await checkRequest(p, { remoteAddr: "198.51.100.1", headers: [] }, 0);
+  assert(!d2.allow);
+  assertEquals(denialText(d2).message, "Too many requests from your address; try again in 2 s.");
 });

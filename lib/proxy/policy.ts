@@ -211,6 +211,23 @@ export async function checkRequest(
   return { allow: true, requestHeaders };
 }
 
+/** The code and sentence of a denial's branded page (or JSON body); never names the rule that matched. */
+export function denialText(d: Extract<PolicyDecision, { allow: false }>): { code: string; message: string } {
+  switch (d.reason) {
+    case "basic_auth":
+      return { code: "unauthorized", message: "This site asks for a user name and password." };
+    case "rate_limit": {
+      const wait = d.headers.find(([k]) => k === "Retry-After")?.[1] ?? "1";
+      return {
+        code: "rate_limited",
+        message: `Too many requests from your address; try again in ${wait} s.`,
+      };
+    }
+    default:
+      return { code: "forbidden", message: "Access from your address is not allowed." };
+  }
+}
+
 /**
  * The client's address: the peer's, or, when the peer is a trusted proxy, the nearest X-Forwarded-For
  * entry that is not itself one (entries further left are the client's own claims and prove nothing).
