@@ -9,6 +9,7 @@ import { curl, eventually, startTunnelServer, stopProcess, type TunnelServer } f
 import { startOrigin } from "./support/tunnel_origin.ts";
 import { loadClientConfig } from "../lib/config/client_config.ts";
 import { ConfigError } from "../lib/config/options.ts";
+import { runLogin } from "../lib/config/client_login.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -218,5 +219,43 @@ Deno.test("one-line client: login writes a 0600 file, `http PORT` tunnels from i
     await srv?.cleanup();
     await origin.close();
     await Deno.remove(xdg, { recursive: true });
+  }
+});
+
+Deno.test("login: keeps the other variables of an existing file and refuses a missing server address", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hopgate-login-" });
+  try {
+    await Deno.mkdir(`${dir}/hopgate`);
+    await Deno.writeTextFile(
+      `${dir}/hopgate/client.env`,
+      "HOP_CLIENT_INSPECT_LISTEN=off\nHOP_CLIENT_DOMAIN=old.example.com\n",
+    );
+    const key = "cd".repeat(32);
+    const path = await runLogin({
+      args: ["--server-addr=hop.example.com:443", "--domain", "new.example.com"],
+      env: { XDG_CONFIG_HOME: dir },
+      readStdin: () => Promise.resolve(`  ${key}\n`),
+    });
+    const text = await Deno.readTextFile(path);
+    assertMatch(text, /HOP_CLIENT_INSPECT_LISTEN="off"/);
+    assertMatch(text, /HOP_CLIENT_DOMAIN="new.example.com"/);
+    assertEquals((await Deno.stat(path)).mode! & 0o777, 0o600);
+    const c =
+      loadClientConfig({ args: ["http", "3000"], env: { XDG_CONFIG_HOME: dir }, envFile: `${dir}/none` })
+        .config;
+    assertEquals([c.domain, c.apiKey, c.inspectListen], ["new.example.com", key, null]);
+    let err: unknown;
+    try {
+      await runLogin({
+        args: ["--domain", "x.example.com"],
+        env: { XDG_CONFIG_HOME: dir },
+        readStdin: () => Promise.resolve(key),
+      });
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof ConfigError && /--server-addr: is required/.test(err.message), String(err));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

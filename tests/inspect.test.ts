@@ -367,6 +367,23 @@ Deno.test("Chromium: the page loads, an exchange fed through the hook appears wi
     );
     const shot = `${out}/inspector.png`;
     await browser.screenshot(shot);
+
+    // A restarted client (a new store on the same port, ids from 1 again): the page starts over.
+    await running.close();
+    const store2 = createCaptureStore();
+    store2.begin(info("/after-restart")).end({});
+    const again = startInspector({ hostname: "127.0.0.1", port: running.port }, store2);
+    if (typeof again === "string") throw new Error(again);
+    try {
+      const ms = await browser.waitFor(
+        `document.querySelectorAll("#rows tr").length === 1 && document.querySelector("#rows tr").textContent.includes("/after-restart")`,
+        5000,
+        "the list of the restarted client",
+      );
+      console.log(`page caught up with a restarted inspector in ${Math.round(ms)} ms`);
+    } finally {
+      await again.close();
+    }
     assert((await Deno.stat(shot)).size > 10_000, "a real screenshot");
     console.log(`screenshot: ${shot}`);
   } finally {

@@ -175,7 +175,8 @@ export function createInspectorApp(store: CaptureStore): InspectorApp {
           } catch { /* already closed */ }
         };
         streams.add(stop);
-        send(": connected\n\n");
+        // retry: a restarted client is found again within a second.
+        send("retry: 1000\n: connected\n\n");
       },
       cancel() {
         stop();

@@ -173,8 +173,13 @@ async function load() {
 function live() {
   const state = document.getElementById("state");
   const es = new EventSource("/api/events");
-  es.onopen = () => { state.textContent = "live"; state.className = "state live"; };
-  es.onerror = () => { state.textContent = "reconnecting…"; state.className = "state"; };
+  let lost = false;
+  es.onopen = () => {
+    state.textContent = "live"; state.className = "state live";
+    // After a lost connection the client may have restarted (ids begin again): start from the list.
+    if (lost) { lost = false; items.clear(); rows.replaceChildren(); count(); load(); }
+  };
+  es.onerror = () => { lost = true; state.textContent = "reconnecting…"; state.className = "state"; };
   es.addEventListener("exchange", (e) => upsert(JSON.parse(e.data)));
   es.addEventListener("dropped", (e) => drop(JSON.parse(e.data).id));
 }
