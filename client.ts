@@ -17,7 +17,7 @@ import { KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts"
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
 import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
 import type { TransportConnection } from "./lib/transport/types.ts";
-import { createCaptureStore } from "./lib/inspect/capture.ts";
+import { type CaptureStore, createCaptureStore } from "./lib/inspect/capture.ts";
 import { type RunningInspector, startInspector } from "./lib/inspect/serve.ts";
 
 function requestLine(r: ServedRequest): string {
@@ -122,17 +122,21 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());
   let announced = "";
-  // The capture store is the Inspector hook the forwarder calls (handleStream's `inspector`).
-  const inspector = config.inspectListen ? createCaptureStore() : undefined;
+  // The capture store is the forwarder's exchange observer (runTunnelClient → handleStream `observer`);
+  // undefined when the inspector is off or could not listen, so nothing is captured for nobody.
+  // deno-lint-ignore no-unused-vars -- handed to runTunnelClient as `observer` once it takes one (the lead's wiring)
+  let inspector: CaptureStore | undefined;
   let inspectorAddress = "off";
   let inspectorServer: RunningInspector | undefined;
-  if (inspector && config.inspectListen) {
-    const started = startInspector(config.inspectListen, inspector);
+  if (config.inspectListen) {
+    const store = createCaptureStore();
+    const started = startInspector(config.inspectListen, store);
     if (typeof started === "string") {
       inspectorAddress = `unavailable: ${started}`;
       console.error(`hopgate-client: inspector not started: ${started}`);
       logger.warn({ component: "inspector", reason: started }, "inspector not started; going on without it");
     } else {
+      inspector = store;
       inspectorServer = started;
       inspectorAddress = started.url;
     }
