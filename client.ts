@@ -4,13 +4,21 @@
  */
 import { exitOnConfigError } from "./lib/config/build.ts";
 import { helpText } from "./lib/config/options.ts";
-import { allServices, clientOptions, loadClientConfig } from "./lib/config/client_config.ts";
+import {
+  allServices,
+  clientOptions,
+  loadClientConfig,
+  type ServiceTarget,
+} from "./lib/config/client_config.ts";
+import { loginUsage, runLogin } from "./lib/config/client_login.ts";
 import { VERSION } from "./lib/config/version.ts";
 import { createLogger } from "./lib/log/logger.ts";
 import { KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
 import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
 import type { TransportConnection } from "./lib/transport/types.ts";
+import { type CaptureStore, createCaptureStore } from "./lib/inspect/capture.ts";
+import { type RunningInspector, startInspector } from "./lib/inspect/serve.ts";
 
 function requestLine(r: ServedRequest): string {
   const time = new Date().toTimeString().slice(0, 8);
@@ -20,7 +28,68 @@ function requestLine(r: ServedRequest): string {
   }`;
 }
 
+/** The transport the tunnel runs on; a connection that names none is the DTLS/UDP one. */
+function carrierOf(connection: TransportConnection): string {
+  const named = (connection as { carrier?: unknown }).carrier;
+  return typeof named === "string" ? named : "udp";
+}
+
+/** The start-up banner: what a developer needs to see once, on a terminal. */
+function banner(publicUrl: string, services: ServiceTarget[], carrier: string, inspector: string): string {
+  const lines = ["", "HopGate tunnel up (Ctrl-C to stop)", ""];
+  for (const s of services) {
+    const from = `${publicUrl}${s.prefix === "/" ? "" : s.prefix}`;
+    lines.push(`  Forwarding   ${from} -> ${s.target.href.replace(/\/$/, "")}`);
+  }
+  lines.push(`  Carrier      ${carrier}`, `  Inspector    ${inspector}`, "");
+  return lines.join("\n");
+}
+
+/** Reads one line from the terminal without echoing it (the key must not stay on the screen). */
+async function readHiddenLine(question: string): Promise<string> {
+  await Deno.stderr.write(new TextEncoder().encode(question));
+  Deno.stdin.setRaw(true);
+  const bytes: number[] = [];
+  try {
+    const buf = new Uint8Array(256);
+    for (;;) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) break;
+      const chunk = buf.subarray(0, n);
+      const end = chunk.findIndex((b) => b === 10 || b === 13 || b === 3 || b === 4);
+      if (end >= 0 && chunk[end] === 3) throw new Error("cancelled");
+      bytes.push(...(end >= 0 ? chunk.subarray(0, end) : chunk));
+      if (end >= 0) break;
+    }
+  } finally {
+    Deno.stdin.setRaw(false);
+    await Deno.stderr.write(new TextEncoder().encode("\n"));
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+async function login(args: string[]): Promise<void> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(`Saves the server, domain and key for hopgate-client http PORT.\n\nUsage: ${loginUsage}`);
+    return;
+  }
+  try {
+    const path = await runLogin({
+      args,
+      env: Deno.env.toObject(),
+      readStdin: () =>
+        Deno.stdin.isTerminal()
+          ? readHiddenLine("Client API key: ")
+          : new Response(Deno.stdin.readable).text(),
+    });
+    console.log(`Saved to ${path}; start a tunnel with: hopgate-client http 3000`);
+  } catch (e) {
+    exitOnConfigError(e, "hopgate-client login");
+  }
+}
+
 async function main(): Promise<void> {
+  if (Deno.args[0] === "login") return await login(Deno.args.slice(1));
   let built;
   try {
     built = loadClientConfig({ args: Deno.args, env: Deno.env.toObject() });
@@ -31,7 +100,8 @@ async function main(): Promise<void> {
     console.log(
       helpText(
         `hopgate-client ${VERSION}: the private side of a HopGate tunnel`,
-        "hopgate-client [options]",
+        "hopgate-client http PORT|HOST:PORT|URL [options]\n       hopgate-client [options]\n       " +
+          loginUsage,
         clientOptions,
       ),
     );
@@ -52,6 +122,25 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());
   let announced = "";
+  // The capture store is the forwarder's exchange observer (runTunnelClient → handleStream `observer`);
+  // undefined when the inspector is off or could not listen, so nothing is captured for nobody.
+  // deno-lint-ignore no-unused-vars -- handed to runTunnelClient as `observer` once it takes one (the lead's wiring)
+  let inspector: CaptureStore | undefined;
+  let inspectorAddress = "off";
+  let inspectorServer: RunningInspector | undefined;
+  if (config.inspectListen) {
+    const store = createCaptureStore();
+    const started = startInspector(config.inspectListen, store);
+    if (typeof started === "string") {
+      inspectorAddress = `unavailable: ${started}`;
+      console.error(`hopgate-client: inspector not started: ${started}`);
+      logger.warn({ component: "inspector", reason: started }, "inspector not started; going on without it");
+    } else {
+      inspector = store;
+      inspectorServer = started;
+      inspectorAddress = started.url;
+    }
+  }
   let current: { id: string; connection: TransportConnection } | undefined;
   const metrics = createMetrics({
     sessions: () =>
@@ -73,16 +162,23 @@ async function main(): Promise<void> {
         connection.closed.then(() => {
           if (current?.connection === connection) current = undefined;
         });
-        if (!terminal) return;
+        const carrier = carrierOf(connection);
+        if (!terminal) {
+          logger.info({
+            component: "client",
+            public_url: publicUrl,
+            local_targets: services.map((s) => `${s.prefix}=${s.target.href}`),
+            carrier,
+            inspector: inspectorAddress,
+          }, "client ready");
+          return;
+        }
         if (announced === publicUrl) {
-          console.log(`Reconnected (session ${sessionId})`);
+          console.log(`Reconnected (session ${sessionId}, carrier ${carrier})`);
           return;
         }
         announced = publicUrl;
-        for (const s of services) {
-          const from = `${publicUrl}${s.prefix === "/" ? "" : s.prefix}`;
-          console.log(`Forwarding ${from} -> ${s.target.href.replace(/\/$/, "")}`);
-        }
+        console.log(banner(publicUrl, services, carrier, inspectorAddress));
       },
       onRequest(r) {
         metrics.observeRequest({
@@ -118,6 +214,8 @@ async function main(): Promise<void> {
     throw e;
   }
   await metricsServer?.shutdown();
+  await inspectorServer?.close();
+  if (terminal) console.log("Stopped.");
   Deno.exit(0);
 }
 

@@ -10,6 +10,7 @@ import { VERSION } from "./lib/config/version.ts";
 import { captureConsole, createLogger, type Logger } from "./lib/log/logger.ts";
 import { DatabaseError, openDatabase } from "./db/open.ts";
 import { createDomainStore } from "./db/domains.ts";
+import { createPolicyStore } from "./db/policies.ts";
 import { createApiRoutes } from "./lib/admin/app.ts";
 import { startDtlsServer } from "./lib/dtls/server.ts";
 import { pskFromApiKey } from "./lib/dtls/psk.ts";
@@ -137,6 +138,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     "/api/v1",
     createApiRoutes({
       store,
+      policies: createPolicyStore(database.db),
       adminApiKey: config.adminApiKey,
       serverDomain: config.domain,
       logger,

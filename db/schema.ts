@@ -1,5 +1,5 @@
 /** drizzle tables. One PostgreSQL schema for both backends (embedded PGlite and PostgreSQL). */
-import { pgTable, text, timestamp, uuid, varchar } from "drizzle-orm/pg-core";
+import { jsonb, pgTable, text, timestamp, uuid, varchar } from "drizzle-orm/pg-core";
 
 export const domains = pgTable("domains", {
   id: uuid("id").primaryKey().defaultRandom(),
@@ -56,4 +56,16 @@ export const acmeChallenges = pgTable("acme_challenges", {
   token: varchar("token", { length: 255 }).primaryKey(),
   keyAuthorization: text("key_authorization").notNull(),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * A domain's access rules at the edge (basic auth, IP lists, rate limit, header rules), as the admin
+ * API stores them: passwords only as bcrypt hashes. Removed with its domain.
+ */
+export const domainPolicies = pgTable("domain_policies", {
+  domain: varchar("domain", { length: 253 }).primaryKey().references(() => domains.domain, {
+    onDelete: "cascade",
+  }),
+  policy: jsonb("policy").notNull(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 });

@@ -13,6 +13,8 @@ import { isAuthorized } from "./auth.ts";
 import { readJsonBody } from "./body.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
+import type { PolicyStore } from "../../db/policies.ts";
+import { createPolicyRoutes } from "./policy_routes.ts";
 
 /** A connected tunnel session, as GET /domains/{domain} lists it. */
 export interface SessionSummary {
@@ -55,6 +57,8 @@ export interface AdminOptions {
   serverDomain: string;
   logger?: Logger;
   hooks?: AdminHooks;
+  /** Per-domain access rules (PUT/GET/DELETE /domains/{domain}/policy); absent: no such routes. */
+  policies?: PolicyStore;
 }
 
 const registerBody = z.strictObject({
@@ -178,6 +182,10 @@ export function createAdminApi(options: AdminOptions): Hono {
     await hooks.domainChanged?.(domain, "key_rotated");
     return c.json(rotated);
   });
+
+  if (options.policies) {
+    app.route("/", createPolicyRoutes({ policies: options.policies, domains: store, logger: log }));
+  }
 
   async function register(domain: string, memo: string) {
     try {

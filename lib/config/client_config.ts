@@ -32,6 +32,8 @@ export interface ClientConfig {
   logFormat: "auto" | "json" | "pretty";
   /** Optional Prometheus /metrics listener. */
   metricsListen?: ListenAddress;
+  /** The request inspector's listener; null when turned off. */
+  inspectListen: ListenAddress | null;
 }
 
 export const clientOptions: OptionSpec[] = [
@@ -87,6 +89,14 @@ export const clientOptions: OptionSpec[] = [
     env: "HOP_CLIENT_METRICS_LISTEN",
     description: "Optional Prometheus /metrics listener (unset: none).",
     example: "127.0.0.1:9101",
+  },
+  {
+    key: "inspectListen",
+    flag: "inspect-listen",
+    env: "HOP_CLIENT_INSPECT_LISTEN",
+    description: "The request inspector's web page and API (off: none).",
+    default: "127.0.0.1:4040",
+    example: "127.0.0.1:4041",
   },
   logLevelOption,
   {
@@ -164,6 +174,7 @@ const schemas = {
   services,
   hostHeader: z.enum(["preserve", "rewrite"], { error: () => "must be preserve or rewrite" }),
   metricsListen: listenAddress.optional(),
+  inspectListen: z.union([z.literal("off").transform(() => null), listenAddress]),
   logLevel,
   logFormat: z.enum(["auto", "json", "pretty"], { error: () => "must be auto, json or pretty" }),
   debug: boolean,
@@ -171,7 +182,11 @@ const schemas = {
 
 /** Loads and validates the client configuration; throws ConfigError with every problem. */
 export function loadClientConfig(sources: Sources): Built<ClientConfig> {
-  const built = buildConfig<ClientConfig>(clientOptions, schemas, sources);
+  const built = buildConfig<ClientConfig>(clientOptions, schemas, {
+    ...sources,
+    args: httpShorthand(sources.args),
+    userConfigFile: sources.userConfigFile ?? userConfigPath(sources.env),
+  });
   if (built.help || built.version) return built;
   const c = built.config;
   if (!c.localTarget && !c.services.some((s) => s.prefix === "/")) {
@@ -194,4 +209,23 @@ export function allServices(c: ClientConfig): ServiceTarget[] {
   const list = [...c.services];
   if (c.localTarget && !list.some((s) => s.prefix === "/")) list.push({ prefix: "/", target: c.localTarget });
   return list.sort((a, b) => b.prefix.length - a.prefix.length);
+}
+
+/** The per-user config file: $XDG_CONFIG_HOME/hopgate/client.env, else ~/.config/hopgate/client.env. */
+export function userConfigPath(env: Record<string, string | undefined>): string | undefined {
+  const base = env.XDG_CONFIG_HOME || (env.HOME ? `${env.HOME}/.config` : undefined);
+  return base ? `${base}/hopgate/client.env` : undefined;
+}
+
+/** `http TARGET [flags]` → `--local-target=TARGET [flags]`; other argument lists are left alone. */
+export function httpShorthand(args: string[]): string[] {
+  if (args[0] !== "http") return args;
+  const target = args[1];
+  if (target === undefined || target.startsWith("-")) {
+    throw new ConfigError([{
+      variable: "http",
+      message: "needs the local target, e.g. hopgate-client http 3000 (or 127.0.0.1:8080, http://host:port)",
+    }]);
+  }
+  return [`--local-target=${target}`, ...args.slice(2)];
 }

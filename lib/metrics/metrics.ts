@@ -38,6 +38,8 @@ export interface RequestSample {
 export interface Metrics {
   readonly registry: client.Registry;
   observeRequest(sample: RequestSample): void;
+  /** A request the domain's access policy refused at the edge (reason: ip_deny, ip_allow, rate_limit, basic_auth). */
+  observePolicyDenial(domain: string, reason: string): void;
   /** The Prometheus text exposition. */
   text(): Promise<string>;
   readonly contentType: string;
@@ -87,6 +89,12 @@ export function createMetrics(sources: MetricSources = {}, prefix = "hopgate_"):
   const retransmissions = new client.Counter({
     name: `${prefix}transport_retransmitted_frames_total`,
     help: "Frames sent again after loss, summed over live sessions' lifetimes.",
+    registers: [registry],
+  });
+  const policyDenials = new client.Counter({
+    name: `${prefix}policy_denials_total`,
+    help: "Requests refused at the edge by a domain's access policy, by reason.",
+    labelNames: ["domain", "reason"],
     registers: [registry],
   });
   const feedHandshakes = deltaCounter(handshakes);
@@ -180,6 +188,9 @@ export function createMetrics(sources: MetricSources = {}, prefix = "hopgate_"):
       duration.observe({ domain: s.domain }, s.durationMs / 1000);
       if (s.bytesIn) bytes.inc({ domain: s.domain, direction: "in" }, s.bytesIn);
       if (s.bytesOut) bytes.inc({ domain: s.domain, direction: "out" }, s.bytesOut);
+    },
+    observePolicyDenial(domain, reason) {
+      policyDenials.inc({ domain, reason });
     },
     text: () => registry.metrics(),
   };
