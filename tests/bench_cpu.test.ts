@@ -4,7 +4,7 @@ import { cpuMeter, parseProcStat, processTree } from "../scripts/bench/cpu.ts";
 Deno.test("parseProcStat reads ppid, utime and stime after a command name with spaces and parentheses", () => {
   const line = "4242 (we (ird) name) S 17 4242 4242 0 -1 4194560 120 0 0 0 731 295 0 0 20 0 3 0 99 0 0";
   const s = parseProcStat(line);
-  assert.deepEqual(s, { pid: 4242, comm: "we (ird) name", ppid: 17, utime: 731, stime: 295 });
+  assert.deepEqual(s, { pid: 4242, comm: "we (ird) name", state: "S", ppid: 17, utime: 731, stime: 295 });
 });
 
 Deno.test("parseProcStat names the problem when the line is not a stat line", () => {

@@ -9,6 +9,8 @@ import { run } from "./proc.ts";
 export interface ProcStat {
   pid: number;
   comm: string;
+  /** R running, S sleeping, Z ended and not yet reaped by its parent... */
+  state: string;
   ppid: number;
   utime: number;
   stime: number;
@@ -34,6 +36,7 @@ export function parseProcStat(line: string): ProcStat {
   return {
     pid: Number(line.slice(0, open).trim()),
     comm: line.slice(open + 1, close),
+    state: rest[0],
     ppid: field(4),
     utime: field(14),
     stime: field(15),

@@ -192,20 +192,35 @@ export async function startSshTunnel(
   return tunnel;
 }
 
+/** Waits until none of the pids runs (a zombie counts as ended); gives those still running. */
+async function waitEnded(pids: number[], timeoutMs: number): Promise<number[]> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const running = pids.filter((p) => {
+      const s = procStat(p);
+      return s !== null && s.state !== "Z";
+    });
+    if (running.length === 0 || performance.now() > deadline) return running;
+    await sleep(50);
+  }
+}
+
 /**
- * Stops the client (its session's sshd processes then end by themselves), then sshd; any session
- * process still there after that (they are sshd's children, started by this run) gets SIGKILL by pid.
+ * Stops the client (its session's sshd processes then end by themselves), then sshd; a session
+ * process still running after that (they are sshd's children, started by this run) gets SIGKILL by pid.
  */
 export async function stopSshTunnel(t: SshTunnel): Promise<void> {
   const below = processTree(t.sshd.pid).filter((p) => p !== t.sshd.pid);
   await t.client.stop(2000);
   await t.sshd.stop(3000);
-  await sleep(200);
-  for (const pid of below) {
-    // Only if that pid is still an sshd (a pid freed a moment ago could have been reused).
+  const left = await waitEnded(below, 3000);
+  for (const pid of left) {
+    // Only if that pid is still an sshd (a pid freed meanwhile could have been reused).
     if (!procStat(pid)?.comm.startsWith("sshd")) continue;
     try {
       Deno.kill(pid, "SIGKILL");
     } catch { /* ended meanwhile */ }
   }
+  const stuck = await waitEnded(left, 2000);
+  if (stuck.length) throw new Error(`sshd session processes ${stuck.join(", ")} still run after SIGKILL`);
 }
