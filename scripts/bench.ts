@@ -51,7 +51,7 @@ import { ensureCommands, Namespace, netnsUnavailable, PATH_MTU } from "./bench/n
 import { buildReport } from "./bench/report.ts";
 import type { Results } from "./bench/results.ts";
 import { summarize } from "./bench/profile_summary.ts";
-import { cpuMeter } from "./bench/cpu.ts";
+import { cpuMeter, processTree } from "./bench/cpu.ts";
 import { fmtCpu, measureRefs } from "./bench/refs.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -328,7 +328,11 @@ async function throughStack(
       ? `https://127.0.0.1:${stack.httpsPort}/small`
       : `http://127.0.0.1:${stack.httpPort}/small`;
     const peaks = rssPeaks(pids);
-    const meter = await cpuMeter({ server: [pids.server], client: [pids.client], origin: originPids });
+    const meter = await cpuMeter({
+      server: processTree(pids.server),
+      client: processTree(pids.client),
+      origin: originPids,
+    });
     const r = await wrk(url, {
       seconds: CONFIG.loadSeconds,
       connections: CONFIG.connections,
