@@ -52,6 +52,9 @@ export function refsSection(results: Results, tools: SectionTools): string[] {
   if (!results.refs) return [];
   const c = results.config;
   const cpu = results.cpu ?? {};
+  /** The row's tunnel (or proxy) processes together: server side plus client side. */
+  const tunnelUs = (row: Row, a: string, b?: string) =>
+    (cpu[row]?.[a]?.usPerRequest ?? NaN) + (b ? cpu[row]?.[b]?.usPerRequest ?? NaN : 0);
   const rows: string[][] = [];
   for (const { row, label, server, client } of ROWS) {
     const f = figures(results, row);
@@ -62,7 +65,6 @@ export function refsSection(results: Results, tools: SectionTools): string[] {
       continue;
     }
     const use = cpu[row] ?? {};
-    const total = (use[server]?.usPerRequest ?? 0) + (client ? use[client]?.usPerRequest ?? NaN : 0);
     rows.push([
       label,
       fixed(f.small?.rps),
@@ -73,18 +75,16 @@ export function refsSection(results: Results, tools: SectionTools): string[] {
       mbs(f.upload),
       server ? `${server} ${us(use[server])}` : "",
       client ? `${client} ${us(use[client])}` : "",
-      server ? fixed(total) : "",
+      server ? fixed(tunnelUs(row, server, client)) : "",
       us(use.origin),
     ]);
   }
+  const load = `wrk -t${c.wrkThreads ?? 1} -c${c.connections} -d${c.loadSeconds}s, 1 KB`;
+  const transfers = c.transferBytes / MB;
   const out = [
     "",
-    `HopGate next to the references, same run and origin (wrk -t${
-      c.wrkThreads ?? 1
-    } -c${c.connections} -d${c.loadSeconds}s, 1 KB; ` +
-    `${
-      c.transferBytes / MB
-    } MB transfers; CPU µs per request = utime+stime over the wrk run ÷ requests completed)`,
+    `HopGate next to the references, same run and origin (${load}; ${transfers} MB transfers; ` +
+    "CPU µs per request = utime+stime over the wrk run ÷ requests completed)",
     tools.table(
       [
         "path",
@@ -113,13 +113,12 @@ export function refsSection(results: Results, tools: SectionTools): string[] {
   tools.ratios["ref.hopHttp_vs_denoProxy.rps"] = vsDeno;
   tools.ratios["ref.hopHttp_vs_sshR.rps"] = vsSsh;
   tools.ratios["ref.denoProxy_vs_sshR.rps"] = ratio(deno?.rps, ssh?.rps);
-  const known = (x: number) => (Number.isFinite(x) ? x : null);
   out.push(
     `  HopGate HTTP ÷ Deno proxy: ${times(vsDeno)} req/s [≥ 0.55×: ${
       tools.target(
         "HopGate HTTP ≥ 0.55× the one-hop Deno proxy's req/s (same run)",
         times(vsDeno),
-        known(vsDeno) === null ? null : vsDeno >= 0.55,
+        Number.isFinite(vsDeno) ? vsDeno >= 0.55 : null,
       )
     }]; HopGate HTTP ÷ ssh -R: ${times(vsSsh)} req/s (beyond: ≥ 1×); Deno proxy ÷ ssh -R: ${
       times(ratio(deno?.rps, ssh?.rps))
@@ -139,8 +138,6 @@ export function refsSection(results: Results, tools: SectionTools): string[] {
       times(tools.ratios["ref.hopHttp_vs_sshR.download"])
     }), Deno proxy ${mbs(results.refs.denoProxy?.download)} MB/s`,
   );
-  const tunnelUs = (row: Row, a: string, b?: string) =>
-    (cpu[row]?.[a]?.usPerRequest ?? NaN) + (b ? cpu[row]?.[b]?.usPerRequest ?? NaN : 0);
   const hopUs = tunnelUs("hopHttp", "server", "client");
   const denoUs = tunnelUs("denoProxy", "proxy");
   const sshUs = tunnelUs("sshR", "sshd", "ssh");

@@ -59,6 +59,7 @@ export function buildReport(results: Results): string {
   const out: string[] = [];
   const c = results.config;
   const e = results.env;
+  const threads = c.wrkThreads ?? 1;
   out.push(`HopGate benchmark, ${c.mode} run, ${results.timestamp}`);
   out.push(
     `environment: ${e.cpus} CPUs (${e.cpuModel}), ${e.memTotalMb} MB RAM, ${e.os}; Deno ${e.deno} (V8 ${e.v8}, TypeScript ${e.typescript}); ${e.wrk}; ${
@@ -66,9 +67,7 @@ export function buildReport(results: Results): string {
     }; commit ${e.gitCommit}${e.gitDirty ? " + uncommitted changes" : ""}`,
   );
   out.push(
-    `load: wrk -t${
-      c.wrkThreads ?? 1
-    } -c${c.connections} -d${c.loadSeconds}s --latency --timeout 5s, 1 KB responses; transfers ${
+    `load: wrk -t${threads} -c${c.connections} -d${c.loadSeconds}s --latency --timeout 5s, 1 KB responses; transfers ${
       c.transferBytes / MB
     } MB each way by curl (1 MB = 10^6 bytes); WebSocket: ${c.wsRoundTrips} sequential 32-byte echoes`,
   );
