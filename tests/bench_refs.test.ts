@@ -6,6 +6,7 @@ import { buildReport } from "../scripts/bench/report.ts";
 import type { Results } from "../scripts/bench/results.ts";
 import { sshUnavailable, startSshTunnel, stopSshTunnel } from "../scripts/bench/ssh_tunnel.ts";
 import { run } from "../scripts/bench/proc.ts";
+import { forward } from "../scripts/bench/deno_proxy.ts";
 
 const small = (rps: number, p99Ms: number): SmallResult => ({
   rps,
@@ -116,4 +117,31 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("the Deno proxy passes method, path, body and a redirect through unchanged", async () => {
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const url = new URL(req.url);
+    if (url.pathname === "/moved") {
+      return new Response(null, { status: 302, headers: { location: "/elsewhere" } });
+    }
+    return new Response(`${req.method} ${url.pathname}${url.search} ${(await req.arrayBuffer()).byteLength}`);
+  });
+  const originUrl = new URL(`http://127.0.0.1:${origin.addr.port}`);
+  const proxy = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => forward(originUrl, req),
+  );
+  try {
+    const base = `http://127.0.0.1:${proxy.addr.port}`;
+    const put = await fetch(`${base}/upload?x=1`, { method: "PUT", body: new Uint8Array(300_000) });
+    assert.equal(await put.text(), "PUT /upload?x=1 300000");
+    const moved = await fetch(`${base}/moved`, { redirect: "manual" });
+    await moved.body?.cancel();
+    assert.equal(moved.status, 302);
+    assert.equal(moved.headers.get("location"), "/elsewhere");
+  } finally {
+    await proxy.shutdown();
+    await origin.shutdown();
+  }
 });

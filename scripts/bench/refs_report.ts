@@ -103,6 +103,8 @@ export function refsSection(results: Results, tools: SectionTools): string[] {
     ),
     "  server side: HopGate server / Deno proxy / sshd (listener and the connection's processes); client side: HopGate",
     "  client / ssh client; tunnel = both sides; origin: the shared origin's own CPU per request, for scale.",
+    "  Rows run one after another, none warmed up first. On a busy machine req/s swings far more from run to",
+    "  run than CPU µs per request does: read the ratios next to the CPU figures.",
   ];
 
   const hop = results.small.hopHttp;
