@@ -44,6 +44,8 @@ export function closeH1Agents(): void {
 }
 
 const FRAMING = new Set(["content-length", "transfer-encoding"]);
+/** Methods node sends without framing when they carry no body. */
+const BODILESS_BY_DEFAULT = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
 
 /**
  * The header array written on the wire: the caller's lines minus framing, then the framing this
@@ -71,13 +73,14 @@ export function h1HeaderArray(req: LocalRequest): string[] {
   } else if (req.body) {
     // Explicit, so node chunks the body whatever the method (it sends GET bodies unframed otherwise).
     out.push("Transfer-Encoding", "chunked");
+  } else if (!BODILESS_BY_DEFAULT.has(req.method.toUpperCase())) {
+    // node renders a raw header array at once and would frame a bodiless POST as an empty chunked
+    // body; RFC 9110 §8.6 has user agents send Content-Length: 0 there, as browsers do.
+    out.push("Content-Length", "0");
   }
   if (req.upgrade && !hasConnection) out.push("Connection", "Upgrade");
   return out;
 }
-
-/** Retried once on a fresh connection: the server closed an idle kept-alive socket as we reused it. */
-const STALE_SOCKET_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
 
 /** Sends one HTTP/1.1 request; see sendLocal. */
 export function sendH1(
@@ -86,18 +89,16 @@ export function sendH1(
   handler: LocalResponseHandler,
   opts: LocalHttpOptions,
 ): LocalExchange {
-  const headers = h1HeaderArray(req);
   let answered = false;
   let done = false;
   let sink: ByteSink | null = null;
-  let current: http.ClientRequest | null = null;
   let bodyOpen = req.body !== null;
 
   /** Ends the exchange with a failure: the handler hears it once (an error before the head, an aborted sink after). */
   const fail = (e: Error, silent = false) => {
     if (done) return;
     done = true;
-    current?.destroy(e);
+    r.destroy(e);
     if (bodyOpen) {
       bodyOpen = false;
       req.body!.cancel(e);
@@ -106,58 +107,46 @@ export function sendH1(
     else if (!silent && !answered) handler.error(localFailure(origin, e));
   };
 
-  const attempt = (retryable: boolean) => {
-    const r = (origin.protocol === "https:" ? https : http).request({
-      protocol: origin.protocol,
-      hostname: origin.hostname.replace(/^\[|\]$/g, ""),
-      port: origin.port || (origin.protocol === "https:" ? 443 : 80),
-      method: req.method,
-      path: req.target,
-      headers: headers as unknown as http.OutgoingHttpHeaders,
-      setHost: false,
-      agent: agentFor(origin),
-      maxHeaderSize: MAX_RESPONSE_HEAD,
-      ca: opts.ca,
-    });
-    current = r;
-    watchConnect(r, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-    r.on("error", (e: Error & { code?: string }) => {
-      if (done || current !== r) return;
-      if (retryable && !answered && r.reusedSocket && STALE_SOCKET_CODES.has(e.code ?? "")) {
-        attempt(false);
-        return;
+  const r = (origin.protocol === "https:" ? https : http).request({
+    protocol: origin.protocol,
+    hostname: origin.hostname.replace(/^\[|\]$/g, ""),
+    port: origin.port || (origin.protocol === "https:" ? 443 : 80),
+    method: req.method,
+    path: req.target,
+    headers: h1HeaderArray(req) as unknown as http.OutgoingHttpHeaders,
+    setHost: false,
+    agent: agentFor(origin),
+    maxHeaderSize: MAX_RESPONSE_HEAD,
+    ca: opts.ca,
+  });
+  watchConnect(r, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  r.on("error", (e: Error) => fail(e));
+  r.on("response", (res) => {
+    if (done) return void res.destroy();
+    answered = true;
+    sink = handler.head(res.statusCode ?? 0, res.statusMessage ?? "", headerPairs(res.rawHeaders));
+    pipeToSink(res, sink, () => res.rawTrailers.length ? headerPairs(res.rawTrailers) : null, () => {
+      done = true;
+      // The answer is complete while the upload goes on (413…): the rest of the body is not wanted.
+      if (bodyOpen) {
+        bodyOpen = false;
+        req.body!.cancel();
+        r.destroy();
       }
-      fail(e);
     });
-    r.on("response", (res) => {
-      if (done) return void res.destroy();
-      answered = true;
-      sink = handler.head(res.statusCode ?? 0, res.statusMessage ?? "", headerPairs(res.rawHeaders));
-      pipeToSink(res, sink, () => res.rawTrailers.length ? headerPairs(res.rawTrailers) : null, () => {
-        done = true;
-      });
-      res.on("error", (e: Error) => fail(e));
-      res.on("close", () => {
-        if (!res.complete) {
-          fail(new Error(`${origin.host} closed the connection before the body was complete`));
-        }
-      });
+    res.on("error", (e: Error) => fail(e));
+    res.on("close", () => {
+      if (!res.complete) fail(new Error(`${origin.host} closed the connection before the body was complete`));
     });
-    if (req.upgrade) {
-      r.on("upgrade", (res, socket, head) => {
-        if (done) return void socket.destroy();
-        answered = true;
-        done = true;
-        handler.upgraded(res.statusMessage ?? "", headerPairs(res.rawHeaders), socketDuplex(socket, head));
-      });
-    }
-    if (!req.body) r.end();
-  };
-
-  // A request without a body may be retried; one with a body starts streaming on the first attempt.
-  attempt(!req.body);
+  });
+  if (req.upgrade) {
+    r.on("upgrade", (res, socket, head) => {
+      if (done) return void socket.destroy();
+      answered = done = true;
+      handler.upgraded(res.statusMessage ?? "", headerPairs(res.rawHeaders), socketDuplex(socket, head));
+    });
+  }
   if (req.body) {
-    const r = current!;
     pumpBody(req.body, r, {
       end(trailers) {
         bodyOpen = false;
@@ -171,12 +160,10 @@ export function sendH1(
     });
     // A slow source must not hold the head back (a streaming upload waiting on the answer).
     if (!r.headersSent) r.flushHeaders();
+  } else {
+    r.end();
   }
-  return {
-    abort(reason) {
-      fail(reason ?? new Error("local request aborted"), true);
-    },
-  };
+  return { abort: (reason) => fail(reason ?? new Error("local request aborted"), true) };
 }
 
 /** Fails the request with ETIMEDOUT when connecting (TCP, then TLS) takes longer than `ms`. */
