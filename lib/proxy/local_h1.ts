@@ -125,8 +125,14 @@ export function sendH1(
     if (done) return void res.destroy();
     answered = true;
     sink = handler.head(res.statusCode ?? 0, res.statusMessage ?? "", headerPairs(res.rawHeaders));
-    pipeToSink(res, sink, () => res.rawTrailers.length ? headerPairs(res.rawTrailers) : null, () => {
+    pipeToSink(res, sink);
+    res.once("end", () => {
+      if (done) return;
+      if (!res.complete) {
+        return fail(new Error(`${origin.host} ended the response before its body was complete`));
+      }
       done = true;
+      sink!.end(res.rawTrailers.length ? headerPairs(res.rawTrailers) : null);
       // The answer is complete while the upload goes on (413…): the rest of the body is not wanted.
       if (bodyOpen) {
         bodyOpen = false;

@@ -179,8 +179,11 @@ export function sendH2c(
       ),
     );
     sink = handler.head(Number(headers[":status"]), "", lines);
-    pipeToSink(stream, sink, () => trailers, () => {
+    pipeToSink(stream, sink);
+    stream.once("end", () => {
+      if (done) return;
       done = true;
+      sink!.end(trailers);
     });
   });
   if (req.body) {

@@ -52,22 +52,13 @@ export function pumpBody(
 }
 
 /**
- * Streams a node response into `sink`, pausing the response while the sink is full. Resolves the
- * sink with `end(trailers())` on a complete body; `failed` is how the caller aborts it otherwise.
+ * Streams a node response's data into `sink`, pausing the response while the sink is full. The
+ * caller ends the sink on 'end' (only it knows whether the body was complete).
  */
-export function pipeToSink(
-  res: Readable,
-  sink: ByteSink,
-  trailers: () => HeaderLine[] | null,
-  onEnd: () => void,
-): void {
+export function pipeToSink(res: Readable, sink: ByteSink): void {
   sink.onDrain(() => res.resume());
   res.on("data", (chunk: Uint8Array) => {
     if (!sink.write(plainBytes(chunk))) res.pause();
-  });
-  res.once("end", () => {
-    sink.end(trailers());
-    onEnd();
   });
 }
 

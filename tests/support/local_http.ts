@@ -198,3 +198,49 @@ function requestLength(buf: string): number {
     if (off > buf.length) return -1;
   }
 }
+
+/** A source that makes `total` bytes of a pattern in `chunkSize` chunks, only while not paused. */
+export function generatedSource(
+  total: number,
+  chunkSize: number,
+): ByteSource & { produced(): number; cancelled(): boolean } {
+  let consumer: ByteConsumer | null = null;
+  let paused = false;
+  let produced = 0;
+  let cancelled = false;
+  let scheduled = false;
+  const pump = () => {
+    scheduled = false;
+    // A bounded batch per turn, so a source that is never paused still yields to the event loop.
+    for (let n = 0; n < 16 && consumer && !paused && !cancelled && produced < total; n++) {
+      const size = Math.min(chunkSize, total - produced);
+      const chunk = new Uint8Array(size).fill(produced / chunkSize & 0xff);
+      produced += size;
+      consumer.data(chunk);
+    }
+    if (!consumer || paused || cancelled) return;
+    if (produced >= total) {
+      consumer.end(null);
+      consumer = null;
+    } else schedule();
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setTimeout(pump, 0);
+  };
+  return {
+    start(c) {
+      consumer = c;
+      schedule();
+    },
+    pause: () => void (paused = true),
+    resume() {
+      paused = false;
+      schedule();
+    },
+    cancel: () => void (cancelled = true),
+    produced: () => produced,
+    cancelled: () => cancelled,
+  };
+}
