@@ -16,8 +16,10 @@ const UNREACHABLE_CODES = new Set([
 
 /** The LocalRequestError for a node error raised before the response head. */
 export function localFailure(origin: URL, e: Error & { code?: string }): LocalRequestError {
-  const code = e.code ?? (e.cause as { code?: string } | undefined)?.code ?? "";
-  const unreachable = UNREACHABLE_CODES.has(code) || /connection refused|os error 111/i.test(e.message);
+  const code = e.code ?? "";
+  // A stream cancelled because its session failed to connect carries the connect error as its cause.
+  const causeCode = (e.cause as { code?: string } | undefined)?.code ?? "";
+  const unreachable = UNREACHABLE_CODES.has(code) || UNREACHABLE_CODES.has(causeCode);
   return new LocalRequestError(
     unreachable ? "local_unreachable" : "local_error",
     `${origin.host}: ${e.message}${code && !e.message.includes(code) ? ` (${code})` : ""}`,

@@ -1,0 +1,215 @@
+/**
+ * The local HTTP client over h2c: a grpc-js service (unary, server-streaming, statuses in trailers)
+ * and a raw node:http2 service that records what arrives (path bytes, header lines, trailers).
+ */
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import http2 from "node:http2";
+import type { HeaderLine } from "../lib/protocol/body.ts";
+import { closeLocalConnections } from "../lib/proxy/local_http.ts";
+import { assert, assertEquals } from "./support/assert.ts";
+import { bytes, chunkSource, concat, latin1, rawOrigin, request } from "./support/local_http.ts";
+
+type Handlers = grpc.UntypedServiceImplementation;
+
+async function grpcOrigin(): Promise<{ url: URL; close(): void }> {
+  const definition = protoLoader.loadSync(new URL("./support/local_echo.proto", import.meta.url).pathname);
+  // deno-lint-ignore no-explicit-any
+  const echo = (grpc.loadPackageDefinition(definition) as any).hopgate.test.Echo;
+  const server = new grpc.Server();
+  const handlers: Handlers = {
+    Say(call: grpc.ServerUnaryCall<{ text: string }, unknown>, done: grpc.sendUnaryData<unknown>) {
+      if (call.request.text === "fail") {
+        return done({ code: grpc.status.INVALID_ARGUMENT, details: "text must not be fail" });
+      }
+      done(null, { text: `echo: ${call.request.text}` });
+    },
+    Count(call: grpc.ServerWritableStream<{ text: string; count: number }, unknown>) {
+      for (let i = 0; i < call.request.count; i++) call.write({ text: `${call.request.text} ${i}` });
+      if (call.request.text === "fail") {
+        call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: "stopped after 2 replies" });
+      } else call.end();
+    },
+  };
+  server.addService(echo.service, handlers);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (e, p) => e ? reject(e) : resolve(p),
+    )
+  );
+  return { url: new URL(`http://127.0.0.1:${port}`), close: () => server.forceShutdown() };
+}
+
+/** A length-prefixed gRPC message carrying EchoRequest{text = 1, count = 2} (protobuf, by hand). */
+function echoRequest(text: string, count = 0): Uint8Array {
+  const t = bytes(text);
+  const pb = [0x0a, t.length, ...t, ...(count ? [0x10, count] : [])];
+  return Uint8Array.from([0, 0, 0, 0, pb.length, ...pb]);
+}
+
+/** The `text` fields of the EchoReply messages in a gRPC body. */
+function echoReplies(body: Uint8Array): string[] {
+  const out: string[] = [];
+  for (let off = 0; off < body.length;) {
+    const len = new DataView(body.buffer, body.byteOffset + off + 1, 4).getUint32(0);
+    const msg = body.subarray(off + 5, off + 5 + len);
+    assertEquals(msg[0], 0x0a, "EchoReply field 1");
+    out.push(latin1(msg.subarray(2, 2 + msg[1])));
+    off += 5 + len;
+  }
+  return out;
+}
+
+function grpcCall(url: URL, method: string, message: Uint8Array) {
+  return request(url, {
+    method: "POST",
+    target: `/hopgate.test.Echo/${method}`,
+    protocol: "h2c",
+    headers: [["host", url.host], ["content-type", "application/grpc"], ["te", "trailers"], [
+      "user-agent",
+      "t",
+    ]],
+    body: chunkSource([message]),
+  });
+}
+
+const value = (lines: HeaderLine[] | null, name: string) => lines?.find(([n]) => n === name)?.[1];
+
+Deno.test("a grpc-js unary call over h2c answers with its message and grpc-status 0 in trailers", async () => {
+  const origin = await grpcOrigin();
+  try {
+    const res = await grpcCall(origin.url, "Say", echoRequest("hello"));
+    assertEquals(res.status, 200);
+    assertEquals(value(res.headers, "content-type"), "application/grpc+proto");
+    assertEquals(echoReplies(res.body), ["echo: hello"]);
+    assertEquals(value(res.trailers, "grpc-status"), "0");
+  } finally {
+    closeLocalConnections();
+    origin.close();
+  }
+});
+
+Deno.test("a failing unary call carries its status and message (trailers-only answer: in the head)", async () => {
+  const origin = await grpcOrigin();
+  try {
+    const res = await grpcCall(origin.url, "Say", echoRequest("fail"));
+    const status = value(res.headers, "grpc-status") ?? value(res.trailers, "grpc-status");
+    const message = value(res.headers, "grpc-message") ?? value(res.trailers, "grpc-message");
+    assertEquals([status, message], [String(grpc.status.INVALID_ARGUMENT), "text%20must%20not%20be%20fail"]);
+  } finally {
+    closeLocalConnections();
+    origin.close();
+  }
+});
+
+Deno.test("a server-streaming call delivers every message, then its trailers (ok and failed)", async () => {
+  const origin = await grpcOrigin();
+  try {
+    const ok = await grpcCall(origin.url, "Count", echoRequest("n", 3));
+    assertEquals(echoReplies(ok.body), ["n 0", "n 1", "n 2"]);
+    assertEquals(value(ok.trailers, "grpc-status"), "0");
+
+    const failed = await grpcCall(origin.url, "Count", echoRequest("fail", 2));
+    assertEquals(echoReplies(failed.body), ["fail 0", "fail 1"]);
+    assertEquals(value(failed.trailers, "grpc-status"), String(grpc.status.RESOURCE_EXHAUSTED));
+    // Percent-encoded on the wire (gRPC over HTTP/2), as grpc-js sent it.
+    assertEquals(value(failed.trailers, "grpc-message"), "stopped%20after%202%20replies");
+  } finally {
+    closeLocalConnections();
+    origin.close();
+  }
+});
+
+Deno.test("h2c sends the raw path bytes, the header lines in order, and request trailers; one session serves many requests", async () => {
+  const server = http2.createServer();
+  let sessions = 0;
+  const seen: { raw: string[]; trailers: string[]; body: string }[] = [];
+  server.on("session", () => sessions++);
+  server.on("stream", (stream, _headers, _flags, raw: string[]) => {
+    const chunks: Uint8Array[] = [];
+    let trailers: string[] = [];
+    stream.on("data", (c: Uint8Array) => chunks.push(c));
+    stream.on("trailers", (_t, _f, rawTrailers: string[]) => trailers = rawTrailers);
+    stream.on("end", () => {
+      seen.push({ raw, trailers, body: latin1(concat(chunks)) });
+      stream.respond({ ":status": 201, "x-b": ["1", "2"] }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "x-done": "yes" }));
+      stream.end("made");
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = new URL(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  try {
+    const target = latin1(bytes("/검색?q=한글"));
+    for (let i = 0; i < 3; i++) {
+      const res = await request(url, {
+        method: "POST",
+        target,
+        protocol: "h2c",
+        headers: [["Host", "app.example"], ["X-One", "a"], ["Connection", "keep-alive"], ["x-one", "b"], [
+          "accept",
+          "*/*",
+        ]],
+        body: chunkSource([bytes("body")], [["x-checksum", "7"]]),
+      });
+      assertEquals([res.status, latin1(res.body)], [201, "made"]);
+      assertEquals(res.headers.filter(([n]) => n === "x-b"), [["x-b", "1"], ["x-b", "2"]]);
+      assertEquals(res.trailers, [["x-done", "yes"]]);
+    }
+    assertEquals(sessions, 1, "one session per origin, reused");
+    assertEquals(seen[0].raw, [
+      ":method",
+      "POST",
+      ":scheme",
+      "http",
+      ":authority",
+      "app.example",
+      ":path",
+      target,
+      "x-one",
+      "a",
+      "x-one",
+      "b",
+      "accept",
+      "*/*",
+    ]);
+    assertEquals(seen[0].trailers, ["x-checksum", "7"]);
+    assertEquals(seen[0].body, "body");
+  } finally {
+    closeLocalConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+Deno.test("a new h2c session is made after the service closed the previous one", async () => {
+  let sessions = 0;
+  const server = http2.createServer((_req, res) => res.end("ok"));
+  server.on("session", (s) => {
+    sessions++;
+    // The first session goes away right after its first answer.
+    if (sessions === 1) setTimeout(() => s.close(), 20);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = new URL(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  try {
+    assertEquals(latin1((await request(url, { target: "/1", protocol: "h2c" })).body), "ok");
+    await new Promise((r) => setTimeout(r, 100));
+    assertEquals(latin1((await request(url, { target: "/2", protocol: "h2c" })).body), "ok");
+    assertEquals(sessions, 2);
+  } finally {
+    closeLocalConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+Deno.test("h2c to a closed port is local_unreachable", async () => {
+  const origin = await rawOrigin(() => null);
+  const url = origin.url;
+  await origin.close();
+  const e = await request(url, { target: "/", protocol: "h2c" }).then(() => null, (e) => e);
+  assert(e, "the request must fail");
+  assertEquals(e.code, "local_unreachable", e.message);
+  closeLocalConnections();
+});
