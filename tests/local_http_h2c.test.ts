@@ -6,9 +6,18 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import http2 from "node:http2";
 import type { HeaderLine } from "../lib/protocol/body.ts";
-import { closeLocalConnections } from "../lib/proxy/local_http.ts";
+import { closeLocalConnections, sendLocal } from "../lib/proxy/local_http.ts";
 import { assert, assertEquals } from "./support/assert.ts";
-import { bytes, chunkSource, concat, latin1, rawOrigin, request } from "./support/local_http.ts";
+import {
+  bytes,
+  chunkSource,
+  concat,
+  generatedSource,
+  latin1,
+  rawOrigin,
+  request,
+  throttledSink,
+} from "./support/local_http.ts";
 
 type Handlers = grpc.UntypedServiceImplementation;
 
@@ -212,4 +221,131 @@ Deno.test("h2c to a closed port is local_unreachable", async () => {
   assert(e, "the request must fail");
   assertEquals(e.code, "local_unreachable", e.message);
   closeLocalConnections();
+});
+
+const MB = 1024 * 1024;
+
+/** A node:http2 service with one handler per path. */
+async function h2Origin(
+  handler: (stream: http2.ServerHttp2Stream, path: string) => void,
+): Promise<{ url: URL; close(): Promise<void> }> {
+  const server = http2.createServer();
+  server.on("stream", (stream, headers) => {
+    stream.on("error", () => {}); // the tests reset streams on purpose
+    handler(stream, String(headers[":path"]));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: new URL(`http://127.0.0.1:${(server.address() as { port: number }).port}`),
+    close: () =>
+      new Promise<void>((r) => {
+        closeLocalConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+Deno.test("h2c: a reset body shorter than its Content-Length aborts the sink; abort() cancels the stream", async () => {
+  let cancelled!: (code: number) => void;
+  const serviceSawCancel = new Promise<number>((r) => cancelled = r);
+  const origin = await h2Origin((stream, path) => {
+    // Deno's http2 client sees a reset as a clean end, so only a declared length shows it.
+    stream.respond({ ":status": 200, "content-length": "100" });
+    stream.write("part");
+    if (path === "/reset") setTimeout(() => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), 20);
+    else stream.on("close", () => cancelled(stream.rstCode));
+  });
+  try {
+    const e = await request(origin.url, { target: "/reset", protocol: "h2c" }).then(() => null, (e) => e);
+    assert(e instanceof Error, "a reset body must fail, not end short");
+
+    let aborted = false;
+    const exchange = sendLocal(origin.url, {
+      method: "GET",
+      target: "/hang",
+      headers: [],
+      body: null,
+      protocol: "h2c",
+    }, {
+      head: () => ({
+        write: () => {
+          queueMicrotask(() => exchange.abort());
+          return true;
+        },
+        onDrain() {},
+        end: () => {},
+        abort: () => void (aborted = true),
+      }),
+      upgraded() {},
+      error() {},
+    });
+    assertEquals(await serviceSawCancel, http2.constants.NGHTTP2_CANCEL);
+    assert(aborted, "the sink handed out is aborted");
+  } finally {
+    await origin.close();
+  }
+});
+
+Deno.test("h2c: a 20 MB download follows the sink's backpressure", async () => {
+  const total = 20 * MB;
+  const origin = await h2Origin((stream) => {
+    stream.respond({ ":status": 200 });
+    const chunk = new Uint8Array(64 * 1024).fill(3);
+    let written = 0;
+    const pump = () => {
+      while (written < total) {
+        written += chunk.length;
+        if (!stream.write(chunk)) return void stream.once("drain", pump);
+      }
+      stream.end();
+    };
+    pump();
+  });
+  try {
+    const slow = throttledSink(32 * 1024); // 32 MB/s: slower than the stream can deliver
+    sendLocal(origin.url, { method: "GET", target: "/big", headers: [], body: null, protocol: "h2c" }, {
+      head: () => slow.sink,
+      upgraded() {},
+      error: (e) => slow.sink.abort(e),
+    });
+    await slow.done;
+    assertEquals(slow.received(), total);
+    assert(
+      slow.maxQueued() < 2 * MB,
+      `written far past full: ${(slow.maxQueued() / MB).toFixed(1)} MB queued`,
+    );
+  } finally {
+    await origin.close();
+  }
+});
+
+Deno.test("h2c: a 20 MB upload follows the service's backpressure", async () => {
+  const total = 20 * MB;
+  const source = generatedSource(total, 64 * 1024);
+  let maxInFlight = 0;
+  const origin = await h2Origin((stream) => {
+    let received = 0;
+    let sincePause = 0;
+    stream.on("data", (c: Uint8Array) => {
+      received += c.byteLength;
+      maxInFlight = Math.max(maxInFlight, source.produced() - received);
+      // A slow service: a short pause after every 256 KiB.
+      sincePause += c.byteLength;
+      if (sincePause < 256 * 1024) return;
+      sincePause = 0;
+      stream.pause();
+      setTimeout(() => stream.resume(), 1);
+    });
+    stream.on("end", () => {
+      stream.respond({ ":status": 200 });
+      stream.end(String(received));
+    });
+  });
+  try {
+    const res = await request(origin.url, { method: "PUT", target: "/up", protocol: "h2c", body: source });
+    assertEquals(latin1(res.body), String(total));
+    assert(maxInFlight < 8 * MB, `at most a few MB in flight, got ${(maxInFlight / MB).toFixed(1)} MB`);
+  } finally {
+    await origin.close();
+  }
 });

@@ -5,7 +5,15 @@ import { gzipSync } from "node:zlib";
 import type { ByteSink } from "../lib/protocol/body.ts";
 import { closeLocalConnections, sendLocal } from "../lib/proxy/local_http.ts";
 import { assert, assertEquals } from "./support/assert.ts";
-import { bytes, chunkSource, concat, generatedSource, latin1, request } from "./support/local_http.ts";
+import {
+  bytes,
+  chunkSource,
+  concat,
+  generatedSource,
+  latin1,
+  request,
+  throttledSink,
+} from "./support/local_http.ts";
 
 async function nodeOrigin(
   handler: http.RequestListener,
@@ -167,53 +175,21 @@ Deno.test("a 20 MB download follows the sink's backpressure (bounded queue at th
     pump();
   });
   try {
-    // A slow receiver: full above 256 KiB, which it consumes at 256 KiB per millisecond.
-    const HIGH = 256 * 1024;
-    let received = 0;
-    let queued = 0;
-    let maxQueued = 0;
-    await new Promise<void>((resolve, reject) => {
-      sendLocal(origin.url, {
-        method: "GET",
-        target: "/big",
-        headers: [["Host", "h"]],
-        body: null,
-        protocol: "h1",
-      }, {
-        head() {
-          let drain = () => {};
-          let full = false;
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          const consume = () => {
-            timer = undefined;
-            queued = Math.max(0, queued - HIGH);
-            if (queued > 0) timer = setTimeout(consume, 1);
-            else if (full) {
-              full = false;
-              drain();
-            }
-          };
-          return {
-            write(c) {
-              received += c.byteLength;
-              queued += c.byteLength;
-              maxQueued = Math.max(maxQueued, queued);
-              timer ??= setTimeout(consume, 1);
-              full = queued >= HIGH;
-              return !full;
-            },
-            onDrain: (cb) => void (drain = cb),
-            end: () => {
-              clearTimeout(timer);
-              resolve();
-            },
-            abort: reject,
-          };
-        },
-        upgraded() {},
-        error: reject,
-      });
+    const slow = throttledSink();
+    sendLocal(origin.url, {
+      method: "GET",
+      target: "/big",
+      headers: [["Host", "h"]],
+      body: null,
+      protocol: "h1",
+    }, {
+      head: () => slow.sink,
+      upgraded() {},
+      error: (e) => slow.sink.abort(e),
     });
+    await slow.done;
+    const received = slow.received();
+    const maxQueued = slow.maxQueued();
     assertEquals(received, total);
     assert(
       maxQueued < 2 * MB,

@@ -261,3 +261,36 @@ Deno.test("a kept-alive connection reset by the origin as it is reused is retrie
     await origin.close();
   }
 });
+
+Deno.test("a HEAD answer's Content-Length announces no body, and the connection stays usable", async () => {
+  const origin = await rawOrigin((req) =>
+    req.startsWith("HEAD")
+      ? "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+      : "HTTP/1.1 204 No Content\r\n\r\n"
+  );
+  try {
+    const head = await request(origin.url, { method: "HEAD", target: "/file" });
+    assertEquals([head.status, head.body.length, head.headers], [200, 0, [["Content-Length", "100"]]]);
+    const next = await request(origin.url, { target: "/next" });
+    assertEquals(next.status, 204);
+    assertEquals(origin.connections, 1);
+  } finally {
+    closeLocalConnections();
+    await origin.close();
+  }
+});
+
+Deno.test("a TLS handshake that never completes is local_unreachable after the connect timeout", async () => {
+  // Accepts TCP, never answers the ClientHello.
+  const origin = await rawOrigin(() => null);
+  const url = new URL(origin.url.href.replace("http:", "https:"));
+  try {
+    const started = performance.now();
+    const e = await request(url, { target: "/" }, { connectTimeoutMs: 300 }).then(() => null, (e) => e);
+    assertEquals(e?.code, "local_unreachable", e?.message);
+    assert(performance.now() - started < 5_000, "the timeout decided, not something slower");
+  } finally {
+    closeLocalConnections();
+    await origin.close();
+  }
+});

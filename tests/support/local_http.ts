@@ -244,3 +244,56 @@ export function generatedSource(
     cancelled: () => cancelled,
   };
 }
+
+/**
+ * A slow receiver: full at `high` bytes queued, which it consumes `high` bytes per millisecond.
+ * `maxQueued` tells how far past full it was written (a sender ignoring backpressure fills it).
+ */
+export function throttledSink(high = 256 * 1024): {
+  sink: ByteSink;
+  received: () => number;
+  maxQueued: () => number;
+  done: Promise<void>;
+} {
+  let received = 0;
+  let queued = 0;
+  let maxQueued = 0;
+  let drain = () => {};
+  let full = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const consume = () => {
+    timer = undefined;
+    queued = Math.max(0, queued - high);
+    if (queued > 0) timer = setTimeout(consume, 1);
+    else if (full) {
+      full = false;
+      drain();
+    }
+  };
+  const sink: ByteSink = {
+    write(c) {
+      received += c.byteLength;
+      queued += c.byteLength;
+      maxQueued = Math.max(maxQueued, queued);
+      timer ??= setTimeout(consume, 1);
+      full = queued >= high;
+      return !full;
+    },
+    onDrain: (cb) => void (drain = cb),
+    end() {
+      clearTimeout(timer);
+      resolve();
+    },
+    abort(e) {
+      clearTimeout(timer);
+      reject(e ?? new Error("aborted"));
+    },
+  };
+  return { sink, received: () => received, maxQueued: () => maxQueued, done };
+}
