@@ -15,6 +15,8 @@ import type {
 import { headerPairs, pipeToSink, pumpBody } from "./local_node_body.ts";
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** A response head up to this size passes (as over HTTP/1.1). */
+const MAX_RESPONSE_HEAD = 512 * 1024;
 
 interface OriginSession {
   session: http2.ClientHttp2Session;
@@ -28,7 +30,12 @@ function sessionFor(origin: URL, connectTimeoutMs: number): OriginSession {
   const key = origin.origin;
   const known = sessions.get(key);
   if (known && !known.session.closed && !known.session.destroyed) return known;
-  const entry: OriginSession = { session: http2.connect(key) };
+  const entry: OriginSession = {
+    session: http2.connect(key, {
+      settings: { maxHeaderListSize: MAX_RESPONSE_HEAD },
+      maxHeaderListPairs: 4096,
+    }),
+  };
   const { session } = entry;
   sessions.set(key, entry);
   const forget = () => {
