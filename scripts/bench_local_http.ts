@@ -130,15 +130,23 @@ if (Deno.args.includes("--origin")) {
     ["sendLocal (h1)", hopgate],
   ];
   console.log(`${CONCURRENCY} in flight, 1 KiB answers, ${SECONDS} s per row, ${ROUNDS} round(s)`);
+  console.log(`load average at start: ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  const best = new Map<string, { rps: number; cpuUs: number }>();
+  const line = (name: string, r: { rps: number; cpuUs: number }) =>
+    `${name.padEnd(18)} ${r.rps.toFixed(0).padStart(7)} req/s ${r.cpuUs.toFixed(1).padStart(7)} µs CPU/req`;
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, make] of rows) {
       const client = make(port);
-      const { rps, cpuUs } = await measure(client.one);
+      const r = await measure(client.one);
       client.close();
-      console.log(
-        `${name.padEnd(18)} ${rps.toFixed(0).padStart(7)} req/s ${cpuUs.toFixed(1).padStart(7)} µs CPU/req`,
-      );
+      console.log(line(name, r));
+      const b = best.get(name);
+      best.set(name, { rps: Math.max(b?.rps ?? 0, r.rps), cpuUs: Math.min(b?.cpuUs ?? Infinity, r.cpuUs) });
     }
+  }
+  if (ROUNDS > 1) {
+    console.log("best of the rounds (highest req/s, lowest CPU/req, each on its own):");
+    for (const [name, r] of best) console.log(line(name, r));
   }
   child.kill();
   await child.status;
