@@ -1,8 +1,10 @@
 /**
- * HTTP/1.1 to the local service through node:http with one keep-alive Agent per scheme. Under Deno
- * node:http writes a raw header array as given (order, case, duplicates) and adds only
- * `Connection: keep-alive` (none when the request has a Connection line) and the body framing;
- * responses come as rawHeaders/rawTrailers, undecoded. tests/local_http_h1.test.ts pins this down.
+ * HTTP/1.1 to the local service through node:http with a keep-alive Agent (one per scheme; it pools
+ * per host:port). Under Deno node:http writes a raw header array as given (order, case, duplicates)
+ * and adds only `Connection: keep-alive` (none when the request has a Connection line) and the body
+ * framing; responses come as rawHeaders/rawTrailers, undecoded. tests/local_http_wire.test.ts pins
+ * this down byte for byte. A kept-alive socket the service closed as it was reused is retried by
+ * node:http itself.
  */
 import http from "node:http";
 import https from "node:https";

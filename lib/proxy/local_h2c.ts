@@ -190,20 +190,23 @@ export function sendH2c(
     pipeToSink(stream, sink);
     // Deno's node:http2 client reports a stream the service reset mid-body (RST_STREAM) as a clean
     // end; a declared length at least catches a short body.
-    const declared = req.method === "HEAD" || status === 204 || status === 304
-      ? undefined
-      : Number(headers["content-length"] ?? NaN);
+    const bodiless = req.method === "HEAD" || status === 204 || status === 304;
+    const declared = bodiless ? NaN : Number(headers["content-length"]);
     let received = 0;
-    if (declared !== undefined && Number.isSafeInteger(declared)) {
-      stream.on("data", (c: Uint8Array) => received += c.byteLength);
-    }
+    if (Number.isSafeInteger(declared)) stream.on("data", (c: Uint8Array) => received += c.byteLength);
     stream.once("end", () => {
       if (done) return;
-      if (declared !== undefined && Number.isSafeInteger(declared) && received !== declared) {
+      if (Number.isSafeInteger(declared) && received !== declared) {
         return fail(new Error(`the local h2c answer ended after ${received} of its ${declared} bytes`));
       }
       done = true;
       sink!.end(trailers);
+      // The answer is complete while the upload goes on (a gRPC error mid client-stream).
+      if (bodyOpen) {
+        bodyOpen = false;
+        req.body!.cancel();
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      }
     });
   });
   if (req.body) {

@@ -31,8 +31,8 @@ export function sendLocal(
   if (origin.protocol !== "http:" && origin.protocol !== "https:") {
     throw new TypeError(`sendLocal: origin must be http: or https: (got ${origin.protocol})`);
   }
-  if (req.protocol === "h2c" && origin.protocol !== "http:") {
-    throw new TypeError(`sendLocal: h2c needs an http: origin (got ${origin.href})`);
+  if (req.protocol === "h2c" && (origin.protocol !== "http:" || req.upgrade)) {
+    throw new TypeError(`sendLocal: h2c needs an http: origin and no upgrade (got ${origin.href})`);
   }
   return req.protocol === "h2c" ? sendH2c(origin, req, handler, opts) : sendH1(origin, req, handler, opts);
 }
