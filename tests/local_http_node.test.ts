@@ -295,3 +295,40 @@ Deno.test("an https service with its own CA is reached with the ca option", asyn
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("abort() during an upload cancels the body source and the service sees the request cut", async () => {
+  const source = generatedSource(20 * MB, 64 * 1024);
+  let cut!: () => void;
+  const serviceSawCut = new Promise<void>((r) => cut = r);
+  const origin = await nodeOrigin((req) => {
+    req.on("data", () => {});
+    req.on("close", () => {
+      if (!req.complete) cut();
+    });
+  });
+  try {
+    const exchange = sendLocal(origin.url, {
+      method: "PUT",
+      target: "/up",
+      headers: [["Host", "h"]],
+      contentLength: 20 * MB,
+      body: source,
+      protocol: "h1",
+    }, {
+      head: () => {
+        throw new Error("no answer expected");
+      },
+      upgraded() {},
+      error: (e) => {
+        throw e;
+      },
+    });
+    while (source.produced() < MB) await new Promise((r) => setTimeout(r, 5));
+    exchange.abort();
+    await serviceSawCut;
+    assert(source.cancelled(), "the body source was cancelled");
+    assert(source.produced() < 20 * MB, "the upload stopped early");
+  } finally {
+    await origin.close();
+  }
+});

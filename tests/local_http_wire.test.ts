@@ -294,3 +294,39 @@ Deno.test("a TLS handshake that never completes is local_unreachable after the c
     await origin.close();
   }
 });
+
+Deno.test("nothing is added to a bare request: no Host, User-Agent, Accept or Accept-Encoding", async () => {
+  const origin = await rawOrigin(() => OK);
+  try {
+    await request(origin.url, { target: "/bare" });
+    assertEquals(origin.requests[0], "GET /bare HTTP/1.1\r\nConnection: keep-alive\r\n\r\n");
+  } finally {
+    closeLocalConnections();
+    await origin.close();
+  }
+});
+
+Deno.test("an upgraded connection half-closes: our end reaches the service, whose answer still comes back", async () => {
+  const origin = await rawOrigin((_req, socket) => {
+    let got = "";
+    socket.on("data", (d: Uint8Array) => got += latin1(d));
+    socket.on("end", () => socket.end(`got ${got} after your end`));
+    return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n";
+  });
+  try {
+    const result = await upgradeRequest(origin.url, { target: "/", headers: [["Upgrade", "x"]] });
+    assert("upgraded" in result, "a 101 is an upgrade");
+    const { raw } = result.upgraded;
+    let received = "";
+    const ended = new Promise<void>((resolve, reject) =>
+      raw.source.start({ data: (c) => received += latin1(c), end: () => resolve(), error: reject })
+    );
+    raw.sink.write(bytes("bye"));
+    raw.sink.end();
+    await ended;
+    assertEquals(received, "got bye after your end");
+  } finally {
+    closeLocalConnections();
+    await origin.close();
+  }
+});
