@@ -245,19 +245,29 @@ async function h2Origin(
   };
 }
 
-Deno.test("h2c: a reset body shorter than its Content-Length aborts the sink; abort() cancels the stream", async () => {
+Deno.test("h2c: a reset body (short of its Content-Length, or gRPC without its status) aborts the sink; abort() cancels the stream", async () => {
   let cancelled!: (code: number) => void;
   const serviceSawCancel = new Promise<number>((r) => cancelled = r);
   const origin = await h2Origin((stream, path) => {
     // Deno's http2 client sees a reset as a clean end, so only a declared length shows it.
-    stream.respond({ ":status": 200, "content-length": "100" });
+    stream.respond(
+      path === "/grpc-reset" ? { ":status": 200, "content-type": "application/grpc" } : {
+        ":status": 200,
+        "content-length": "100",
+      },
+    );
     stream.write("part");
-    if (path === "/reset") setTimeout(() => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), 20);
+    if (path.endsWith("reset")) setTimeout(() => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), 20);
     else stream.on("close", () => cancelled(stream.rstCode));
   });
   try {
     const e = await request(origin.url, { target: "/reset", protocol: "h2c" }).then(() => null, (e) => e);
     assert(e instanceof Error, "a reset body must fail, not end short");
+    const grpcReset = await request(origin.url, { target: "/grpc-reset", protocol: "h2c" }).then(
+      () => null,
+      (e) => e,
+    );
+    assert(grpcReset instanceof Error, "a gRPC answer reset before its status must fail");
 
     let aborted = false;
     const exchange = sendLocal(origin.url, {

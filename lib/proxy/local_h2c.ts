@@ -189,15 +189,20 @@ export function sendH2c(
     sink = handler.head(status, "", lines);
     pipeToSink(stream, sink);
     // Deno's node:http2 client reports a stream the service reset mid-body (RST_STREAM) as a clean
-    // end; a declared length at least catches a short body.
+    // end. A declared length catches a short body, and a gRPC answer always ends with grpc-status.
     const bodiless = req.method === "HEAD" || status === 204 || status === 304;
     const declared = bodiless ? NaN : Number(headers["content-length"]);
+    const grpc = String(headers["content-type"] ?? "").startsWith("application/grpc") &&
+      headers["grpc-status"] === undefined;
     let received = 0;
     if (Number.isSafeInteger(declared)) stream.on("data", (c: Uint8Array) => received += c.byteLength);
     stream.once("end", () => {
       if (done) return;
       if (Number.isSafeInteger(declared) && received !== declared) {
         return fail(new Error(`the local h2c answer ended after ${received} of its ${declared} bytes`));
+      }
+      if (grpc && !trailers?.some(([n]) => n === "grpc-status")) {
+        return fail(new Error("the local gRPC answer ended without grpc-status (reset by the service)"));
       }
       done = true;
       sink!.end(trailers);
