@@ -398,3 +398,22 @@ Deno.test("h2c: a 128 KiB response head of 100 Set-Cookie lines passes whole", a
     await origin.stop();
   }
 });
+
+Deno.test("h2c: bodiless answers (204, HEAD, END_STREAM on the head) end cleanly", async () => {
+  const origin = await h2Origin((stream, path) => {
+    if (path === "/204") stream.respond({ ":status": 204 }, { endStream: true });
+    else if (path === "/head") {
+      stream.respond({ ":status": 200, "content-length": "42" }, { endStream: true });
+    } else stream.respond({ ":status": 200, "x-empty": "1" }, { endStream: true });
+  });
+  try {
+    const noContent = await request(origin.url, { target: "/204", protocol: "h2c" });
+    assertEquals([noContent.status, noContent.body.length], [204, 0]);
+    const head = await request(origin.url, { method: "HEAD", target: "/head", protocol: "h2c" });
+    assertEquals([head.status, value(head.headers, "content-length")], [200, "42"]);
+    const empty = await request(origin.url, { target: "/empty", protocol: "h2c" });
+    assertEquals([empty.status, empty.body.length, empty.trailers], [200, 0, null]);
+  } finally {
+    await origin.close();
+  }
+});
