@@ -417,3 +417,31 @@ Deno.test("h2c: bodiless answers (204, HEAD, END_STREAM on the head) end cleanly
     await origin.close();
   }
 });
+
+Deno.test("h2c: a header or trailer that cannot be sent is bad_request", async () => {
+  let streams = 0;
+  const origin = await h2Origin((stream) => {
+    streams++;
+    // Answers only a complete request, so the trailer failure is what the request ends with.
+    stream.resume();
+    stream.on("end", () => {
+      stream.respond({ ":status": 200 });
+      stream.end();
+    });
+  });
+  try {
+    const e = await request(origin.url, { target: "/", protocol: "h2c", headers: [["x-evil", "a\r\nb: 1"]] })
+      .then(() => null, (e) => e);
+    assertEquals(e?.code, "bad_request", e?.message);
+    assertEquals(streams, 0, "nothing reached the service");
+    const trailer = await request(origin.url, {
+      method: "POST",
+      target: "/",
+      protocol: "h2c",
+      body: chunkSource([bytes("x")], [["x-t", "a\nb"]]),
+    }).then(() => null, (e) => e);
+    assertEquals(trailer?.code, "bad_request", trailer?.message);
+  } finally {
+    await origin.close();
+  }
+});

@@ -330,3 +330,29 @@ Deno.test("an upgraded connection half-closes: our end reaches the service, whos
     await origin.close();
   }
 });
+
+Deno.test("a request that cannot be written as given is bad_request, and nothing reaches the service", async () => {
+  const origin = await rawOrigin(() => OK);
+  try {
+    const space = await request(origin.url, { target: "/a b" }).then(() => null, (e) => e);
+    assertEquals(space?.code, "bad_request");
+    const newline = await request(origin.url, { target: "/", headers: [["X-Evil", "a\r\nInjected: 1"]] })
+      .then(() => null, (e) => e);
+    assertEquals(newline?.code, "bad_request");
+    const name = await request(origin.url, { target: "/", headers: [["Bad Name", "1"]] }).then(
+      () => null,
+      (e) => e,
+    );
+    assertEquals(name?.code, "bad_request");
+    assertEquals(origin.requests, []);
+    const trailer = await request(origin.url, {
+      method: "POST",
+      target: "/",
+      body: chunkSource([bytes("x")], [["X-T", "a\nb"]]),
+    }).then(() => null, (e) => e);
+    assertEquals(trailer?.code, "bad_request");
+  } finally {
+    closeLocalConnections();
+    await origin.close();
+  }
+});

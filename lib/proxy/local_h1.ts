@@ -10,7 +10,7 @@ import http from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
 import type { ByteSink } from "../protocol/body.ts";
-import { localFailure } from "./local_failure.ts";
+import { localFailure, refuseLater, unsendable } from "./local_failure.ts";
 import type {
   LocalExchange,
   LocalHttpOptions,
@@ -109,18 +109,23 @@ export function sendH1(
     else if (!silent && !answered) handler.error(localFailure(origin, e));
   };
 
-  const r = (origin.protocol === "https:" ? https : http).request({
-    protocol: origin.protocol,
-    hostname: origin.hostname.replace(/^\[|\]$/g, ""),
-    port: origin.port || (origin.protocol === "https:" ? 443 : 80),
-    method: req.method,
-    path: req.target,
-    headers: h1HeaderArray(req) as unknown as http.OutgoingHttpHeaders,
-    setHost: false,
-    agent: agentFor(origin),
-    maxHeaderSize: MAX_RESPONSE_HEAD,
-    ca: opts.ca,
-  });
+  let r: http.ClientRequest;
+  try {
+    r = (origin.protocol === "https:" ? https : http).request({
+      protocol: origin.protocol,
+      hostname: origin.hostname.replace(/^\[|\]$/g, ""),
+      port: origin.port || (origin.protocol === "https:" ? 443 : 80),
+      method: req.method,
+      path: req.target,
+      headers: h1HeaderArray(req) as unknown as http.OutgoingHttpHeaders,
+      setHost: false,
+      agent: agentFor(origin),
+      maxHeaderSize: MAX_RESPONSE_HEAD,
+      ca: opts.ca,
+    });
+  } catch (e) {
+    return refuseLater(unsendable(origin, e as Error), handler, req.body);
+  }
   watchConnect(r, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   r.on("error", (e: Error) => fail(e));
   r.on("response", (res) => {
@@ -158,7 +163,11 @@ export function sendH1(
     pumpBody(req.body, r, {
       end(trailers) {
         bodyOpen = false;
-        if (trailers && trailers.length > 0 && req.contentLength === undefined) r.addTrailers(trailers);
+        try {
+          if (trailers && trailers.length > 0 && req.contentLength === undefined) r.addTrailers(trailers);
+        } catch (e) {
+          return fail(unsendable(origin, e as Error));
+        }
         r.end();
       },
       error(e) {

@@ -5,7 +5,7 @@
  */
 import http2 from "node:http2";
 import type { ByteSink, HeaderLine } from "../protocol/body.ts";
-import { localFailure } from "./local_failure.ts";
+import { localFailure, refuseLater, unsendable } from "./local_failure.ts";
 import type {
   LocalExchange,
   LocalHttpOptions,
@@ -77,6 +77,9 @@ const CONNECTION_SPECIFIC = new Set([
   "content-length",
 ]);
 
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const FORBIDDEN_IN_VALUE = /[\0\r\n]/;
+
 /**
  * The HTTP/2 request header block: pseudo-headers first (`:authority` from the first Host line,
  * else the origin), then the lines lower-cased in order; repeated names become one array, so lines
@@ -87,6 +90,10 @@ export function h2cHeaderObject(origin: URL, req: LocalRequest): http2.OutgoingH
   const rest: Record<string, string | string[]> = {};
   for (const [name, value] of req.headers) {
     const lower = name.toLowerCase();
+    // Deno's http2 client sends whatever it is given; RFC 9113 §8.2.1 forbids these.
+    if (!TOKEN.test(lower) || FORBIDDEN_IN_VALUE.test(value)) {
+      throw new TypeError(`header ${JSON.stringify(name)} has an invalid name or value for HTTP/2`);
+    }
     if (lower === "host") {
       authority ??= value;
       continue;
@@ -118,6 +125,9 @@ function trailerObject(lines: HeaderLine[]): http2.OutgoingHttpHeaders {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of lines) {
     const lower = name.toLowerCase();
+    if (!TOKEN.test(lower) || FORBIDDEN_IN_VALUE.test(value)) {
+      throw new TypeError(`trailer ${JSON.stringify(name)} has an invalid name or value for HTTP/2`);
+    }
     const prior = out[lower];
     if (prior === undefined) out[lower] = value;
     else if (Array.isArray(prior)) prior.push(value);
@@ -160,12 +170,17 @@ export function sendH2c(
       waitForTrailers: req.body !== null,
     });
   } catch (e) {
-    queueMicrotask(() => handler.error(localFailure(origin, e as Error)));
-    return { abort() {} };
+    const error = entry.session.destroyed
+      ? localFailure(origin, entry.error ?? e as Error)
+      : unsendable(origin, e as Error);
+    return refuseLater(error, handler, req.body);
   }
   stream.on("wantTrailers", () => {
-    if (requestTrailers && requestTrailers.length > 0) stream.sendTrailers(trailerObject(requestTrailers));
-    else stream.sendTrailers({});
+    try {
+      stream.sendTrailers(requestTrailers?.length ? trailerObject(requestTrailers) : {});
+    } catch (e) {
+      fail(unsendable(origin, e as Error));
+    }
   });
   stream.on("error", (e: Error) => fail(e));
   stream.on("trailers", (_headers, _flags, raw?: string[]) => {

@@ -21,10 +21,18 @@ export interface LocalRequest {
   upgrade?: boolean;
 }
 
-/** Why a request failed before its response head: connecting failed, or anything else. */
+/**
+ * Why a request failed before its response head: connecting failed (`local_unreachable`), the
+ * request cannot be written as given (`bad_request`: a control character in the target, an invalid
+ * header name or value), or anything else (`local_error`). The codes are the protocol's ERROR codes.
+ */
 export class LocalRequestError extends Error {
   override name = "LocalRequestError";
-  constructor(readonly code: "local_unreachable" | "local_error", message: string, options?: ErrorOptions) {
+  constructor(
+    readonly code: "local_unreachable" | "local_error" | "bad_request",
+    message: string,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
@@ -45,7 +53,7 @@ export interface LocalResponseHandler {
 export interface LocalHttpOptions {
   /** Connecting (TCP, and TLS for https:) must finish within this; default 10 s. */
   connectTimeoutMs?: number;
-  /** Extra CA certificates (PEM) trusted for https: origins, on top of the default roots. */
+  /** CA certificates (PEM) trusted for https: origins instead of the default roots (a dev CA). */
   ca?: string[];
 }
 
