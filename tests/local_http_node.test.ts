@@ -332,3 +332,30 @@ Deno.test("abort() during an upload cancels the body source and the service sees
     await origin.close();
   }
 });
+
+Deno.test("64 concurrent requests each get their own answer over the pooled connections", async () => {
+  const origin = await nodeOrigin((req, res) => setTimeout(() => res.end(`answer to ${req.url}`), 5));
+  try {
+    const answers = await Promise.all(
+      Array.from(
+        { length: 64 },
+        (_, i) => request(origin.url, { target: `/r/${i}`, headers: [["Host", "h"]] }),
+      ),
+    );
+    answers.forEach((res, i) => assertEquals(latin1(res.body), `answer to /r/${i}`));
+    assert(origin.connections() <= 64, "no more connections than requests in flight");
+    const again = await Promise.all(
+      Array.from(
+        { length: 64 },
+        (_, i) => request(origin.url, { target: `/s/${i}`, headers: [["Host", "h"]] }),
+      ),
+    );
+    again.forEach((res, i) => assertEquals(latin1(res.body), `answer to /s/${i}`));
+    assert(
+      origin.connections() <= 64 + 8,
+      `the second wave reuses the kept-alive ones (${origin.connections()})`,
+    );
+  } finally {
+    await origin.close();
+  }
+});
