@@ -445,3 +445,19 @@ Deno.test("h2c: a header or trailer that cannot be sent is bad_request", async (
     await origin.close();
   }
 });
+
+Deno.test("h2c: chunks handed to the sink are never reused (the kept chunks add up to the body)", async () => {
+  const body = new Uint8Array(MB).map((_, i) => (i * 31 + (i >> 12)) & 0xff);
+  const origin = await h2Origin((stream) => {
+    stream.respond({ ":status": 200 });
+    for (let off = 0; off < body.length; off += 16 * 1024) stream.write(body.slice(off, off + 16 * 1024));
+    stream.end();
+  });
+  try {
+    const res = await request(origin.url, { target: "/", protocol: "h2c" });
+    assertEquals(res.body.length, body.length);
+    assert(res.body.every((b, i) => b === body[i]), "every byte as sent");
+  } finally {
+    await origin.close();
+  }
+});
