@@ -2,6 +2,7 @@
 import http from "node:http";
 import https from "node:https";
 import { gzipSync } from "node:zlib";
+import { WebSocketServer } from "ws";
 import type { ByteSink } from "../lib/protocol/body.ts";
 import { closeLocalConnections, sendLocal } from "../lib/proxy/local_http.ts";
 import { assert, assertEquals } from "./support/assert.ts";
@@ -13,6 +14,7 @@ import {
   latin1,
   request,
   throttledSink,
+  upgradeRequest,
 } from "./support/local_http.ts";
 
 async function nodeOrigin(
@@ -356,6 +358,56 @@ Deno.test("64 concurrent requests each get their own answer over the pooled conn
       `the second wave reuses the kept-alive ones (${origin.connections()})`,
     );
   } finally {
+    await origin.close();
+  }
+});
+
+Deno.test("a WebSocket upgrade to a ws service: 101, then frames both ways on the raw connection", async () => {
+  const wss = new WebSocketServer({ noServer: true });
+  wss.on("connection", (ws) => ws.on("message", (data) => ws.send(`echo ${data}`)));
+  const server = http.createServer((_req, res) => res.end("not a websocket"));
+  server.on(
+    "upgrade",
+    (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req)),
+  );
+  const origin = await nodeOrigin(() => {}, server);
+  try {
+    const result = await upgradeRequest(origin.url, {
+      target: "/ws",
+      headers: [
+        ["Host", "h"],
+        ["Upgrade", "websocket"],
+        ["Sec-WebSocket-Version", "13"],
+        ["Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="],
+      ],
+    });
+    assert("upgraded" in result, "a 101 is an upgrade");
+    const accept = result.upgraded.headers.find(([n]) => n.toLowerCase() === "sec-websocket-accept")?.[1];
+    assertEquals(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="); // RFC 6455 §1.3's example
+    const { raw } = result.upgraded;
+    const frames: Uint8Array[] = [];
+    const echoed = new Promise<void>((resolve) =>
+      raw.source.start({
+        data: (c) => {
+          frames.push(c);
+          if (concat(frames).length >= 2 + "echo hello".length) resolve();
+        },
+        end: () => resolve(),
+        error: () => resolve(),
+      })
+    );
+    // A masked text frame "hello" (clients must mask, RFC 6455 §5.3).
+    const mask = [1, 2, 3, 4];
+    const payload = bytes("hello").map((b, i) => b ^ mask[i % 4]);
+    raw.sink.write(Uint8Array.from([0x81, 0x80 | payload.length, ...mask, ...payload]));
+    await echoed;
+    const frame = concat(frames);
+    assertEquals([frame[0], frame[1]], [0x81, "echo hello".length]);
+    assertEquals(latin1(frame.subarray(2)), "echo hello");
+    raw.sink.abort();
+  } finally {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close();
     await origin.close();
   }
 });
