@@ -22,6 +22,8 @@ interface OriginSession {
   session: http2.ClientHttp2Session;
   /** Set when the session failed; requests that did not get a head report it. */
   error?: Error;
+  /** Streams in flight: an idle session must not keep the process alive (as node:http's free sockets). */
+  active: number;
 }
 
 const sessions = new Map<string, OriginSession>();
@@ -35,6 +37,7 @@ function sessionFor(origin: URL, connectTimeoutMs: number): OriginSession {
       settings: { maxHeaderListSize: MAX_RESPONSE_HEAD },
       maxHeaderListPairs: 4096,
     }),
+    active: 0,
   };
   const { session } = entry;
   sessions.set(key, entry);
@@ -48,6 +51,7 @@ function sessionFor(origin: URL, connectTimeoutMs: number): OriginSession {
     session.destroy(e);
   }, connectTimeoutMs);
   session.once("connect", () => clearTimeout(timer));
+  session.unref();
   session.on("goaway", forget);
   session.on("error", (e: Error) => {
     entry.error = e;
@@ -175,6 +179,10 @@ export function sendH2c(
       : unsendable(origin, e as Error);
     return refuseLater(error, handler, req.body);
   }
+  if (entry.active++ === 0) entry.session.ref();
+  stream.once("close", () => {
+    if (--entry.active === 0 && !entry.session.destroyed) entry.session.unref();
+  });
   stream.on("wantTrailers", () => {
     try {
       stream.sendTrailers(requestTrailers?.length ? trailerObject(requestTrailers) : {});
