@@ -58,11 +58,18 @@ export function testHandler(seen: Seen[] = []): FrontHandler {
       return;
     }
     if (path === "/no-read") return send(res, 200, [["Content-Length", "2"]], "ok");
+    if (path === "/late") await new Promise((r) => setTimeout(r, 400));
     if (path === "/continue") {
       // Answers before reading (a server that would refuse the upload): no 100 Continue goes out.
       return send(res, 417, [["Content-Length", "0"]], "");
     }
-    const { body, trailers } = await readBody(req);
+    let read;
+    try {
+      read = await readBody(req);
+    } catch {
+      return; // the connection went away mid-body
+    }
+    const { body, trailers } = read;
     seen.push({
       method: req.method,
       target: req.target,
@@ -158,25 +165,33 @@ export async function rawExchange(
   return out;
 }
 
-/** Reads from a connection until EOF, a match or a timeout. */
+const pendingReads = new WeakMap<Deno.Conn, Promise<Uint8Array | null>>();
+
+/** Reads from a connection until EOF, a match or a timeout (a read cut by the timeout is kept for the next call). */
 export async function readAll(
   conn: Deno.Conn,
   opts: { until?: (s: string) => boolean; timeoutMs?: number } = {},
 ): Promise<string> {
   let out = "";
-  const buf = new Uint8Array(65536);
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   while (true) {
     const left = deadline - Date.now();
     if (left <= 0) break;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const n = await Promise.race([
-      conn.read(buf).catch(() => null),
-      new Promise<"t">((r) => (timer = setTimeout(() => r("t"), left))),
-    ]);
+    let read = pendingReads.get(conn);
+    if (!read) {
+      const b = new Uint8Array(65536);
+      read = conn.read(b).then((n) => (n === null ? null : b.subarray(0, n)), () => null);
+    }
+    pendingReads.delete(conn);
+    const got = await Promise.race([read, new Promise<"t">((r) => (timer = setTimeout(() => r("t"), left)))]);
     clearTimeout(timer);
-    if (n === "t" || n === null) break;
-    out += latin1String(buf.subarray(0, n));
+    if (got === "t") {
+      pendingReads.set(conn, read);
+      break;
+    }
+    if (got === null) break;
+    out += latin1String(got);
     if (opts.until?.(out)) break;
   }
   return out;
@@ -191,4 +206,65 @@ export async function curl(args: string[]): Promise<{ out: string; code: number;
   })
     .output();
   return { out: latin1String(r.stdout), code: r.code, err: new TextDecoder().decode(r.stderr) };
+}
+
+export interface ParsedResponse {
+  status: number;
+  headers: HeaderLine[];
+  body: string;
+  trailers: HeaderLine[] | null;
+}
+
+/** Splits a byte string into HTTP/1.1 responses; `bodyless[i]` marks answers to HEAD. */
+export function parseResponses(s: string, bodyless: boolean[] = []): ParsedResponse[] {
+  const out: ParsedResponse[] = [];
+  let pos = 0;
+  while (pos < s.length) {
+    const end = s.indexOf("\r\n\r\n", pos);
+    if (end === -1) throw new Error(`incomplete response head: ${JSON.stringify(s.slice(pos, pos + 200))}`);
+    const lines = s.slice(pos, end).split("\r\n");
+    const status = Number(lines[0].split(" ")[1]);
+    const headers = lines.slice(1).map((
+      l,
+    ): HeaderLine => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()]);
+    pos = end + 4;
+    const get = (n: string) => headers.find(([k]) => k.toLowerCase() === n)?.[1];
+    let body = "";
+    let trailers: HeaderLine[] | null = null;
+    const interim = status < 200 && status !== 101;
+    if (interim || status === 101) {
+      out.push({ status, headers, body, trailers });
+      if (status === 101) {
+        out.push({ status: 0, headers: [], body: s.slice(pos), trailers: null });
+        return out;
+      }
+      continue;
+    }
+    if (bodyless[out.filter((r) => r.status >= 200).length] || status === 204 || status === 304) {
+      // no body
+    } else if (get("transfer-encoding") === "chunked") {
+      while (true) {
+        const eol = s.indexOf("\r\n", pos);
+        const n = parseInt(s.slice(pos, eol), 16);
+        pos = eol + 2;
+        if (n === 0) break;
+        body += s.slice(pos, pos + n);
+        pos += n + 2;
+      }
+      const tEnd = s.indexOf("\r\n\r\n", pos - 2);
+      const t = s.slice(pos, tEnd + 2).split("\r\n").filter((l) => l.length > 0);
+      trailers = t.length
+        ? t.map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()])
+        : null;
+      pos = tEnd + 4;
+    } else if (get("content-length") !== undefined) {
+      body = s.slice(pos, pos + Number(get("content-length")));
+      pos += body.length;
+    } else {
+      body = s.slice(pos);
+      pos = s.length;
+    }
+    out.push({ status, headers, body, trailers });
+  }
+  return out;
 }

@@ -39,7 +39,10 @@ interface Exchange {
   response: Http1Response;
   responseDone: boolean;
   close: boolean;
-  continueOwed: boolean;
+  /** The client sent `Expect: 100-continue` and waits for a 100 or the final answer. */
+  expect: boolean;
+  continueSent: boolean;
+  finalHead: boolean;
   aborts: (() => void)[];
 }
 
@@ -177,7 +180,9 @@ class Http1Connection {
       response: null as unknown as Http1Response,
       responseDone: false,
       close: !head.keepAlive || this.#closing,
-      continueOwed: head.expectContinue,
+      expect: head.expectContinue,
+      continueSent: false,
+      finalHead: false,
       aborts: [],
     };
     ex.response = new Http1Response({
@@ -185,8 +190,8 @@ class Http1Connection {
       method: head.method,
       version: head.version,
       upgrade: head.upgrade,
-      closeWanted: () => ex.close || this.#closing || (ex.continueOwed && !!body && !body.done),
-      headWritten: () => (ex.continueOwed = false),
+      closeWanted: () => ex.close || this.#closing || (ex.expect && !ex.continueSent && !!body && !body.done),
+      headWritten: () => (ex.finalHead = true),
       responseDone: (close) => this.#responseDone(ex, close),
       switched: () => this.#switch(ex),
     });
@@ -216,8 +221,8 @@ class Http1Connection {
 
   #wantData(): void {
     const ex = this.#ex;
-    if (ex?.continueOwed && !ex.response.headSent) {
-      ex.continueOwed = false;
+    if (ex && ex.expect && !ex.continueSent && !ex.finalHead) {
+      ex.continueSent = true;
       this.carrier.write(CONTINUE);
     }
     if (this.#state === "request") this.#pump();
@@ -231,7 +236,7 @@ class Http1Connection {
     if (body && !body.done) {
       // The request body was not (fully) read: drop it to reach the next request, unless the
       // client was still waiting for 100 Continue (it may never send it) or it is too large.
-      if (ex.continueOwed) ex.close = true;
+      if (ex.expect && !ex.continueSent) ex.close = true;
       else if (!body.started || !body.paused) body.cancel();
     }
     queueMicrotask(() => this.#state === "request" && this.#pump());
@@ -294,6 +299,7 @@ class Http1Connection {
 
   /** Reads while the current request can take bytes or the buffer is small; else pauses. */
   #flow(): void {
+    if (this.#state === "upgraded") return; // the raw source pauses and resumes the carrier
     const ex = this.#ex;
     const want = this.#state === "head" ||
       (this.#state === "request" && (!ex?.body || !ex.body.paused || ex.body.done) &&

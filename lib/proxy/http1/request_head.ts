@@ -64,7 +64,12 @@ export function locateHead(
   for (let i = Math.max(from, scanned); i < end; i++) {
     if (buf[i] !== LF) continue;
     if (i === from || buf[i - 1] !== CR) throw new HttpError(400, "bare LF in the request head");
-    if (i >= from + 3 && buf[i - 2] === LF && buf[i - 3] === CR) return i + 1;
+    if (i >= from + 3 && buf[i - 2] === LF && buf[i - 3] === CR) {
+      if (i + 1 - from > limits.maxHeadBytes) {
+        throw new HttpError(431, `request head over ${limits.maxHeadBytes} bytes`);
+      }
+      return i + 1;
+    }
   }
   const size = end - from;
   if (size > limits.maxHeadBytes) throw new HttpError(431, `request head over ${limits.maxHeadBytes} bytes`);
