@@ -25,5 +25,14 @@ export const migrations: Migration[] = [
     "statements": [
       "CREATE TABLE \"acme_challenges\" (\n\t\"token\" varchar(255) PRIMARY KEY NOT NULL,\n\t\"key_authorization\" text NOT NULL,\n\t\"created_at\" timestamp with time zone DEFAULT now() NOT NULL\n);"
     ]
+  },
+  {
+    "tag": "0003_sealed_client_keys",
+    "statements": [
+      "ALTER TABLE \"domains\" ALTER COLUMN \"client_api_key\" DROP NOT NULL;",
+      "ALTER TABLE \"domains\" ADD COLUMN \"client_key_hash\" varchar(64);",
+      "ALTER TABLE \"domains\" ADD COLUMN \"client_key_sealed\" text;",
+      "ALTER TABLE \"domains\" ADD CONSTRAINT \"domains_client_key_hash_unique\" UNIQUE(\"client_key_hash\");"
+    ]
   }
 ];

@@ -22,6 +22,7 @@ import {
 } from "./record.ts";
 import { ServerSession } from "./server_session.ts";
 import { type DtlsServerLimits, resolveLimits } from "./limits.ts";
+import { AddressBuckets, LogThrottle } from "./address_buckets.ts";
 
 export type { DtlsServerLimits };
 import type { DatagramSession, PeerAddress } from "./session.ts";
@@ -55,6 +56,10 @@ export interface DtlsServerStats {
   /** Datagrams or records dropped as malformed, unexpected or over a limit. */
   dropped: number;
   helloVerifyRequests: number;
+  /** ClientHellos dropped by the per-address rate limits (hello rate, failure budget). */
+  handshakesRateLimited: number;
+  /** Half-open handshakes dropped to make room for one from a less busy address. */
+  handshakesEvicted: number;
 }
 
 export interface DtlsServer {
@@ -86,7 +91,13 @@ class Server implements DtlsServer {
   readonly #limits: Required<DtlsServerLimits>;
   readonly #cookies: CookieJar;
   readonly #peers = new Map<string, Peer>();
-  readonly #handshakesPerIp = new Map<string, number>();
+  /** Keys (ip|port) of the handshakes in progress per IP, oldest first. */
+  readonly #handshakesPerIp = new Map<string, Set<string>>();
+  readonly #hellos: AddressBuckets;
+  readonly #failures: AddressBuckets;
+  readonly #failureLog: LogThrottle;
+  #rateLimited = 0;
+  #evicted = 0;
   readonly #header: RecordHeader = newRecordHeader();
   #handshakeCount = 0;
   #sessionCount = 0;
@@ -109,6 +120,18 @@ class Server implements DtlsServer {
     this.#log = (o.logger ?? silentLogger).child({ component: "dtls" });
     this.#limits = resolveLimits(o.limits);
     this.#cookies = new CookieJar({ now: () => this.#clock.now(), rotateMs: this.#limits.cookieRotateMs });
+    const now = () => this.#clock.now();
+    this.#hellos = new AddressBuckets({
+      burst: this.#limits.helloBurst,
+      perSecond: this.#limits.helloPerSecond,
+      now,
+    });
+    this.#failures = new AddressBuckets({
+      burst: this.#limits.failureBurst,
+      perSecond: this.#limits.failurePerSecond,
+      now,
+    });
+    this.#failureLog = new LogThrottle(now);
     const a = conn.addr as Deno.NetAddr;
     this.addr = { hostname: a.hostname, port: a.port };
     this.#scheduleSweep();
@@ -130,6 +153,8 @@ class Server implements DtlsServer {
       sessions: this.#sessionCount,
       dropped: this.#dropped,
       helloVerifyRequests: this.#hvrs,
+      handshakesRateLimited: this.#rateLimited,
+      handshakesEvicted: this.#evicted,
     };
   }
 
@@ -212,6 +237,7 @@ class Server implements DtlsServer {
     const h = this.#header;
     const maxRecord = this.#limits.maxDatagramSize + MAX_CIPHERTEXT_EXPANSION;
     let offset = 0;
+    let hellos = 0;
     while (offset < data.length) {
       let end: number;
       try {
@@ -228,6 +254,11 @@ class Server implements DtlsServer {
       }
       const peer = this.#peers.get(key);
       if (h.epoch === 0 && h.type === ContentType.handshake && fragment[0] === HandshakeType.client_hello) {
+        // One ClientHello per datagram: a datagram packed with hellos must not buy many answers.
+        if (hellos++ > 0) {
+          this.#dropped++;
+          continue;
+        }
         this.#handleClientHello(h, fragment, addr, key, peer);
       } else if (peer?.kind === "handshake") peer.hs.handleRecord(h, fragment);
       else if (peer?.kind === "session") peer.session.handleRecord(h, fragment);
@@ -243,6 +274,7 @@ class Server implements DtlsServer {
     key: string,
     peer?: Peer,
   ): void {
+    if (!this.#withinRate(addr.hostname)) return;
     const initial = parseInitialHello(fragment);
     if (initial === null) {
       this.#dropped++;
@@ -269,6 +301,8 @@ class Server implements DtlsServer {
       this.#dropped++;
       return;
     }
+    // Eviction may have ended the association this hello would replace.
+    peer = this.#peers.get(key);
     // RFC 6347 §4.2.8: a valid cookie from the address of a live association means the client
     // restarted; it has proven it owns the address, so the old association gives way.
     if (peer?.kind === "session") {
@@ -277,14 +311,45 @@ class Server implements DtlsServer {
     this.#startHandshake(hello, { messageSeq, body: body.slice(), recordSeq: h.sequence }, suite, addr, key);
   }
 
-  /** Whether a new handshake fits the limits; the association it would replace does not count. */
+  /**
+   * The per-address budgets, checked before any cookie or crypto work: ClientHellos per second,
+   * and failed handshakes (wrong key or identity, timeouts) per second.
+   */
+  #withinRate(ip: string): boolean {
+    if (this.#failures.allows(ip) && this.#hellos.take(ip)) return true;
+    this.#rateLimited++;
+    this.#dropped++;
+    const suppressed = this.#failureLog.allow(`limit|${ip}`);
+    if (suppressed >= 0) {
+      this.#log.warn(
+        { address: ip, suppressed, retry_after_s: this.#failures.retryAfterSeconds(ip) },
+        "dtls: handshakes from this address are rate limited",
+      );
+    }
+    return false;
+  }
+
+  /**
+   * Whether a new handshake fits the limits; the association it would replace does not count.
+   * With every handshake slot taken, the oldest handshake of the busiest address makes room when
+   * that address holds more than this one would.
+   */
   #admit(ip: string, replaced?: Peer): boolean {
     const replacing = replaced?.kind === "handshake" ? 1 : 0;
-    const perIp = (this.#handshakesPerIp.get(ip) ?? 0) - replacing;
+    const perIp = (this.#handshakesPerIp.get(ip)?.size ?? 0) - replacing;
     const total = this.#handshakeCount + this.#sessionCount - (replaced !== undefined ? 1 : 0);
-    return perIp < this.#limits.maxHandshakesPerAddress &&
-      this.#handshakeCount - replacing < this.#limits.maxHandshakes &&
-      total < this.#limits.maxSessions;
+    if (perIp >= this.#limits.maxHandshakesPerAddress || total >= this.#limits.maxSessions) return false;
+    if (this.#handshakeCount - replacing < this.#limits.maxHandshakes) return true;
+    let busiest: Set<string> | undefined;
+    for (const keys of this.#handshakesPerIp.values()) {
+      if (busiest === undefined || keys.size > busiest.size) busiest = keys;
+    }
+    if (busiest === undefined || busiest.size <= perIp + 1) return false;
+    const victim = this.#peers.get(busiest.values().next().value as string);
+    if (victim?.kind !== "handshake") return false;
+    this.#evicted++;
+    victim.hs.abort("evicted: every handshake slot is taken and its address holds the most");
+    return this.#handshakeCount - replacing < this.#limits.maxHandshakes;
   }
 
   #startHandshake(
@@ -296,7 +361,9 @@ class Server implements DtlsServer {
   ): void {
     const ip = addr.hostname;
     this.#handshakeCount++;
-    this.#handshakesPerIp.set(ip, (this.#handshakesPerIp.get(ip) ?? 0) + 1);
+    let keys = this.#handshakesPerIp.get(ip);
+    if (keys === undefined) this.#handshakesPerIp.set(ip, keys = new Set());
+    keys.add(key);
     const remote: PeerAddress = { hostname: addr.hostname, port: addr.port };
     const to: Deno.NetAddr = { transport: "udp", hostname: addr.hostname, port: addr.port };
     const peer: Peer = {
@@ -321,13 +388,11 @@ class Server implements DtlsServer {
       suite,
       (result) => {
         this.#handshakeCount--;
-        const n = (this.#handshakesPerIp.get(ip) ?? 1) - 1;
-        if (n === 0) this.#handshakesPerIp.delete(ip);
-        else this.#handshakesPerIp.set(ip, n);
+        keys.delete(key);
+        if (keys.size === 0) this.#handshakesPerIp.delete(ip);
         if (this.#peers.get(key) === peer) this.#peers.delete(key);
         if (!result.ok) {
-          this.#handshakesFailed++;
-          this.#log.debug({ peer: key, reason: result.reason }, "dtls: handshake failed");
+          this.#handshakeFailed(ip, key, peer.hs.identity, result.reason);
           return;
         }
         if (this.#closed) return;
@@ -360,6 +425,19 @@ class Server implements DtlsServer {
       },
     );
     this.#peers.set(key, peer);
+  }
+
+  /** Counts a failure against the address's budget; logs it at warn (fail2ban-ready), at a bounded rate. */
+  #handshakeFailed(ip: string, key: string, identity: string | undefined, reason: string): void {
+    this.#handshakesFailed++;
+    if (this.#closed) return;
+    this.#failures.take(ip);
+    const suppressed = this.#failureLog.allow(`fail|${ip}`);
+    if (suppressed < 0) return;
+    this.#log.warn(
+      { address: ip, peer: key, identity: identity ?? null, reason, suppressed },
+      "dtls: handshake failed",
+    );
   }
 
   /** Handshake traffic: nothing new starts once the server is closing. */
