@@ -96,6 +96,14 @@ export function createMetrics(sources: MetricSources = {}, prefix = "hopgate_"):
     help: "DTLS handshakes by result.",
     labelNames: ["result"],
     registers: [registry],
+    // Fed here, not by another metric's collect, so a scrape shows the figures of that moment.
+    collect() {
+      const h = sources.handshakes?.();
+      if (h) {
+        feedHandshakes({ result: "ok" }, h.succeeded);
+        feedHandshakes({ result: "failed" }, h.failed);
+      }
+    },
   });
   const retransmissions = new client.Counter({
     name: `${prefix}transport_retransmitted_frames_total`,
@@ -151,11 +159,6 @@ export function createMetrics(sources: MetricSources = {}, prefix = "hopgate_"):
       let total = retransmittedByClosed;
       for (const n of lastRetransmitted.values()) total += n;
       feedRetransmissions({}, total);
-      const h = sources.handshakes?.();
-      if (h) {
-        feedHandshakes({ result: "ok" }, h.succeeded);
-        feedHandshakes({ result: "failed" }, h.failed);
-      }
     },
   });
   new client.Gauge({
