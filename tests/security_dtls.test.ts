@@ -6,6 +6,7 @@ import { assert, assertEquals } from "./support/assert.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 import { wireHandshake, type WireTarget } from "./support/dtls_wire.ts";
 import { pskFromApiKey } from "../lib/dtls/psk.ts";
+import { IDENTITY, PSK, startEchoServer } from "./support/dtls_peer.ts";
 import { ContentType, DTLS_1_0, HandshakeType } from "../lib/dtls/constants.ts";
 import { encodeClientHello, encodeHandshakeMessage } from "../lib/dtls/messages.ts";
 import { decodeRecords, encodeRecord } from "../lib/dtls/record.ts";
@@ -169,4 +170,35 @@ Deno.test("a datagram packed with ClientHellos gets one HelloVerifyRequest", asy
       socket.close();
     }
   });
+});
+
+Deno.test("with every handshake slot taken, the busiest address's oldest half-open handshake makes room", async () => {
+  const { server } = await startEchoServer({
+    limits: { maxHandshakes: 24, maxHandshakesPerAddress: 8, handshakeTimeoutMs: 20_000 },
+  });
+  const sockets: Deno.DatagramConn[] = [];
+  try {
+    const target = { hostname: server.addr.hostname, port: server.addr.port };
+    const half = (bind: string) =>
+      wireHandshake(target, {
+        bind,
+        identity: IDENTITY,
+        psk: new Uint8Array(32),
+        halfOpen: true,
+        timeoutMs: 1500,
+        keepSocket: (s) => sockets.push(s),
+      });
+    // 4 addresses × 8 = 32 half-open handshakes for 24 slots: the last ones evict earlier ones.
+    const results = await Promise.all(Array.from({ length: 32 }, (_, i) => half(`127.0.1.${1 + (i % 4)}`)));
+    assert(results.filter((r) => r === "half_open").length >= 24);
+    assertEquals(server.stats().handshakes, 24);
+    assertEquals(
+      await wireHandshake(target, { bind: "127.0.0.1", identity: IDENTITY, psk: PSK }),
+      "established",
+    );
+    assert(server.stats().handshakesEvicted >= 1, JSON.stringify(server.stats()));
+  } finally {
+    for (const s of sockets) s.close();
+    await server.close();
+  }
 });
