@@ -115,7 +115,7 @@ export function createAdminApi(options: AdminOptions): Hono {
       return c.json(errorBody("rate_limited", `too many failed attempts; retry in ${wait} s`), 429);
     }
     const header = c.req.header("authorization") ?? null;
-    if (!(await isAuthorized(header, options.adminApiKey))) {
+    if (!isAuthorized(header, options.adminApiKey)) {
       const reason = header === null ? "missing key" : "wrong key";
       guard?.failed(address, { method: c.req.method, path: c.req.path, reason });
       return c.json(errorBody("unauthorized", "missing or wrong admin API key"), 401);
