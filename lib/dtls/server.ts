@@ -22,7 +22,7 @@ import {
 } from "./record.ts";
 import { ServerSession } from "./server_session.ts";
 import { type DtlsServerLimits, resolveLimits } from "./limits.ts";
-import { AddressBuckets, LogThrottle } from "./address_buckets.ts";
+import { HandshakeAdmission } from "./admission.ts";
 
 export type { DtlsServerLimits };
 import type { DatagramSession, PeerAddress } from "./session.ts";
@@ -91,20 +91,12 @@ class Server implements DtlsServer {
   readonly #limits: Required<DtlsServerLimits>;
   readonly #cookies: CookieJar;
   readonly #peers = new Map<string, Peer>();
-  /** Keys (ip|port) of the handshakes in progress per IP, oldest first. */
-  readonly #handshakesPerIp = new Map<string, Set<string>>();
-  readonly #hellos: AddressBuckets;
-  readonly #failures: AddressBuckets;
-  readonly #failureLog: LogThrottle;
-  #rateLimited = 0;
-  #evicted = 0;
+  readonly #admission: HandshakeAdmission;
   readonly #header: RecordHeader = newRecordHeader();
-  #handshakeCount = 0;
   #sessionCount = 0;
   #dropped = 0;
   #datagrams = 0;
   #handshakesCompleted = 0;
-  #handshakesFailed = 0;
   #hvrs = 0;
   #closed = false;
   #socketClosed = false;
@@ -120,18 +112,7 @@ class Server implements DtlsServer {
     this.#log = (o.logger ?? silentLogger).child({ component: "dtls" });
     this.#limits = resolveLimits(o.limits);
     this.#cookies = new CookieJar({ now: () => this.#clock.now(), rotateMs: this.#limits.cookieRotateMs });
-    const now = () => this.#clock.now();
-    this.#hellos = new AddressBuckets({
-      burst: this.#limits.helloBurst,
-      perSecond: this.#limits.helloPerSecond,
-      now,
-    });
-    this.#failures = new AddressBuckets({
-      burst: this.#limits.failureBurst,
-      perSecond: this.#limits.failurePerSecond,
-      now,
-    });
-    this.#failureLog = new LogThrottle(now);
+    this.#admission = new HandshakeAdmission(this.#limits, () => this.#clock.now(), this.#log);
     const a = conn.addr as Deno.NetAddr;
     this.addr = { hostname: a.hostname, port: a.port };
     this.#scheduleSweep();
@@ -145,16 +126,17 @@ class Server implements DtlsServer {
   }
 
   stats(): DtlsServerStats {
+    const admission = this.#admission.stats();
     return {
       datagrams: this.#datagrams,
-      handshakes: this.#handshakeCount,
+      handshakes: admission.handshakes,
       handshakesCompleted: this.#handshakesCompleted,
-      handshakesFailed: this.#handshakesFailed,
+      handshakesFailed: admission.failed,
       sessions: this.#sessionCount,
       dropped: this.#dropped,
       helloVerifyRequests: this.#hvrs,
-      handshakesRateLimited: this.#rateLimited,
-      handshakesEvicted: this.#evicted,
+      handshakesRateLimited: admission.rateLimited,
+      handshakesEvicted: admission.evicted,
     };
   }
 
@@ -274,7 +256,10 @@ class Server implements DtlsServer {
     key: string,
     peer?: Peer,
   ): void {
-    if (!this.#withinRate(addr.hostname)) return;
+    if (!this.#admission.withinRate(addr.hostname)) {
+      this.#dropped++;
+      return;
+    }
     const initial = parseInitialHello(fragment);
     if (initial === null) {
       this.#dropped++;
@@ -297,7 +282,14 @@ class Server implements DtlsServer {
       this.#sendTo(addr, handshakeFailureRecord(h.sequence));
       return;
     }
-    if (!this.#admit(addr.hostname, peer)) {
+    const associations = this.#admission.count + this.#sessionCount - (peer !== undefined ? 1 : 0);
+    const evict = (victim: string) => {
+      const p = this.#peers.get(victim);
+      if (p?.kind === "handshake") {
+        p.hs.abort("evicted: every handshake slot is taken and its address holds the most");
+      }
+    };
+    if (!this.#admission.admit(addr.hostname, peer?.kind === "handshake", associations, evict)) {
       this.#dropped++;
       return;
     }
@@ -311,47 +303,6 @@ class Server implements DtlsServer {
     this.#startHandshake(hello, { messageSeq, body: body.slice(), recordSeq: h.sequence }, suite, addr, key);
   }
 
-  /**
-   * The per-address budgets, checked before any cookie or crypto work: ClientHellos per second,
-   * and failed handshakes (wrong key or identity, timeouts) per second.
-   */
-  #withinRate(ip: string): boolean {
-    if (this.#failures.allows(ip) && this.#hellos.take(ip)) return true;
-    this.#rateLimited++;
-    this.#dropped++;
-    const suppressed = this.#failureLog.allow(`limit|${ip}`);
-    if (suppressed >= 0) {
-      this.#log.warn(
-        { address: ip, suppressed, retry_after_s: this.#failures.retryAfterSeconds(ip) },
-        "dtls: handshakes from this address are rate limited",
-      );
-    }
-    return false;
-  }
-
-  /**
-   * Whether a new handshake fits the limits; the association it would replace does not count.
-   * With every handshake slot taken, the oldest handshake of the busiest address makes room when
-   * that address holds more than this one would.
-   */
-  #admit(ip: string, replaced?: Peer): boolean {
-    const replacing = replaced?.kind === "handshake" ? 1 : 0;
-    const perIp = (this.#handshakesPerIp.get(ip)?.size ?? 0) - replacing;
-    const total = this.#handshakeCount + this.#sessionCount - (replaced !== undefined ? 1 : 0);
-    if (perIp >= this.#limits.maxHandshakesPerAddress || total >= this.#limits.maxSessions) return false;
-    if (this.#handshakeCount - replacing < this.#limits.maxHandshakes) return true;
-    let busiest: Set<string> | undefined;
-    for (const keys of this.#handshakesPerIp.values()) {
-      if (busiest === undefined || keys.size > busiest.size) busiest = keys;
-    }
-    if (busiest === undefined || busiest.size <= perIp + 1) return false;
-    const victim = this.#peers.get(busiest.values().next().value as string);
-    if (victim?.kind !== "handshake") return false;
-    this.#evicted++;
-    victim.hs.abort("evicted: every handshake slot is taken and its address holds the most");
-    return this.#handshakeCount - replacing < this.#limits.maxHandshakes;
-  }
-
   #startHandshake(
     hello: ClientHello,
     message: { messageSeq: number; body: Uint8Array; recordSeq: number },
@@ -360,10 +311,7 @@ class Server implements DtlsServer {
     key: string,
   ): void {
     const ip = addr.hostname;
-    this.#handshakeCount++;
-    let keys = this.#handshakesPerIp.get(ip);
-    if (keys === undefined) this.#handshakesPerIp.set(ip, keys = new Set());
-    keys.add(key);
+    this.#admission.started(ip, key);
     const remote: PeerAddress = { hostname: addr.hostname, port: addr.port };
     const to: Deno.NetAddr = { transport: "udp", hostname: addr.hostname, port: addr.port };
     const peer: Peer = {
@@ -387,12 +335,10 @@ class Server implements DtlsServer {
       message,
       suite,
       (result) => {
-        this.#handshakeCount--;
-        keys.delete(key);
-        if (keys.size === 0) this.#handshakesPerIp.delete(ip);
+        this.#admission.ended(ip, key);
         if (this.#peers.get(key) === peer) this.#peers.delete(key);
         if (!result.ok) {
-          this.#handshakeFailed(ip, key, peer.hs.identity, result.reason);
+          this.#admission.failed(ip, key, peer.hs.identity, result.reason, this.#closed);
           return;
         }
         if (this.#closed) return;
@@ -425,19 +371,6 @@ class Server implements DtlsServer {
       },
     );
     this.#peers.set(key, peer);
-  }
-
-  /** Counts a failure against the address's budget; logs it at warn (fail2ban-ready), at a bounded rate. */
-  #handshakeFailed(ip: string, key: string, identity: string | undefined, reason: string): void {
-    this.#handshakesFailed++;
-    if (this.#closed) return;
-    this.#failures.take(ip);
-    const suppressed = this.#failureLog.allow(`fail|${ip}`);
-    if (suppressed < 0) return;
-    this.#log.warn(
-      { address: ip, peer: key, identity: identity ?? null, reason, suppressed },
-      "dtls: handshake failed",
-    );
   }
 
   /** Handshake traffic: nothing new starts once the server is closing. */
