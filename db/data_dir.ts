@@ -22,7 +22,14 @@ async function fixModes(path: string, isDir: boolean): Promise<number> {
   const info = await Deno.lstat(path);
   const want = isDir ? 0o700 : 0o600;
   if (info.mode !== null && (info.mode & 0o777) !== want) {
-    await Deno.chmod(path, want);
+    try {
+      await Deno.chmod(path, want);
+    } catch (e) {
+      throw new Error(
+        `cannot make ${path} owner-only (${(e as Error).message}): HOP_DATA_DIR and everything in it must ` +
+          `belong to the user running hopgate-server`,
+      );
+    }
     fixed++;
   }
   if (!isDir) return fixed;
