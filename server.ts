@@ -2,6 +2,7 @@
  * hopgate-server: configuration → database → certificates → listeners.
  * Prints one JSON line `server ready` with the bound addresses once it serves.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { Hono } from "hono";
 import { exitOnConfigError } from "./lib/config/build.ts";
 import { helpText } from "./lib/config/options.ts";
@@ -11,6 +12,10 @@ import { captureConsole, createLogger, type Logger } from "./lib/log/logger.ts";
 import { DatabaseError, openDatabase } from "./db/open.ts";
 import { createDomainStore } from "./db/domains.ts";
 import { createPolicyStore } from "./db/policies.ts";
+import { restrictUmask, secureTree } from "./db/data_dir.ts";
+import { createKeySealer } from "./db/key_seal.ts";
+import { loadServerSecret } from "./db/secret.ts";
+import { createAuthGuard } from "./lib/admin/auth_guard.ts";
 import { createApiRoutes } from "./lib/admin/app.ts";
 import { startDtlsServer } from "./lib/dtls/server.ts";
 import { pskFromApiKey } from "./lib/dtls/psk.ts";
@@ -41,6 +46,7 @@ function origin(scheme: "http" | "https", host: string, port: number): string {
  */
 function redirectToHttps(
   httpsPort: () => number,
+  isKnownHost: (host: string) => boolean,
   challenge?: (path: string) => Promise<string | undefined>,
 ): FrontHandlers {
   return {
@@ -59,7 +65,18 @@ function redirectToHttps(
           crypto.randomUUID(),
         );
       }
-      const host = (request.headers.get("host") ?? url.hostname).replace(/:\d+$/, "");
+      const host = (request.headers.get("host") ?? url.hostname).replace(/:\d+$/, "").toLowerCase()
+        .replace(/\.$/, "");
+      // Only hosts this server serves: a redirect must not send a visitor wherever the Host header says.
+      if (!isKnownHost(host)) {
+        return errorResponse(
+          404,
+          "unknown_host",
+          "This host is not served by this HopGate server.",
+          request,
+          crypto.randomUUID(),
+        );
+      }
       return new Response(null, {
         status: 308,
         headers: { location: `${origin("https", host, httpsPort())}${url.pathname}${url.search}` },
@@ -83,8 +100,24 @@ async function readAcmeCa(file: string): Promise<string> {
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const started = performance.now();
   const log = logger.child({ component: "server" });
+  // Owner-only from here on (the embedded database, TLS keys, the secret), and existing files fixed.
+  restrictUmask();
+  await secureTree(config.dataDir);
   const database = await openDatabase({ dsn: config.dbDsn, dataDir: config.dataDir, logger });
-  const store = createDomainStore(database.db);
+  let store;
+  try {
+    const secret = await loadServerSecret({
+      secretKeyHex: config.secretKey,
+      dataDir: config.dataDir,
+      dsn: config.dbDsn,
+    });
+    store = createDomainStore(database.db, createKeySealer(secret));
+    const sealed = await store.sealLegacyKeys();
+    if (sealed > 0) log.info({ sealed }, "client keys sealed at rest");
+  } catch (e) {
+    await database.close().catch(() => {});
+    throw e;
+  }
   const domains = new Set((await store.list()).map((d) => d.domain));
   const registry = new SessionRegistry();
   let certs: CertificateStore | undefined;
@@ -124,6 +157,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       acceptTunnel(session, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger }),
   });
 
+  // The admin API rate-limits by peer address, which only the front knows: carried in async context.
+  const peer = new AsyncLocalStorage<string>();
+  const authGuard = createAuthGuard({ logger });
+
   let stopping = false;
   const own = new Hono();
   own.get("/healthz", (c) => c.json({ status: "ok" }));
@@ -142,6 +179,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       adminApiKey: config.adminApiKey,
       serverDomain: config.domain,
       logger,
+      guard: authGuard,
+      clientAddress: () => peer.getStore() ?? "",
       hooks: {
         ...(acme
           ? {
@@ -184,12 +223,15 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     handshakes: () => ({
       succeeded: dtls.stats().handshakesCompleted,
       failed: dtls.stats().handshakesFailed,
+      rateLimited: dtls.stats().handshakesRateLimited,
+      evicted: dtls.stats().handshakesEvicted,
     }),
+    adminAuth: () => authGuard.stats(),
     certificates: acme ? () => acme.certificates() : undefined,
   });
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
 
-  const gateway = createGateway({
+  const proxied = createGateway({
     serverDomain: config.domain,
     ownApp: (request) => own.fetch(request),
     isRegistered: (d) => domains.has(d),
@@ -198,6 +240,11 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     logger,
     onRequestDone: (r) => metrics.observeRequest(r),
   });
+  const gateway = {
+    ...proxied,
+    fetch: (request: Request, info: { remoteAddr: string; proto: "http" | "https" }) =>
+      peer.run(info.remoteAddr, () => proxied.fetch(request, info)),
+  };
 
   const fronts: Front[] = [];
   let https: Front | undefined;
@@ -212,7 +259,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     fronts.push(https);
     publicPort = https.addr.port;
     fronts.push(
-      await startHttpFront(config.httpListen, redirectToHttps(() => publicPort, acme?.challengeResponse)),
+      await startHttpFront(
+        config.httpListen,
+        redirectToHttps(
+          () => publicPort,
+          (h) => h === config.domain || domains.has(h),
+          acme?.challengeResponse,
+        ),
+      ),
     );
   } else {
     const http = await startHttpFront(config.httpListen, gateway);

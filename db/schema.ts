@@ -4,8 +4,15 @@ import { jsonb, pgTable, text, timestamp, uuid, varchar } from "drizzle-orm/pg-c
 export const domains = pgTable("domains", {
   id: uuid("id").primaryKey().defaultRandom(),
   domain: varchar("domain", { length: 253 }).notNull().unique(),
-  /** 64 hex characters = 32 random bytes; also the DTLS PSK of the domain's clients. */
-  clientApiKey: varchar("client_api_key", { length: 64 }).notNull().unique(),
+  /** Legacy plain-text key: emptied at start-up once sealed (0003); never written any more. */
+  clientApiKey: varchar("client_api_key", { length: 64 }).unique(),
+  /** HMAC-SHA-256 (hex) of the key under the server secret: uniqueness and lookup without the key. */
+  clientKeyHash: varchar("client_key_hash", { length: 64 }).unique(),
+  /**
+   * The key (64 hex characters = 32 random bytes, also the DTLS PSK of the domain's clients) sealed
+   * with AES-256-GCM under the server secret; see db/key_seal.ts.
+   */
+  clientKeySealed: text("client_key_sealed"),
   memo: text("memo").notNull().default(""),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),

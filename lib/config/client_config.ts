@@ -60,6 +60,15 @@ export const clientOptions: OptionSpec[] = [
     secret: true,
   },
   {
+    key: "apiKeyFile",
+    flag: "api-key-file",
+    env: "HOP_CLIENT_API_KEY_FILE",
+    description:
+      "A file (mode 0600) holding the client key, instead of HOP_CLIENT_API_KEY: keeps it out of ps " +
+      "and shell history.",
+    example: "/etc/hopgate/client.key",
+  },
+  {
     key: "localTarget",
     flag: "local-target",
     env: "HOP_CLIENT_LOCAL_TARGET",
@@ -169,7 +178,8 @@ const services = z.string().transform((s, ctx): ServiceTarget[] => {
 const schemas = {
   serverAddr: dialAddress,
   domain: domainName,
-  apiKey,
+  apiKey: apiKey.optional(),
+  apiKeyFile: z.string().min(1, "must not be empty").optional(),
   localTarget: target.optional(),
   services,
   hostHeader: z.enum(["preserve", "rewrite"], { error: () => "must be preserve or rewrite" }),
@@ -189,6 +199,7 @@ export function loadClientConfig(sources: Sources): Built<ClientConfig> {
   });
   if (built.help || built.version) return built;
   const c = built.config;
+  c.apiKey = resolveApiKey(c.apiKey, (c as { apiKeyFile?: string }).apiKeyFile);
   if (!c.localTarget && !c.services.some((s) => s.prefix === "/")) {
     throw new ConfigError([{
       variable: "HOP_CLIENT_LOCAL_TARGET",
@@ -202,6 +213,44 @@ export function loadClientConfig(sources: Sources): Built<ClientConfig> {
     c.logLevel = "debug";
   }
   return built;
+}
+
+/** The key from HOP_CLIENT_API_KEY or the file HOP_CLIENT_API_KEY_FILE names (exactly one of them). */
+function resolveApiKey(key: string | undefined, file: string | undefined): string {
+  if (key !== undefined && file !== undefined) {
+    throw new ConfigError([{
+      variable: "HOP_CLIENT_API_KEY_FILE",
+      message:
+        "and HOP_CLIENT_API_KEY are both set; keep only the file (it stays out of ps and shell history)",
+    }]);
+  }
+  if (key !== undefined) return key;
+  if (file === undefined) {
+    throw new ConfigError([{
+      variable: "HOP_CLIENT_API_KEY",
+      message: "is required; set it like HOP_CLIENT_API_KEY=<64 hex characters>, or put the key in a file " +
+        "named by HOP_CLIENT_API_KEY_FILE",
+    }]);
+  }
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (e) {
+    throw new ConfigError([{
+      variable: "HOP_CLIENT_API_KEY_FILE",
+      message: `${file} cannot be read: ${
+        (e as Error).message
+      } (give a file holding the 64-hex-character key)`,
+    }]);
+  }
+  const r = apiKey.safeParse(text);
+  if (!r.success) {
+    throw new ConfigError([{
+      variable: "HOP_CLIENT_API_KEY_FILE",
+      message: `${file} ${r.error.issues[0]?.message ?? "is not a client key"}`,
+    }]);
+  }
+  return r.data;
 }
 
 /** Every service the client serves, the local target as "/" last: longest prefix first. */

@@ -2,7 +2,8 @@
 import { z } from "zod";
 import type { LogFormat, LogLevel } from "../log/logger.ts";
 import { buildConfig, type Built } from "./build.ts";
-import { logLevelOption, type OptionSpec, type Sources } from "./options.ts";
+import { ConfigError, logLevelOption, type OptionSpec, type Sources } from "./options.ts";
+import { keyStrength, randomHexKey } from "./key_strength.ts";
 import {
   boolean,
   domainName,
@@ -55,6 +56,8 @@ export interface ServerConfig {
   acmeCaFile?: string;
   /** Where /metrics is served; never the public port. Absent: no metrics listener. */
   metricsListen?: ListenAddress;
+  /** HOP_SECRET_KEY: 64 hex characters sealing client keys at rest; required with dbDsn. */
+  secretKey?: string;
 }
 
 export const serverOptions: OptionSpec[] = [
@@ -93,8 +96,18 @@ export const serverOptions: OptionSpec[] = [
     key: "adminApiKey",
     flag: "admin-api-key",
     env: "HOP_ADMIN_API_KEY",
-    description: "Bearer key of the admin API; at least 16 characters (try: openssl rand -hex 32).",
-    example: "5f4dcc3b5aa765d61d8327deb882cf99",
+    description: "Bearer key of the admin API; at least 64 bits of entropy (make one: openssl rand -hex 32).",
+    // Fresh on every --help, so nobody copies a published key.
+    example: randomHexKey(),
+    secret: true,
+  },
+  {
+    key: "secretKey",
+    flag: "secret-key",
+    env: "HOP_SECRET_KEY",
+    description: "Secret that seals client keys in the database (64 hex; make one: openssl rand -hex 32). " +
+      "Required with HOP_DB_DSN (the same on every server); otherwise generated once in HOP_DATA_DIR/secret.key.",
+    example: randomHexKey(),
     secret: true,
   },
   {
@@ -187,9 +200,25 @@ const schemas = {
   httpListen: listenAddress,
   httpsListen: listenAddress,
   dtlsListen: listenAddress,
-  adminApiKey: z.string().refine((s) => s.trim().length >= 16, {
-    message: "must be at least 16 characters (try: openssl rand -hex 32)",
+  adminApiKey: z.string().transform((s, ctx) => {
+    const key = s.trim();
+    const how = `make one with: openssl rand -hex 32 (for example ${randomHexKey()})`;
+    if (key.length < 16) {
+      ctx.addIssue({ code: "custom", message: `must be at least 16 characters; ${how}` });
+      return z.NEVER;
+    }
+    const { problem } = keyStrength(key);
+    if (problem !== null) {
+      ctx.addIssue({ code: "custom", message: `${problem}: it needs at least 64 bits of entropy; ${how}` });
+      return z.NEVER;
+    }
+    return s;
   }),
+  secretKey: z.string().regex(
+    /^[0-9a-fA-F]{64}$/,
+    "must be 64 hex characters (make one: openssl rand -hex 32)",
+  )
+    .optional(),
   dbDsn: postgresDsn.optional(),
   dataDir: z.string().min(1, "must not be empty"),
   tlsMode: z.enum(["auto", "acme", "self-signed", "off"], {
@@ -225,6 +254,13 @@ export function loadServerConfig(sources: Sources): Built<ServerConfig> {
   const built = buildConfig<ServerConfig>(serverOptions, schemas, sources);
   const c = built.config;
   if (!built.help && !built.version && c.debug && !explicitLevel(sources)) c.logLevel = "debug";
+  if (!built.help && !built.version && c.dbDsn && !c.secretKey) {
+    throw new ConfigError([{
+      variable: "HOP_SECRET_KEY",
+      message: "is required with HOP_DB_DSN: every server sharing the database must seal client keys with " +
+        "the same secret; make one with: openssl rand -hex 32, and set HOP_SECRET_KEY to it on each server",
+    }]);
+  }
   if (!built.help && !built.version && (c.tlsMode as string) === "auto") {
     c.tlsMode = isPublicDomain(c.domain) ? "acme" : "self-signed";
   }
