@@ -7,10 +7,33 @@ import { helpText } from "./lib/config/options.ts";
 import { allServices, clientOptions, loadClientConfig } from "./lib/config/client_config.ts";
 import { VERSION } from "./lib/config/version.ts";
 import { createLogger } from "./lib/log/logger.ts";
-import { KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
+import { CarrierTrustError, KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
 import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
 import type { TransportConnection } from "./lib/transport/types.ts";
+
+/** The private CA's PEM, or exit with the variable and the fix. */
+async function readCaFile(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = await Deno.readTextFile(file);
+  } catch (e) {
+    console.error(
+      `hopgate-client: HOP_CLIENT_CA_FILE ${file} cannot be read: ${(e as Error).message} (give a PEM file)`,
+    );
+    Deno.exit(1);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    console.error(
+      `hopgate-client: HOP_CLIENT_CA_FILE ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+    );
+    Deno.exit(1);
+  }
+  return pem;
+}
+
+const carrierName = { udp: "UDP (DTLS)", tcp: "TCP (TLS)" } as const;
 
 function requestLine(r: ServedRequest): string {
   const time = new Date().toTimeString().slice(0, 8);
@@ -51,11 +74,19 @@ async function main(): Promise<void> {
   const services = allServices(config);
   const abort = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());
+  const caPem = await readCaFile(config.caFile);
   let announced = "";
-  let current: { id: string; connection: TransportConnection } | undefined;
+  let current: { id: string; connection: TransportConnection; carrier: "udp" | "tcp" } | undefined;
   const metrics = createMetrics({
     sessions: () =>
-      current ? [{ id: current.id, domain: config.domain, stats: current.connection.stats() }] : [],
+      current
+        ? [{
+          id: current.id,
+          domain: config.domain,
+          carrier: current.carrier,
+          stats: current.connection.stats(),
+        }]
+        : [],
   }, "hopgate_client_");
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
   try {
@@ -68,17 +99,24 @@ async function main(): Promise<void> {
       clientVersion: VERSION,
       logger,
       signal: abort.signal,
-      onConnected(publicUrl, sessionId, connection) {
-        current = { id: sessionId, connection };
+      transport: config.transport,
+      caPem,
+      serverName: config.serverName,
+      udpReprobeMs: config.udpReprobeMs,
+      onConnected(publicUrl, sessionId, connection, carrier) {
+        current = { id: sessionId, connection, carrier };
         connection.closed.then(() => {
           if (current?.connection === connection) current = undefined;
         });
         if (!terminal) return;
         if (announced === publicUrl) {
-          console.log(`Reconnected (session ${sessionId})`);
+          console.log(`Reconnected over ${carrierName[carrier]} (session ${sessionId})`);
           return;
         }
         announced = publicUrl;
+        console.log(
+          `Connected to ${config.serverAddr.hostname}:${config.serverAddr.port} over ${carrierName[carrier]}`,
+        );
         for (const s of services) {
           const from = `${publicUrl}${s.prefix === "/" ? "" : s.prefix}`;
           console.log(`Forwarding ${from} -> ${s.target.href.replace(/\/$/, "")}`);
@@ -110,7 +148,7 @@ async function main(): Promise<void> {
       },
     });
   } catch (e) {
-    if (e instanceof KeyRejectedError) {
+    if (e instanceof KeyRejectedError || e instanceof CarrierTrustError) {
       console.error(`hopgate-client: ${e.message}`);
       logger.error({ component: "tunnel", code: e.code }, e.message);
       Deno.exit(1);

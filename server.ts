@@ -2,6 +2,7 @@
  * hopgate-server: configuration → database → certificates → listeners.
  * Prints one JSON line `server ready` with the bound addresses once it serves.
  */
+import type tls from "node:tls";
 import { Hono } from "hono";
 import { exitOnConfigError } from "./lib/config/build.ts";
 import { helpText } from "./lib/config/options.ts";
@@ -14,7 +15,8 @@ import { createApiRoutes } from "./lib/admin/app.ts";
 import { startDtlsServer } from "./lib/dtls/server.ts";
 import { pskFromApiKey } from "./lib/dtls/psk.ts";
 import { SessionRegistry } from "./lib/proxy/registry.ts";
-import { acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
+import { acceptTcpTunnel, acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
+import { startTunnelTlsListener, type TunnelTlsListener } from "./lib/proxy/tunnel_tls_listener.ts";
 import { createGateway } from "./lib/proxy/gateway.ts";
 import { type Front, type FrontHandlers, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
 import { type CertificateStore, openSelfSignedStore } from "./lib/tls/certificate_store.ts";
@@ -110,15 +112,16 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const publicUrl = (domain: string) =>
     origin(config.tlsMode === "off" ? "http" : "https", domain, publicPort);
 
+  const lookupPsk = async (identity: string) => {
+    if (!domains.has(identity)) return null;
+    const key = await store.clientKey(identity);
+    return key ? pskFromApiKey(key) : null;
+  };
   const dtls = await startDtlsServer({
     hostname: config.dtlsListen.hostname,
     port: config.dtlsListen.port,
     logger,
-    async lookupPsk(identity) {
-      if (!domains.has(identity)) return null;
-      const key = await store.clientKey(identity);
-      return key ? pskFromApiKey(key) : null;
-    },
+    lookupPsk,
     onSession: (session) =>
       acceptTunnel(session, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger }),
   });
@@ -153,6 +156,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
             remote_address: s.remoteAddress,
             connected_since: s.connectedAt.toISOString(),
             requests_served: s.requestsServed,
+            carrier: s.carrier ?? "udp",
           })),
         async domainAdded(domain) {
           domains.add(domain);
@@ -178,7 +182,13 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   );
 
   const metrics = createMetrics({
-    sessions: () => registry.list().map((s) => ({ id: s.id, domain: s.domain, stats: s.connection.stats() })),
+    sessions: () =>
+      registry.list().map((s) => ({
+        id: s.id,
+        domain: s.domain,
+        carrier: s.carrier ?? "udp",
+        stats: s.connection.stats(),
+      })),
     handshakes: () => ({
       succeeded: dtls.stats().handshakesCompleted,
       failed: dtls.stats().handshakesFailed,
@@ -197,8 +207,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     onRequestDone: (r) => metrics.observeRequest(r),
   });
 
+  /** The TCP carrier's entry: sockets that negotiated ALPN "hopgate/1" (issue 12). */
+  const onTunnelSocket = (socket: tls.TLSSocket) =>
+    acceptTcpTunnel(socket, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger, lookupPsk });
   const fronts: Front[] = [];
   let https: Front | undefined;
+  let tunnelTls: TunnelTlsListener | undefined;
   if (certs) {
     const store = certs;
     https = await startHttpsFront({
@@ -209,6 +223,21 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     });
     fronts.push(https);
     publicPort = https.addr.port;
+    // Until the rewritten HTTPS front routes ALPN "hopgate/1" to onTunnelSocket, the TCP carrier
+    // has its own TLS listener on the DTLS port number (TCP), which clients dial; this block goes
+    // when startHttpsFront({ onTunnelSocket }) lands.
+    if (dtls.addr.port !== https.addr.port) {
+      const own = store;
+      tunnelTls = await startTunnelTlsListener({
+        listen: { hostname: config.dtlsListen.hostname, port: dtls.addr.port },
+        defaultCert: own.defaultPair(),
+        sni: (name) => own.contextFor(name),
+        onTunnelSocket,
+      }).catch((e) => {
+        log.warn({ err: (e as Error).message }, "TCP carrier listener not started");
+        return undefined;
+      });
+    } else log.warn({}, "the TCP carrier needs the HTTPS front's ALPN hook on this port");
     fronts.push(
       await startHttpFront(config.httpListen, redirectToHttps(() => publicPort, acme?.challengeResponse)),
     );
@@ -226,6 +255,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     http: `${http.addr.hostname}:${http.addr.port}`,
     https: https ? `${https.addr.hostname}:${https.addr.port}` : null,
     dtls: `${dtls.addr.hostname}:${dtls.addr.port}`,
+    tunnel_tcp: tunnelTls ? `${tunnelTls.addr.hostname}:${tunnelTls.addr.port}` : null,
     metrics: metricsServer ? `${metricsServer.addr.hostname}:${metricsServer.addr.port}` : null,
     tls_mode: config.tlsMode,
     database: database.kind,
@@ -248,6 +278,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         await gateway.drained(DRAIN_MS);
         await registry.closeAll("the server is shutting down");
         await dtls.close();
+        await tunnelTls?.close();
         for (const f of fronts) f.destroyConnections();
         await Promise.all(closing);
         await metricsServer?.shutdown();
