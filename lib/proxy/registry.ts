@@ -46,7 +46,7 @@ export const PROBE_TIMEOUT_MS = 4000;
 /** How long a client that said GOODBYE may keep requests unanswered before its session is aborted. */
 export const LEAVE_GRACE_MS = PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS;
 /** Longest wait for the PONG of a session suspected stale because a newer one arrived. */
-export const SUSPECT_TIMEOUT_MS = 2000;
+export const SUSPECT_TIMEOUT_MS = 750;
 
 /** True while a session has streams open besides its control stream. */
 function busy(session: TunnelSession): boolean {
@@ -228,7 +228,7 @@ export class SessionRegistry {
       const control = s.control;
       if (s.id === id || !control?.canPing || this.#suspect.has(s.id)) continue;
       this.#suspect.add(s.id);
-      control.ping(Math.max(SUSPECT_TIMEOUT_MS, 8 * rttMs(s))).then((answered) => {
+      control.ping(Math.max(SUSPECT_TIMEOUT_MS, 6 * rttMs(s))).then((answered) => {
         this.#suspect.delete(s.id);
         if (!answered && this.#byId.get(s.id) === s) {
           s.connection.abort(0, "a newer session arrived and this one did not answer a liveness probe");

@@ -19,7 +19,7 @@ export const CLIENT_KEEPALIVE_MS = 1500;
 /** A path that returns nothing for this long is dead (the bound is 5 s). */
 export const CLIENT_IDLE_TIMEOUT_MS = 4500;
 /** Shortest wait for an answer to a path probe. */
-const PROBE_MIN_MS = 1000;
+const PROBE_MIN_MS = 500;
 /** How long a stopping (or moving) client lets its requests in progress finish. */
 const DRAIN_MS = 10_000;
 /** After GOODBYE, streams the server opened just before reading it may still arrive. */
