@@ -3,8 +3,9 @@ import type { EchoResult, SmallResult, TransferResult } from "./measure.ts";
 import type { LogSummary } from "./proc.ts";
 
 /** direct = straight to the origin; hopHttp = through HopGate, TLS off (plain HTTP front, Host header);
- * hopHttps = through HopGate, self-signed TLS front (wrk: no SNI, the server's own certificate). */
-export type PathName = "direct" | "hopHttp" | "hopHttps";
+ * hopHttps = through HopGate, self-signed TLS front (wrk: no SNI, the server's own certificate);
+ * hopTcp = as hopHttps, the tunnel on the TCP carrier (TLS over TCP) instead of DTLS over UDP. */
+export type PathName = "direct" | "hopHttp" | "hopHttps" | "hopTcp";
 
 export interface SessionsResult {
   requested: number;
@@ -33,7 +34,7 @@ export interface StackMemory {
 export interface LossyRow {
   condition: string;
   /** baseline = straight to the origin with the loss on its TCP port (what a TCP tunnel would face). */
-  path: "direct" | "hopHttp" | "baseline";
+  path: "direct" | "hopHttp" | "baseline" | "hopTcp";
   loss: number;
   small?: SmallResult;
   download?: TransferResult;
