@@ -258,3 +258,69 @@ Deno.test("over the TCP carrier with 2% of datagrams dropped each way: 10 MB eac
     await pair.close();
   }
 });
+
+Deno.test("auto dialing: UDP silent → TCP, remembered; both down → UDP stays preferred", async () => {
+  const { CarrierDialer } = await import("../lib/proxy/carrier_dial.ts");
+  const { silentLogger } = await import("../lib/log/logger.ts");
+  // A UDP socket that swallows everything: a DTLS server behind a firewall that drops UDP.
+  const blackHole = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (blackHole.addr as Deno.NetAddr).port;
+  const drain = (async () => {
+    try {
+      for (;;) await blackHole.receive();
+    } catch { /* closed */ }
+  })();
+  const sessions: DatagramSession[] = [];
+  const pkiv = await pki();
+  const abort = new AbortController();
+  const dialer = (p: number) =>
+    new CarrierDialer({
+      mode: "auto",
+      server: { hostname: "127.0.0.1", port: p },
+      identity: DTLS_IDENTITY,
+      psk: DTLS_PSK,
+      caPem: pkiv.caPem,
+      serverName: "localhost",
+      logger: silentLogger,
+      signal: abort.signal,
+    });
+  try {
+    // Both down (nothing on TCP at this port): the preference stays UDP.
+    const down = dialer(port);
+    await assertRejects(() => down.dial());
+    assertEquals(down.preferred, "udp");
+    // TCP on a port whose UDP is silent: the TCP listener must share the number, so bind it there.
+    const listener = await new Promise<{ close(): void }>((resolve) => {
+      const server = tls.createServer(
+        { cert: pkiv.certPem, key: pkiv.keyPem, ALPNProtocols: [TUNNEL_ALPN] },
+        (s) => {
+          acceptTcp(s, { lookupPsk: (id) => Promise.resolve(id === DTLS_IDENTITY ? DTLS_PSK : null) })
+            .then((x) => x && sessions.push(x));
+        },
+      );
+      server.listen(port, "127.0.0.1", () => resolve({ close: () => server.close() }));
+    });
+    try {
+      const d = dialer(port);
+      const t0 = performance.now();
+      const first = await d.dial();
+      const ms = performance.now() - t0;
+      assertEquals([first.carrier, d.preferred], ["tcp", "tcp"]);
+      assert(ms > 2500 && ms < 5000, `fell back after ${Math.round(ms)} ms, expected about 3 s`);
+      first.session.close();
+      const t1 = performance.now();
+      const second = await d.dial();
+      assertEquals(second.carrier, "tcp");
+      assert(performance.now() - t1 < 1000, "the remembered carrier is dialed at once");
+      second.session.close();
+      assertEquals(await d.probeUdp(), null);
+    } finally {
+      listener.close();
+    }
+  } finally {
+    for (const s of sessions) s.close();
+    abort.abort();
+    blackHole.close();
+    await drain;
+  }
+});

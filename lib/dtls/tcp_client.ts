@@ -63,6 +63,8 @@ export function connectTcp(o: ConnectTcpOptions): Promise<DatagramSession> {
       checkServerIdentity: (_host, cert) => tls.checkServerIdentity(servername ?? o.hostname, cert),
     });
     socket.setNoDelay(true);
+    // Errors after the first (or after the session took over) must not become uncaught exceptions.
+    socket.on("error", () => {});
     const decoder = new FrameDecoder();
     let settled = false;
     const fail = (e: Error) => {
@@ -79,13 +81,15 @@ export function connectTcp(o: ConnectTcpOptions): Promise<DatagramSession> {
       () => fail(new DtlsTimeoutError(`TLS carrier handshake with ${where} timed out`, 1)),
       o.timeoutMs ?? 5000,
     );
-    socket.once("error", (e: Error & { code?: string }) => {
+    const onError = (e: Error & { code?: string }) => {
       const text = `${e.code ?? ""} ${e.message}`;
       if (CERT_ERROR.test(text)) {
         fail(new CarrierCertificateError(`the certificate of ${where} is not trusted: ${e.message}`, text));
       } else fail(new DtlsHandshakeError(`TCP carrier to ${where} failed: ${e.message}`, { cause: e }));
-    });
-    socket.once("close", () => fail(new DtlsHandshakeError(`TCP carrier to ${where}: connection closed`)));
+    };
+    const onClose = () => fail(new DtlsHandshakeError(`TCP carrier to ${where}: connection closed`));
+    socket.once("error", onError);
+    socket.once("close", onClose);
     socket.once("secureConnect", () => {
       if (!socket.authorized) {
         const why = String(socket.authorizationError ?? "unknown reason");
@@ -146,8 +150,8 @@ export function connectTcp(o: ConnectTcpOptions): Promise<DatagramSession> {
         settled = true;
         clearTimeout(timer);
         o.signal?.removeEventListener("abort", onAbort);
-        socket.removeAllListeners("error");
-        socket.removeAllListeners("close");
+        socket.off("error", onError);
+        socket.off("close", onClose);
         resolve(
           new TcpSession(socket, {
             id: `t${(nextId++).toString(36)}`,

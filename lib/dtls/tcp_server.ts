@@ -97,6 +97,8 @@ export function acceptTcp(socket: tls.TLSSocket, o: AcceptTcpOptions): Promise<D
       socket.resume();
     };
     socket.setNoDelay?.(true);
+    // A reset after we refused (or after the session took over) must not become an uncaught error.
+    socket.on("error", () => {});
     socket.on("data", onData);
     socket.once("error", onGone);
     socket.once("close", onGone);

@@ -6,7 +6,7 @@
  */
 import { connectDtls } from "../dtls/client.ts";
 import { connectTcp } from "../dtls/tcp_client.ts";
-import { DtlsTimeoutError } from "../dtls/errors.ts";
+import { DtlsAuthError } from "../dtls/errors.ts";
 import type { DatagramSession } from "../dtls/session.ts";
 import type { Logger } from "../log/logger.ts";
 
@@ -37,6 +37,7 @@ export interface Dialed {
 export class CarrierDialer {
   #preferred: Carrier;
   #reprobeMs: number;
+  #tcpFailures = 0;
   readonly #o: CarrierDialOptions;
 
   constructor(o: CarrierDialOptions) {
@@ -64,20 +65,28 @@ export class CarrierDialer {
         // Three 1 s attempts: about 3 s before concluding that UDP does not pass.
         return { session: await this.#dtls(1000, 3), carrier: "udp" };
       } catch (e) {
-        if (!(e instanceof DtlsTimeoutError)) throw e;
+        // A rejected key is final; anything else (silence, an ICMP refusal) means UDP does not pass.
+        if (e instanceof DtlsAuthError) throw e;
         o.logger.warn(
-          { component: "tunnel", server: `${o.server.hostname}:${o.server.port}` },
+          { component: "tunnel", server: `${o.server.hostname}:${o.server.port}`, err: (e as Error).message },
           "no DTLS handshake completed over UDP within 3 s; falling back to TCP (TLS)",
         );
-        this.#preferred = "tcp";
-        this.#reprobeMs = this.#baseReprobe;
       }
+      // Remembered only once TCP works: when both fail, the server is down, not UDP blocked.
+      const session = await this.#tcp();
+      this.#preferred = "tcp";
+      this.#reprobeMs = this.#baseReprobe;
+      this.#tcpFailures = 0;
+      return { session, carrier: "tcp" };
     }
     try {
-      return { session: await this.#tcp(), carrier: "tcp" };
+      const session = await this.#tcp();
+      this.#tcpFailures = 0;
+      return { session, carrier: "tcp" };
     } catch (e) {
-      // The network may have changed under us: the next dial starts with UDP again.
-      this.#preferred = "udp";
+      // The server may just be restarting (stay on TCP), or the network changed under us: after
+      // three failures in a row, the next dial tries UDP first again.
+      if (++this.#tcpFailures >= 3) this.#preferred = "udp";
       throw e;
     }
   }
