@@ -13,12 +13,35 @@ import {
 import { loginUsage, runLogin } from "./lib/config/client_login.ts";
 import { VERSION } from "./lib/config/version.ts";
 import { createLogger } from "./lib/log/logger.ts";
-import { KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
+import { CarrierTrustError, KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
 import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
 import type { TransportConnection } from "./lib/transport/types.ts";
 import { type CaptureStore, createCaptureStore } from "./lib/inspect/capture.ts";
 import { type RunningInspector, startInspector } from "./lib/inspect/serve.ts";
+
+/** The private CA's PEM, or exit with the variable and the fix. */
+async function readCaFile(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = await Deno.readTextFile(file);
+  } catch (e) {
+    console.error(
+      `hopgate-client: HOP_CLIENT_CA_FILE ${file} cannot be read: ${(e as Error).message} (give a PEM file)`,
+    );
+    Deno.exit(1);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    console.error(
+      `hopgate-client: HOP_CLIENT_CA_FILE ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+    );
+    Deno.exit(1);
+  }
+  return pem;
+}
+
+const carrierName = { udp: "UDP (DTLS)", tcp: "TCP (TLS)" } as const;
 
 function requestLine(r: ServedRequest): string {
   const time = new Date().toTimeString().slice(0, 8);
@@ -26,12 +49,6 @@ function requestLine(r: ServedRequest): string {
   return `${time}  ${r.method.padEnd(7)} ${status}  ${r.durationMs.toFixed(0).padStart(5)} ms  ${r.path}${
     r.error ? `  (${r.error})` : ""
   }`;
-}
-
-/** The transport the tunnel runs on; a connection that names none is the DTLS/UDP one. */
-function carrierOf(connection: TransportConnection): string {
-  const named = (connection as { carrier?: unknown }).carrier;
-  return typeof named === "string" ? named : "udp";
 }
 
 /** The start-up banner: what a developer needs to see once, on a terminal. */
@@ -121,10 +138,10 @@ async function main(): Promise<void> {
   const services = allServices(config);
   const abort = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());
+  const caPem = await readCaFile(config.caFile);
   let announced = "";
   // The capture store is the forwarder's exchange observer (runTunnelClient → handleStream `observer`);
   // undefined when the inspector is off or could not listen, so nothing is captured for nobody.
-  // deno-lint-ignore no-unused-vars -- handed to runTunnelClient as `observer` once it takes one (the lead's wiring)
   let inspector: CaptureStore | undefined;
   let inspectorAddress = "off";
   let inspectorServer: RunningInspector | undefined;
@@ -141,10 +158,17 @@ async function main(): Promise<void> {
       inspectorAddress = started.url;
     }
   }
-  let current: { id: string; connection: TransportConnection } | undefined;
+  let current: { id: string; connection: TransportConnection; carrier: "udp" | "tcp" } | undefined;
   const metrics = createMetrics({
     sessions: () =>
-      current ? [{ id: current.id, domain: config.domain, stats: current.connection.stats() }] : [],
+      current
+        ? [{
+          id: current.id,
+          domain: config.domain,
+          carrier: current.carrier,
+          stats: current.connection.stats(),
+        }]
+        : [],
   }, "hopgate_client_");
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
   try {
@@ -157,12 +181,16 @@ async function main(): Promise<void> {
       clientVersion: VERSION,
       logger,
       signal: abort.signal,
-      onConnected(publicUrl, sessionId, connection) {
-        current = { id: sessionId, connection };
+      transport: config.transport,
+      caPem,
+      serverName: config.serverName,
+      udpReprobeMs: config.udpReprobeMs,
+      observer: inspector,
+      onConnected(publicUrl, sessionId, connection, carrier) {
+        current = { id: sessionId, connection, carrier };
         connection.closed.then(() => {
           if (current?.connection === connection) current = undefined;
         });
-        const carrier = carrierOf(connection);
         if (!terminal) {
           logger.info({
             component: "client",
@@ -174,11 +202,11 @@ async function main(): Promise<void> {
           return;
         }
         if (announced === publicUrl) {
-          console.log(`Reconnected (session ${sessionId}, carrier ${carrier})`);
+          console.log(`Reconnected over ${carrierName[carrier]} (session ${sessionId})`);
           return;
         }
         announced = publicUrl;
-        console.log(banner(publicUrl, services, carrier, inspectorAddress));
+        console.log(banner(publicUrl, services, carrierName[carrier], inspectorAddress));
       },
       onRequest(r) {
         metrics.observeRequest({
@@ -206,7 +234,7 @@ async function main(): Promise<void> {
       },
     });
   } catch (e) {
-    if (e instanceof KeyRejectedError) {
+    if (e instanceof KeyRejectedError || e instanceof CarrierTrustError) {
       console.error(`hopgate-client: ${e.message}`);
       logger.error({ component: "tunnel", code: e.code }, e.message);
       Deno.exit(1);

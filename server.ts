@@ -3,6 +3,7 @@
  * Prints one JSON line `server ready` with the bound addresses once it serves.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import type tls from "node:tls";
 import { Hono } from "hono";
 import { exitOnConfigError } from "./lib/config/build.ts";
 import { helpText } from "./lib/config/options.ts";
@@ -20,9 +21,13 @@ import { createApiRoutes } from "./lib/admin/app.ts";
 import { startDtlsServer } from "./lib/dtls/server.ts";
 import { pskFromApiKey } from "./lib/dtls/psk.ts";
 import { SessionRegistry } from "./lib/proxy/registry.ts";
-import { acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
+import { acceptTcpTunnel, acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
+import { startTunnelTlsListener, type TunnelTlsListener } from "./lib/proxy/tunnel_tls_listener.ts";
 import { createGateway } from "./lib/proxy/gateway.ts";
-import { type Front, type FrontHandlers, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
+import { type Front, type FrontHandler, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
+import { serveWeb } from "./lib/proxy/web_bridge.ts";
+import { createPolicyBook } from "./lib/proxy/policy_book.ts";
+import { cidrContains, parseIp } from "./lib/config/cidr.ts";
 import { type CertificateStore, openSelfSignedStore } from "./lib/tls/certificate_store.ts";
 import { type AcmeCertificateStore, openAcmeStore } from "./lib/tls/acme_store.ts";
 import { errorResponse } from "./lib/pages/mod.ts";
@@ -41,51 +46,47 @@ function origin(scheme: "http" | "https", host: string, port: number): string {
 }
 
 /**
- * The plain HTTP listener when TLS is on: ACME's HTTP-01 path answers pending challenges, everything
- * else goes to HTTPS.
+ * The plain HTTP listener when TLS is on: ACME's HTTP-01 path answers pending challenges, requests for
+ * hosts this server serves go to HTTPS, anything else gets the 404 page.
  */
 function redirectToHttps(
   httpsPort: () => number,
   isKnownHost: (host: string) => boolean,
   challenge?: (path: string) => Promise<string | undefined>,
-): FrontHandlers {
-  return {
-    async fetch(request) {
-      const url = new URL(request.url);
-      if (url.pathname.startsWith("/.well-known/acme-challenge/")) {
-        const keyAuthorization = await challenge?.(url.pathname);
-        if (keyAuthorization !== undefined) {
-          return new Response(keyAuthorization, { headers: { "content-type": "text/plain" } });
-        }
-        return errorResponse(
-          404,
-          "no_challenge",
-          "No ACME challenge is pending here.",
-          request,
-          crypto.randomUUID(),
-        );
+): FrontHandler {
+  const app = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    if (url.pathname.startsWith("/.well-known/acme-challenge/")) {
+      const keyAuthorization = await challenge?.(url.pathname);
+      if (keyAuthorization !== undefined) {
+        return new Response(keyAuthorization, { headers: { "content-type": "text/plain" } });
       }
-      const host = (request.headers.get("host") ?? url.hostname).replace(/:\d+$/, "").toLowerCase()
-        .replace(/\.$/, "");
-      // Only hosts this server serves: a redirect must not send a visitor wherever the Host header says.
-      if (!isKnownHost(host)) {
-        return errorResponse(
-          404,
-          "unknown_host",
-          "This host is not served by this HopGate server.",
-          request,
-          crypto.randomUUID(),
-        );
-      }
-      return new Response(null, {
-        status: 308,
-        headers: { location: `${origin("https", host, httpsPort())}${url.pathname}${url.search}` },
-      });
-    },
-    upgrade(_request, socket) {
-      socket.destroy();
-    },
+      return errorResponse(
+        404,
+        "no_challenge",
+        "No ACME challenge is pending here.",
+        request,
+        crypto.randomUUID(),
+      );
+    }
+    const host = (request.headers.get("host") ?? url.hostname).replace(/:\d+$/, "").toLowerCase()
+      .replace(/\.$/, "");
+    // Only hosts this server serves: a redirect must not send a visitor wherever the Host header says.
+    if (!isKnownHost(host)) {
+      return errorResponse(
+        404,
+        "unknown_host",
+        "This host is not served by this HopGate server.",
+        request,
+        crypto.randomUUID(),
+      );
+    }
+    return new Response(null, {
+      status: 308,
+      headers: { location: `${origin("https", host, httpsPort())}${url.pathname}${url.search}` },
+    });
   };
+  return (req, res) => void serveWeb(req, res, app);
 }
 
 async function readAcmeCa(file: string): Promise<string> {
@@ -144,18 +145,22 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const publicUrl = (domain: string) =>
     origin(config.tlsMode === "off" ? "http" : "https", domain, publicPort);
 
+  const lookupPsk = async (identity: string) => {
+    if (!domains.has(identity)) return null;
+    const key = await store.clientKey(identity);
+    return key ? pskFromApiKey(key) : null;
+  };
   const dtls = await startDtlsServer({
     hostname: config.dtlsListen.hostname,
     port: config.dtlsListen.port,
     logger,
-    async lookupPsk(identity) {
-      if (!domains.has(identity)) return null;
-      const key = await store.clientKey(identity);
-      return key ? pskFromApiKey(key) : null;
-    },
+    lookupPsk,
     onSession: (session) =>
       acceptTunnel(session, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger }),
   });
+
+  const policyStore = createPolicyStore(database.db);
+  const policies = await createPolicyBook(policyStore, { logger });
 
   // The admin API rate-limits by peer address, which only the front knows: carried in async context.
   const peer = new AsyncLocalStorage<string>();
@@ -175,7 +180,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     "/api/v1",
     createApiRoutes({
       store,
-      policies: createPolicyStore(database.db),
+      policies: policyStore,
       adminApiKey: config.adminApiKey,
       serverDomain: config.domain,
       logger,
@@ -194,6 +199,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
             remote_address: s.remoteAddress,
             connected_since: s.connectedAt.toISOString(),
             requests_served: s.requestsServed,
+            carrier: s.carrier ?? "udp",
           })),
         async domainAdded(domain) {
           domains.add(domain);
@@ -219,7 +225,13 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   );
 
   const metrics = createMetrics({
-    sessions: () => registry.list().map((s) => ({ id: s.id, domain: s.domain, stats: s.connection.stats() })),
+    sessions: () =>
+      registry.list().map((s) => ({
+        id: s.id,
+        domain: s.domain,
+        carrier: s.carrier ?? "udp",
+        stats: s.connection.stats(),
+      })),
     handshakes: () => ({
       succeeded: dtls.stats().handshakesCompleted,
       failed: dtls.stats().handshakesFailed,
@@ -231,45 +243,71 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   });
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
 
-  const proxied = createGateway({
+  const trusted = config.trustedProxies;
+  const gateway = createGateway({
     serverDomain: config.domain,
-    ownApp: (request) => own.fetch(request),
+    // localhost and IP literals reach the admin API only where no public name is served (dev, tests).
+    ownAddressHosts: config.tlsMode === "self-signed" || config.debug,
+    ownApp: (request, remoteAddr) => peer.run(remoteAddr, () => own.fetch(request)),
     isRegistered: (d) => domains.has(d),
+    isTrustedProxy: trusted.length === 0 ? undefined : (address) => {
+      const ip = parseIp(address);
+      return ip !== null && trusted.some((c) => cidrContains(c, ip));
+    },
+    policy: (domain) => policies.get(domain),
+    onPolicyDenied: (domain, reason) => metrics.observePolicyDenial(domain, reason),
+    hsts: (domain) => config.tlsMode === "acme" && domains.has(domain),
     registry,
     proxyTimeoutMs: config.proxyTimeoutMs,
     logger,
     onRequestDone: (r) => metrics.observeRequest(r),
   });
-  const gateway = {
-    ...proxied,
-    fetch: (request: Request, info: { remoteAddr: string; proto: "http" | "https" }) =>
-      peer.run(info.remoteAddr, () => proxied.fetch(request, info)),
-  };
 
+  /** The TCP carrier's entry: sockets that negotiated ALPN "hopgate/1" (issue 12). */
+  const onTunnelSocket = (socket: tls.TLSSocket) =>
+    acceptTcpTunnel(socket, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger, lookupPsk });
   const fronts: Front[] = [];
   let https: Front | undefined;
+  let tunnelTls: TunnelTlsListener | undefined;
   if (certs) {
     const store = certs;
     https = await startHttpsFront({
       listen: config.httpsListen,
       defaultCert: store.defaultPair(),
       sni: (name) => store.contextFor(name),
-      handlers: gateway,
+      handler: gateway.handle,
+      onTunnelSocket,
+      logger,
     });
     fronts.push(https);
     publicPort = https.addr.port;
+    // Clients dial the TCP carrier on the DTLS port number: the HTTPS front takes it (ALPN
+    // "hopgate/1") when both share a port, as the defaults do; otherwise a TLS listener of its own.
+    if (dtls.addr.port !== https.addr.port) {
+      const own = store;
+      tunnelTls = await startTunnelTlsListener({
+        listen: { hostname: config.dtlsListen.hostname, port: dtls.addr.port },
+        defaultCert: own.defaultPair(),
+        sni: (name) => own.contextFor(name),
+        onTunnelSocket,
+      }).catch((e) => {
+        log.warn({ err: (e as Error).message }, "TCP carrier listener not started");
+        return undefined;
+      });
+    }
     fronts.push(
-      await startHttpFront(
-        config.httpListen,
-        redirectToHttps(
+      await startHttpFront({
+        listen: config.httpListen,
+        handler: redirectToHttps(
           () => publicPort,
           (h) => h === config.domain || domains.has(h),
           acme?.challengeResponse,
         ),
-      ),
+        logger,
+      }),
     );
   } else {
-    const http = await startHttpFront(config.httpListen, gateway);
+    const http = await startHttpFront({ listen: config.httpListen, handler: gateway.handle, logger });
     fronts.push(http);
     publicPort = http.addr.port;
   }
@@ -282,6 +320,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     http: `${http.addr.hostname}:${http.addr.port}`,
     https: https ? `${https.addr.hostname}:${https.addr.port}` : null,
     dtls: `${dtls.addr.hostname}:${dtls.addr.port}`,
+    tunnel_tcp: tunnelTls ? `${tunnelTls.addr.hostname}:${tunnelTls.addr.port}` : null,
     metrics: metricsServer ? `${metricsServer.addr.hostname}:${metricsServer.addr.port}` : null,
     tls_mode: config.tlsMode,
     database: database.kind,
@@ -304,8 +343,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         await gateway.drained(DRAIN_MS);
         await registry.closeAll("the server is shutting down");
         await dtls.close();
+        await tunnelTls?.close();
         for (const f of fronts) f.destroyConnections();
         await Promise.all(closing);
+        policies.close();
         await metricsServer?.shutdown();
         await database.close();
         log.info({}, "server stopped");

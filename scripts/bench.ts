@@ -309,7 +309,7 @@ async function sessions(stack: Stack, memory: Results["memory"][string]): Promis
 
 /** Small requests, transfers and WebSocket echo through one stack, sampling its RSS. */
 async function throughStack(
-  label: "hopHttp" | "hopHttps",
+  label: "hopHttp" | "hopHttps" | "hopTcp",
   stack: Stack,
   upload: string,
   withSessions: boolean,
@@ -431,6 +431,15 @@ async function profile(origin: Origin): Promise<void> {
   say(`CPU profiles in ${profDir}`);
 }
 
+/** Client settings for the TCP carrier against a self-signed stack (its CA, its server name). */
+function tcpCarrierEnv(stack: Stack): Record<string, string> {
+  return {
+    HOP_CLIENT_TRANSPORT: "tcp",
+    HOP_CLIENT_CA_FILE: stack.ca ?? "",
+    HOP_CLIENT_SERVER_NAME: "hop.bench.test",
+  };
+}
+
 async function lossy(): Promise<void> {
   if (args.has("--no-netns") || ONLY_REFS) {
     results.lossy.skipped = ONLY_REFS ? "--only=refs" : "--no-netns";
@@ -530,6 +539,48 @@ async function lossy(): Promise<void> {
     });
     await namespace.loss({});
     await stopStack(stack);
+    await phase("TCP carrier rows", async () => {
+      const tcp = await startStack({
+        name: "netns-tcp",
+        tls: "self-signed",
+        originPort: origin.port,
+        logDir,
+        dataDir: `${work}/data-netns-tcp`,
+        problem,
+        ns,
+        clientEnv: tcpCarrierEnv,
+      });
+      try {
+        const target = { url: tcp.base, resolve: tcp.resolve, cacert: tcp.ca ?? undefined, ns };
+        for (const p of [0, ...CONFIG.lossRates]) {
+          const condition = p === 0 ? `MTU ${PATH_MTU}` : `${p * 100}% loss`;
+          // The carrier's TLS stream runs on the DTLS port number, over TCP.
+          await namespace.loss({ tcpPort: tcp.dtlsPort, tcpLoss: p });
+          const row: Results["lossy"]["rows"][number] = { condition, path: "hopTcp", loss: p };
+          await phase(`${condition} hopTcp small requests`, async () => {
+            row.small = await wrk(`https://127.0.0.1:${tcp.httpsPort}/small`, {
+              seconds: CONFIG.loadSeconds,
+              connections: CONFIG.connections,
+              host: BENCH_DOMAIN,
+              ns,
+            });
+            say(`${condition} hopTcp small requests: ${fmtSmall(row.small)}`);
+          });
+          await phase(`${condition} hopTcp download`, async () => {
+            row.download = await curlDownload(
+              { ...target, maxTimeS: CONFIG.lossyTransferMaxS },
+              CONFIG.transferBytes,
+            );
+            say(`${condition} hopTcp download: ${fmtTransfer(row.download)}`);
+          });
+          row.iptables = await namespace.counters();
+          results.lossy.rows.push(row);
+        }
+      } finally {
+        await namespace.loss({});
+        await stopStack(tcp);
+      }
+    });
     await origin.proc.stop();
   } finally {
     await stopAll();
@@ -604,6 +655,27 @@ async function main(): Promise<void> {
       await stopStack(stack);
     }
   });
+  if (!ONLY_REFS) {
+    await phase("HTTPS stack, TCP carrier", async () => {
+    const stack = await startStack({
+      name: "https-tcp",
+      tls: "self-signed",
+      originPort: origin.port,
+      logDir,
+      dataDir: `${work}/data-https-tcp`,
+      problem,
+      clientEnv: tcpCarrierEnv,
+    });
+    say(
+      `HTTPS stack, TCP carrier: server https :${stack.httpsPort}, tunnel TLS :${stack.dtlsPort}, client up`,
+    );
+    try {
+      await throughStack("hopTcp", stack, upload, false);
+    } finally {
+      await stopStack(stack);
+    }
+    });
+  }
   if (args.has("--profile") && !ONLY_REFS) await phase("CPU profiles", () => profile(origin));
   await origin.proc.stop();
 

@@ -23,6 +23,8 @@ export interface SessionSummary {
   remote_address: string;
   connected_since: string;
   requests_served: number;
+  /** udp (DTLS) or tcp (the TLS fallback carrier). */
+  carrier?: "udp" | "tcp";
 }
 
 /** A domain's TLS certificate (ACME mode), as GET /domains/{domain} shows it. */

@@ -8,6 +8,7 @@ import {
   boolean,
   dialAddress,
   domainName,
+  duration,
   type ListenAddress,
   listenAddress,
   logLevel,
@@ -34,6 +35,14 @@ export interface ClientConfig {
   metricsListen?: ListenAddress;
   /** The request inspector's listener; null when turned off. */
   inspectListen: ListenAddress | null;
+  /** Carrier: auto (UDP, TCP when UDP does not pass), udp or tcp. */
+  transport: "auto" | "udp" | "tcp";
+  /** PEM file of a private CA the TCP carrier trusts besides the system roots. */
+  caFile?: string;
+  /** Name the server's certificate must carry when serverAddr is an IP literal. */
+  serverName?: string;
+  /** First background UDP re-probe after an auto fallback to TCP, in ms. */
+  udpReprobeMs: number;
 }
 
 export const clientOptions: OptionSpec[] = [
@@ -41,7 +50,7 @@ export const clientOptions: OptionSpec[] = [
     key: "serverAddr",
     flag: "server-addr",
     env: "HOP_CLIENT_SERVER_ADDR",
-    description: "The server's DTLS address.",
+    description: "The server's address: UDP for DTLS, TCP (TLS) on the same port number.",
     example: "hop.example.com:443",
   },
   {
@@ -106,6 +115,38 @@ export const clientOptions: OptionSpec[] = [
     description: "The request inspector's web page and API (off: none).",
     default: "127.0.0.1:4040",
     example: "127.0.0.1:4041",
+  },
+  {
+    key: "transport",
+    flag: "transport",
+    env: "HOP_CLIENT_TRANSPORT",
+    description: "auto (DTLS over UDP, TLS over TCP when UDP does not pass), udp or tcp.",
+    default: "auto",
+    example: "tcp",
+  },
+  {
+    key: "caFile",
+    flag: "ca-file",
+    env: "HOP_CLIENT_CA_FILE",
+    description:
+      "PEM file of a private CA trusted for the server's TLS certificate (TCP carrier), besides the system roots.",
+    example: "/etc/hopgate/ca.crt",
+  },
+  {
+    key: "serverName",
+    flag: "server-name",
+    env: "HOP_CLIENT_SERVER_NAME",
+    description:
+      "Host name the server's certificate must carry when HOP_CLIENT_SERVER_ADDR is an IP address.",
+    example: "hop.example.com",
+  },
+  {
+    key: "udpReprobeMs",
+    flag: "udp-reprobe",
+    env: "HOP_CLIENT_UDP_REPROBE",
+    description: "After falling back to TCP, first retry of UDP in the background (doubles up to 8x).",
+    default: "60s",
+    example: "5m",
   },
   logLevelOption,
   {
@@ -185,6 +226,10 @@ const schemas = {
   hostHeader: z.enum(["preserve", "rewrite"], { error: () => "must be preserve or rewrite" }),
   metricsListen: listenAddress.optional(),
   inspectListen: z.union([z.literal("off").transform(() => null), listenAddress]),
+  transport: z.enum(["auto", "udp", "tcp"], { error: () => "must be auto, udp or tcp" }),
+  caFile: z.string().min(1, "must not be empty").optional(),
+  serverName: domainName.optional(),
+  udpReprobeMs: duration,
   logLevel,
   logFormat: z.enum(["auto", "json", "pretty"], { error: () => "must be auto, json or pretty" }),
   debug: boolean,

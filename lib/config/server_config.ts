@@ -1,4 +1,5 @@
 /** The server's configuration: option table, schemas and the typed result. */
+import { type Cidr, parseCidr } from "./cidr.ts";
 import { z } from "zod";
 import type { LogFormat, LogLevel } from "../log/logger.ts";
 import { buildConfig, type Built } from "./build.ts";
@@ -58,6 +59,8 @@ export interface ServerConfig {
   metricsListen?: ListenAddress;
   /** HOP_SECRET_KEY: 64 hex characters sealing client keys at rest; required with dbDsn. */
   secretKey?: string;
+  /** Peers (CIDRs) whose X-Forwarded-For is trusted: a load balancer or CDN in front of the server. */
+  trustedProxies: Cidr[];
 }
 
 export const serverOptions: OptionSpec[] = [
@@ -168,6 +171,15 @@ export const serverOptions: OptionSpec[] = [
     example: "60s",
   },
   {
+    key: "trustedProxies",
+    flag: "trusted-proxies",
+    env: "HOP_SERVER_TRUSTED_PROXIES",
+    description:
+      "Comma-separated CIDRs of proxies in front of the server whose X-Forwarded-For is kept (others' is replaced).",
+    default: "",
+    example: "10.0.0.0/8,2001:db8::/32",
+  },
+  {
     key: "metricsListen",
     flag: "metrics-listen",
     env: "HOP_SERVER_METRICS_LISTEN",
@@ -237,6 +249,18 @@ const schemas = {
   acmeEmail: z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "must be an e-mail address").optional(),
   acmeCaFile: z.string().min(1, "must not be empty").optional(),
   proxyTimeoutMs: duration,
+  trustedProxies: z.string().transform((s, ctx) => {
+    const out: Cidr[] = [];
+    for (const item of s.split(",").map((x) => x.trim()).filter(Boolean)) {
+      const c = parseCidr(item);
+      if (typeof c === "string") {
+        ctx.addIssue({ code: "custom", message: `${item}: ${c} (e.g. 10.0.0.0/8 or 2001:db8::/32)` });
+        return z.NEVER;
+      }
+      out.push(c);
+    }
+    return out;
+  }),
   metricsListen: z.string().transform((s, ctx) => {
     if (s.trim() === "off") return undefined;
     const r = listenAddress.safeParse(s);

@@ -23,6 +23,7 @@ import {
 import { ServerSession } from "./server_session.ts";
 import { type DtlsServerLimits, resolveLimits } from "./limits.ts";
 import { HandshakeAdmission } from "./admission.ts";
+import { HintLimiter, STALE_SESSION_HINT } from "./stale_hint.ts";
 
 export type { DtlsServerLimits };
 import type { DatagramSession, PeerAddress } from "./session.ts";
@@ -41,6 +42,8 @@ export interface DtlsServerOptions {
   cipherSuites?: number[];
   /** Optional PSK identity hint, sent in a ServerKeyExchange. */
   identityHint?: string;
+  /** Answer protected records from an address without a session with the stale-session hint (default true). */
+  staleSessionHints?: boolean;
 }
 
 export interface DtlsServerStats {
@@ -93,6 +96,8 @@ class Server implements DtlsServer {
   readonly #peers = new Map<string, Peer>();
   readonly #admission: HandshakeAdmission;
   readonly #header: RecordHeader = newRecordHeader();
+  readonly #hints = new HintLimiter();
+  #handshakeCount = 0;
   #sessionCount = 0;
   #dropped = 0;
   #datagrams = 0;
@@ -244,8 +249,19 @@ class Server implements DtlsServer {
         this.#handleClientHello(h, fragment, addr, key, peer);
       } else if (peer?.kind === "handshake") peer.hs.handleRecord(h, fragment);
       else if (peer?.kind === "session") peer.session.handleRecord(h, fragment);
-      else this.#dropped++;
+      else this.#onStrayRecord(h, addr, key);
     }
+  }
+
+  /**
+   * A record from an address we have no association for. A protected one means a client still
+   * believes in a session we lost (restart, NAT rebinding): it gets the stale-session hint
+   * (stale_hint.ts), so it probes its path and reconnects without waiting for its idle timeout.
+   */
+  #onStrayRecord(h: RecordHeader, addr: Deno.NetAddr, key: string): void {
+    this.#dropped++;
+    if (h.epoch === 0 || this.#o.staleSessionHints === false || this.#closed) return;
+    if (this.#hints.allow(key, this.#clock.now())) this.#send(addr, STALE_SESSION_HINT);
   }
 
   /** Flights 1 and 3: answer without state until the cookie checks out, then start a handshake. */

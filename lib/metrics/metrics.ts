@@ -9,6 +9,8 @@ import type { ConnectionStats } from "../transport/types.ts";
 export interface SessionSample {
   id: string;
   domain: string;
+  /** Which carrier the session runs on (DTLS over UDP, or TLS over TCP). */
+  carrier?: "udp" | "tcp";
   stats: ConnectionStats;
 }
 
@@ -167,6 +169,16 @@ export function createMetrics(sources: MetricSources = {}, prefix = "hopgate_"):
       let total = retransmittedByClosed;
       for (const n of lastRetransmitted.values()) total += n;
       feedRetransmissions({}, total);
+    },
+  });
+  new client.Gauge({
+    name: `${prefix}sessions_by_carrier`,
+    help: "Live tunnel sessions by domain and carrier (udp: DTLS, tcp: TLS fallback).",
+    labelNames: ["domain", "carrier"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sources.sessions?.() ?? []) this.inc({ domain: s.domain, carrier: s.carrier ?? "udp" });
     },
   });
   new client.Gauge({

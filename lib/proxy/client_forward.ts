@@ -8,7 +8,13 @@ import type { Logger } from "../log/logger.ts";
 import { type Clock, systemClock } from "../log/clock.ts";
 import { type ByteSink, type ByteSource, type HeaderLine, pipeBody } from "../protocol/body.ts";
 import { TunnelStreamReader, TunnelStreamWriter } from "../protocol/exchange.ts";
-import { type HeadFields, type Message, ProtocolError, ResetCode } from "../protocol/mod.ts";
+import {
+  type HeadFields,
+  type Message,
+  ProtocolError,
+  ResetCode,
+  type TunnelErrorCode,
+} from "../protocol/mod.ts";
 import type { TransportStream } from "../transport/types.ts";
 import { dropHopByHop, headerValue } from "./headers.ts";
 import {
@@ -82,7 +88,7 @@ function serve(
   const clock = opts.clock ?? systemClock;
   const { info, report } = servedRequestReporter({ ...message, path }, upgrade, clock, opts.onRequest);
   const log = opts.logger.child({ request_id: message.requestId });
-  const answerError = (code: "no_service" | "local_unreachable" | "local_error", text: string) => {
+  const answerError = (code: TunnelErrorCode, text: string) => {
     reader.cancel();
     writer.head({ type: "ERROR", code, message: text.slice(0, 4000) }, true);
     info.status = code === "no_service" ? 404 : 502;

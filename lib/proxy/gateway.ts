@@ -13,13 +13,25 @@ import type { FrontHandler, FrontRequest, FrontResponse } from "./front_types.ts
 import type { SessionRegistry, TunnelSession } from "./registry.ts";
 import { type ForwardOutcome, forwardRequest } from "./server_forward.ts";
 import { serveWeb } from "./web_bridge.ts";
+import {
+  applyHeaderEdits,
+  applyResponseHeaders,
+  checkRequest,
+  clientAddress,
+  type CompiledPolicy,
+  denialText,
+} from "./policy.ts";
 
 export interface GatewayOptions {
   serverDomain: string;
   /** Also answer the server's own routes for `localhost` and IP literals (dev mode only). */
   ownAddressHosts: boolean;
-  /** The server's own routes (admin API, health). */
-  ownApp(request: Request): Response | Promise<Response>;
+  /** The server's own routes (admin API, health), with the peer's address. */
+  ownApp(request: Request, remoteAddr: string): Response | Promise<Response>;
+  /** A domain's access rules at the edge (issue 14); undefined: everything is served. */
+  policy?(domain: string): CompiledPolicy | undefined;
+  /** A request a policy refused (metrics). */
+  onPolicyDenied?(domain: string, reason: string): void;
   isRegistered(domain: string): boolean;
   /** A peer whose X-Forwarded-For is kept and appended to (HOP_SERVER_TRUSTED_PROXIES). */
   isTrustedProxy?(address: string): boolean;
@@ -142,12 +154,39 @@ export function createGateway(options: GatewayOptions): Gateway {
   ): Promise<ForwardOutcome> {
     const path = pathOf(req.target);
     const tried = new Set<string>();
+    const policy = options.policy?.(domain);
+    let requestHeaders: HeaderLine[] | undefined;
+    if (policy) {
+      const facts = {
+        remoteAddr: clientAddress(req.remoteAddr, req.headers, options.isTrustedProxy),
+        headers: req.headers,
+      };
+      const decision = await checkRequest(policy, facts, Date.now());
+      if (!decision.allow) {
+        const { code, message } = denialText(decision);
+        log.info(
+          { request_id: requestId, domain, remote: facts.remoteAddr, rule: decision.rule },
+          "request denied by policy",
+        );
+        options.onPolicyDenied?.(domain, decision.reason);
+        writeErrorPage(req, res, decision.status, code, message, requestId, decision.headers);
+        return { status: decision.status, bytesIn: 0, bytesOut: 0, aborted: false };
+      }
+      requestHeaders = applyHeaderEdits(req.headers, decision.requestHeaders);
+    }
+    const hsts = req.proto === "https" && (options.hsts?.(domain) ?? false);
     const opts = {
       requestId,
       host: req.authority,
       trustedPeer: options.isTrustedProxy?.(req.remoteAddr) ?? false,
       timeoutMs: options.proxyTimeoutMs,
-      editResponse: req.proto === "https" && options.hsts?.(domain) ? addHsts : undefined,
+      requestHeaders,
+      editResponse: policy || hsts
+        ? (lines: HeaderLine[]) => {
+          const edited = policy ? applyResponseHeaders(policy, lines) : lines;
+          return hsts ? addHsts(edited) : edited;
+        }
+        : undefined,
     };
     let aborted = false;
     req.onAbort(() => aborted = true);
@@ -192,7 +231,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       return { status: 400, bytesIn: 0, bytesOut: 0, aborted: false };
     }
     if (own(host)) {
-      const status = await serveWeb(req, res, options.ownApp);
+      let status = 0;
+      await serveWeb(req, res, async (request) => {
+        const response = await options.ownApp(request, req.remoteAddr);
+        status = response.status;
+        return response;
+      });
       return { status, bytesIn: 0, bytesOut: 0, aborted: false };
     }
     if (!options.isRegistered(host)) {

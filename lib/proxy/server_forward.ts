@@ -26,6 +26,8 @@ export interface ForwardOptions {
    * upload chunk is accepted, so a long upload that keeps moving is not cut short.
    */
   timeoutMs: number;
+  /** The browser's header lines after edge rules (default: as they came). */
+  requestHeaders?: HeaderLine[];
   /** Edits the answer's header lines before they go to the browser (HSTS, access-rule header edits). */
   editResponse?(headers: HeaderLine[]): HeaderLine[];
   clock?: Clock;
@@ -130,7 +132,7 @@ function requestHead(req: FrontRequest, opts: ForwardOptions, upgrade: boolean):
     requestId: opts.requestId,
     method: req.method,
     target: req.target,
-    headers: requestHeaderLines(req.headers, {
+    headers: requestHeaderLines(opts.requestHeaders ?? req.headers, {
       requestId: opts.requestId,
       remoteAddr: req.remoteAddr,
       proto: req.proto,

@@ -7,6 +7,7 @@ const PATH_LABEL: Record<string, string> = {
   direct: "direct → origin",
   hopHttp: "HopGate HTTP  (TLS off, Host header)",
   hopHttps: "HopGate HTTPS (self-signed front)",
+  hopTcp: "HopGate HTTPS, TCP carrier (TLS tunnel)",
   baseline: "TCP baseline: direct, loss on origin port",
 };
 
@@ -92,7 +93,7 @@ export function buildReport(results: Results): string {
   // Small requests.
   const d = results.small.direct;
   const smallRows: string[][] = [];
-  for (const p of ["direct", "hopHttp", "hopHttps"] as const) {
+  for (const p of ["direct", "hopHttp", "hopHttps", "hopTcp"] as const) {
     const r = results.small[p];
     if (!r) {
       smallRows.push([PATH_LABEL[p], results.only ? `not run (--only=${results.only})` : "failed"]);
@@ -142,7 +143,7 @@ export function buildReport(results: Results): string {
   // Transfers.
   const dt = results.transfer.direct;
   const transferRows: string[][] = [];
-  for (const p of ["direct", "hopHttp", "hopHttps"] as const) {
+  for (const p of ["direct", "hopHttp", "hopHttps", "hopTcp"] as const) {
     const r = results.transfer[p];
     const version = r?.download?.httpVersion ?? r?.upload?.httpVersion ?? "?";
     let vs = "—";
@@ -171,7 +172,7 @@ export function buildReport(results: Results): string {
   // WebSocket.
   const dw = results.ws.direct;
   const wsRows: string[][] = [];
-  for (const p of ["direct", "hopHttp", "hopHttps"] as const) {
+  for (const p of ["direct", "hopHttp", "hopHttps", "hopTcp"] as const) {
     const r = results.ws[p];
     if (!r) {
       wsRows.push([
@@ -190,6 +191,8 @@ export function buildReport(results: Results): string {
       ? "HopGate ws://  (TLS off)"
       : p === "hopHttps"
       ? "HopGate wss:// (self-signed)"
+      : p === "hopTcp"
+      ? "HopGate wss:// (TCP carrier)"
       : PATH_LABEL[p];
     wsRows.push([label, num(r.p50Ms, 3), num(r.p99Ms, 3), num(r.meanMs, 3), vs]);
   }
@@ -206,7 +209,9 @@ export function buildReport(results: Results): string {
   for (const [stack, m] of Object.entries(results.memory)) {
     for (const proc of ["server", "client"] as const) {
       memRows.push([
-        `${stack === "hopHttps" ? "HTTPS stack" : "HTTP stack"} ${proc}`,
+        `${
+          stack === "hopHttps" ? "HTTPS stack" : stack === "hopTcp" ? "TCP-carrier stack" : "HTTP stack"
+        } ${proc}`,
         mb(m.idleKb?.[proc]),
         mb(m.smallLoadPeakKb?.[proc]),
         mb(m.transferPeakKb?.[proc]),
@@ -260,9 +265,10 @@ export function buildReport(results: Results): string {
       rows.find((r) => r.condition === cond && r.path === path);
     const nd = rows.find((r) => r.loss === 0 && r.path === "direct");
     const nh = rows.find((r) => r.loss === 0 && r.path === "hopHttp");
+    const nt = rows.find((r) => r.loss === 0 && r.path === "hopTcp");
     const lossRows: string[][] = [];
     for (const r of rows) {
-      const ref = r.path === "hopHttp" ? nh : nd;
+      const ref = r.path === "hopHttp" ? nh : r.path === "hopTcp" ? nt : nd;
       const rs = r.small;
       const vsDirect = rs && nd?.small && r.path !== "direct" ? rs.rps / nd.small.rps : NaN;
       const vsNoLoss = rs && ref?.small && r !== ref ? rs.rps / ref.small.rps : NaN;
@@ -293,6 +299,8 @@ export function buildReport(results: Results): string {
         r.condition,
         r.path === "hopHttp"
           ? "HopGate HTTP"
+          : r.path === "hopTcp"
+          ? "HopGate HTTPS, TCP carrier"
           : r.path === "baseline"
           ? "TCP baseline (direct)"
           : "direct → origin",
@@ -332,6 +340,8 @@ export function buildReport(results: Results): string {
       `  vs direct: against "direct → origin" at MTU 1 500 without loss; vs no-loss: HopGate against HopGate at MTU 1 500,`,
       `  the TCP baseline against direct. Downloads under loss are capped at ${c.lossyTransferMaxS} s (partial = MB moved by then).`,
       "  Tunnel datagrams over 1 500 bytes are dropped in the namespace (lo would otherwise fragment and reassemble them).",
+      "  TCP carrier rows: a self-signed stack whose client runs the tunnel over TLS/TCP (HOP_CLIENT_TRANSPORT=tcp), the loss",
+      "  on that TCP port; wrk and curl reach it over HTTPS, so compare them with each other and with the TCP baseline.",
     );
     if (rows.some((r) => r.condition.includes("mid-session"))) {
       out.push(

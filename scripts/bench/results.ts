@@ -4,8 +4,9 @@ import type { LogSummary } from "./proc.ts";
 import type { CpuRows, RefName, RefRow } from "./refs.ts";
 
 /** direct = straight to the origin; hopHttp = through HopGate, TLS off (plain HTTP front, Host header);
- * hopHttps = through HopGate, self-signed TLS front (wrk: no SNI, the server's own certificate). */
-export type PathName = "direct" | "hopHttp" | "hopHttps";
+ * hopHttps = through HopGate, self-signed TLS front (wrk: no SNI, the server's own certificate);
+ * hopTcp = as hopHttps, the tunnel on the TCP carrier (TLS over TCP) instead of DTLS over UDP. */
+export type PathName = "direct" | "hopHttp" | "hopHttps" | "hopTcp";
 
 export interface SessionsResult {
   requested: number;
@@ -34,7 +35,7 @@ export interface StackMemory {
 export interface LossyRow {
   condition: string;
   /** baseline = straight to the origin with the loss on its TCP port (what a TCP tunnel would face). */
-  path: "direct" | "hopHttp" | "baseline";
+  path: "direct" | "hopHttp" | "baseline" | "hopTcp";
   loss: number;
   small?: SmallResult;
   download?: TransferResult;
