@@ -29,7 +29,10 @@ Deno.test("admin policy API on PGlite: validation, hashed passwords never return
   const dataDir = await Deno.makeTempDir({ prefix: "hopgate-policy-", dir: scratch });
   const database = await openDatabase({ dataDir });
   try {
-    const domains = createDomainStore(database.db, createKeySealer(crypto.getRandomValues(new Uint8Array(32))));
+    const domains = createDomainStore(
+      database.db,
+      createKeySealer(crypto.getRandomValues(new Uint8Array(32))),
+    );
     const policies = createPolicyStore(database.db);
     const changes: PolicyChange[] = [];
     policies.onChange((c) => changes.push(c));

@@ -10,6 +10,11 @@ import { connectPlain, rawExchange } from "./support/raw_http.ts";
 
 type Handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>;
 
+/** An answer that never comes, until the request is aborted (so the origin can still shut down). */
+function never(req: Request): Promise<Response> {
+  return new Promise((resolve) => req.signal.addEventListener("abort", () => resolve(new Response("gone"))));
+}
+
 function origin(handler: Handler): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, handler);
 }
@@ -149,7 +154,7 @@ Deno.test("a 5 MB upload and a 5 MB download stream through intact, also at 2% l
     return new Response(chunked(data, 64 * 1024));
   });
   for (const loss of [0, 0.02]) {
-    await using t = await startHarness(targetOf(o), { link: { loss, seed: 7 } });
+    await using t = await startHarness(targetOf(o), { link: { lossRate: loss, seed: 7 } });
     const up = await t.fetch("/up", { method: "POST", body: chunked(data, 100_000) });
     assert.equal(await up.text(), expected, `upload at ${loss}`);
     const down = await t.fetch("/down");
@@ -209,7 +214,7 @@ Deno.test("no response head within the timeout answers 504 and aborts the origin
   const originAborted = new Promise<void>((r) => aborted = r);
   await using o = origin((req) => {
     req.signal.addEventListener("abort", () => aborted());
-    return new Promise(() => {});
+    return never(req);
   });
   await using t = await startHarness(targetOf(o), { gateway: { proxyTimeoutMs: 300 } });
   const res = await t.fetch("/hang", { headers: { accept: "application/json" } });
@@ -219,7 +224,7 @@ Deno.test("no response head within the timeout answers 504 and aborts the origin
 });
 
 Deno.test("the client connection dying before the head answers 502 tunnel_dropped", async () => {
-  await using o = origin(() => new Promise(() => {}));
+  await using o = origin(never);
   await using t = await startHarness(targetOf(o));
   const pending = t.fetch("/hang", { method: "POST", body: "x", headers: { accept: "application/json" } });
   await new Promise((r) => setTimeout(r, 100));
@@ -288,7 +293,7 @@ Deno.test("the browser going away before the head aborts the origin's request", 
   await using o = origin((req) => {
     arrived();
     req.signal.addEventListener("abort", () => aborted());
-    return new Promise(() => {});
+    return never(req);
   });
   await using t = await startHarness(targetOf(o));
   const ac = new AbortController();

@@ -27,7 +27,12 @@ function echo(req, res) {
       trailers: req.rawTrailers,
       httpVersion: req.httpVersion,
     });
-    res.writeHead(200, ["Content-Type", "application/json", "Content-Length", String(Buffer.byteLength(body))]);
+    res.writeHead(200, [
+      "Content-Type",
+      "application/json",
+      "Content-Length",
+      String(Buffer.byteLength(body)),
+    ]);
     res.end(body);
   });
 }
@@ -37,10 +42,14 @@ const routes = {
   // Pre-compressed asset: gzip whatever the client asked for (Go's net/http and CDNs do this).
   "/gzip-always": (_req, res) => {
     res.writeHead(200, [
-      "Content-Type", "text/plain",
-      "Content-Encoding", "gzip",
-      "Content-Length", String(gzipped.length),
-      "Vary", "Accept-Encoding",
+      "Content-Type",
+      "text/plain",
+      "Content-Encoding",
+      "gzip",
+      "Content-Length",
+      String(gzipped.length),
+      "Vary",
+      "Accept-Encoding",
     ]);
     res.end(gzipped);
   },
@@ -48,7 +57,14 @@ const routes = {
   "/gzip-negotiate": (req, res) => {
     const wants = /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""));
     const body = wants ? gzipped : Buffer.from(text);
-    const head = ["Content-Type", "text/plain", "Content-Length", String(body.length), "Vary", "Accept-Encoding"];
+    const head = [
+      "Content-Type",
+      "text/plain",
+      "Content-Length",
+      String(body.length),
+      "Vary",
+      "Accept-Encoding",
+    ];
     if (wants) head.push("Content-Encoding", "gzip");
     res.writeHead(200, head);
     res.end(body);

@@ -80,6 +80,9 @@ class Http1Connection {
     if (ex) {
       ex.close = true;
       if (ex.body && !ex.body.done) ex.body.fail(new Error("connection ended inside the request body"));
+      // The browser closed while its answer was pending: treated as going away (as nginx does), so the
+      // origin's request is cancelled rather than left to run for nobody.
+      if (!ex.responseDone) { for (const cb of ex.aborts.splice(0)) cb(); }
       return;
     }
     this.carrier.end();
