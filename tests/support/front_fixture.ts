@@ -201,6 +201,7 @@ export async function readAll(
 export async function curl(args: string[]): Promise<{ out: string; code: number; err: string }> {
   const r = await new Deno.Command("curl", {
     args: ["-s", "--max-time", "10", ...args],
+    stdin: "null",
     stdout: "piped",
     stderr: "piped",
   })
