@@ -223,6 +223,8 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
     const tracked: Tracked = { closeIdle: () => raw.destroy(), destroy: () => raw.destroy() };
     open.add(tracked);
     raw.on("error", () => {});
+    // A peer that leaves before the handshake completes frees its descriptor now, not at the timeout.
+    raw.on("end", () => pending.has(raw) && raw.destroy());
     raw.on("close", () => {
       const p = pending.get(raw);
       if (p) clock.clearTimeout(p.handshake);
