@@ -277,3 +277,18 @@ Deno.test("web bridge: the server's own domain on Web Request/Response, raw byte
     assertEquals(h2.body, "GET https://admin.test/x ");
   });
 });
+
+Deno.test("h2: RST_STREAM from the browser is reported through onAbort", async () => {
+  await withFront(async (front, seen) => {
+    const session = http2.connect(`https://localhost:${front.addr.port}`, { rejectUnauthorized: false });
+    session.on("error", () => {});
+    const req = session.request({ ":path": "/hang" });
+    req.on("error", () => {});
+    await new Promise((r) => setTimeout(r, 150));
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    const t0 = Date.now();
+    while (!seen.length && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
+    session.destroy();
+    assertEquals(seen.map((s) => [s.target, s.httpVersion]), [["aborted:/hang", "2"]]);
+  });
+});

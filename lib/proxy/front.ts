@@ -207,7 +207,7 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
     p.tracked.closeIdle = () => socket.destroy();
     const alpn = socket.alpnProtocol;
     if (alpn === "h2") {
-      h2.serve(socket, { addr: p.remoteAddr, port: p.remotePort });
+      p.tracked.closeIdle = h2.serve(socket, { addr: p.remoteAddr, port: p.remotePort });
     } else if (alpn === "hopgate/1") {
       if (options.onTunnelSocket) options.onTunnelSocket(socket);
       else socket.destroy();
