@@ -301,3 +301,32 @@ Deno.test("h1: per-address connection cap sheds with a warn line, and frees slot
     for (const c of conns.slice(1)) c.close();
   }, { maxConnectionsPerAddress: 4 });
 });
+
+Deno.test("h1: the browser leaving before the response is reported through onAbort", async () => {
+  await withFront(async (front, seen) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: front.addr.port });
+    await conn.write(new TextEncoder().encode("GET /hang HTTP/1.1\r\nHost: a\r\n\r\n"));
+    await new Promise((r) => setTimeout(r, 100));
+    conn.close();
+    const t0 = Date.now();
+    while (!seen.length && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
+    assertEquals(seen.map((s) => s.target), ["aborted:/hang"]);
+  });
+});
+
+Deno.test("h1: close() stops accepting and closes idle keep-alive connections", async () => {
+  const front = await startHttpFront({ listen: { hostname: "127.0.0.1", port: 0 }, handler: testHandler() });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: front.addr.port });
+  await conn.write(new TextEncoder().encode("GET /len/1 HTTP/1.1\r\nHost: a\r\n\r\n"));
+  assertEquals(parseResponses(await readAll(conn, { until: done(1) }))[0].body, "x");
+  await front.close();
+  assertEquals(await readAll(conn, { timeoutMs: 2000 }), "", "closed without more bytes");
+  conn.close();
+  let refused = false;
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port: front.addr.port })).close();
+  } catch {
+    refused = true;
+  }
+  assert(refused, "the listener is closed");
+});

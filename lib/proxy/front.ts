@@ -207,7 +207,7 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
     p.tracked.closeIdle = () => socket.destroy();
     const alpn = socket.alpnProtocol;
     if (alpn === "h2") {
-      h2.serve(socket, { addr: p.remoteAddr, port: p.remotePort });
+      p.tracked.closeIdle = h2.serve(socket, { addr: p.remoteAddr, port: p.remotePort });
     } else if (alpn === "hopgate/1") {
       if (options.onTunnelSocket) options.onTunnelSocket(socket);
       else socket.destroy();
@@ -223,6 +223,8 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
     const tracked: Tracked = { closeIdle: () => raw.destroy(), destroy: () => raw.destroy() };
     open.add(tracked);
     raw.on("error", () => {});
+    // A peer that leaves before the handshake completes frees its descriptor now, not at the timeout.
+    raw.on("end", () => pending.has(raw) && raw.destroy());
     raw.on("close", () => {
       const p = pending.get(raw);
       if (p) clock.clearTimeout(p.handshake);

@@ -30,8 +30,8 @@ interface Remote {
 }
 
 export interface H2Front {
-  /** Serves HTTP/2 on a TLS socket whose ALPN chose "h2". */
-  serve(socket: Duplex, remote: Remote): void;
+  /** Serves HTTP/2 on a TLS socket whose ALPN chose "h2"; returns a graceful close (GOAWAY). */
+  serve(socket: Duplex, remote: Remote): () => void;
 }
 
 /** Builds the HTTP/2 server that serves sockets handed to it (it never listens itself). */
@@ -44,7 +44,9 @@ export function createH2Front(handler: FrontHandler, logger?: Logger): H2Front {
   } as http2.ServerOptions);
   const remotes = new WeakMap<http2.Http2Session, Remote>();
   let pending: Remote | null = null;
+  let created: http2.ServerHttp2Session | null = null;
   server.on("session", (session: http2.ServerHttp2Session) => {
+    created = session;
     if (pending) remotes.set(session, pending);
     session.on("error", () => {});
     try {
@@ -69,8 +71,14 @@ export function createH2Front(handler: FrontHandler, logger?: Logger): H2Front {
   return {
     serve(socket, remote) {
       pending = remote;
+      created = null;
       server.emit("connection", socket);
       pending = null;
+      const session = created as http2.ServerHttp2Session | null;
+      return () => {
+        if (session && !session.closed) session.close();
+        else socket.destroy();
+      };
     },
   };
 }

@@ -39,6 +39,23 @@ export function rateLimitedWarn(logger: Logger | undefined, msg: string, interva
   };
 }
 
+let signalsReady = false;
+
+/**
+ * Deno 2.9 sets up its signal machinery (a self-pipe) on the first signal listener and panics if
+ * that meets EMFILE; a flood can make some lazy listener the first. Set it up while descriptors
+ * are plentiful (SIGWINCH: ignored by default, so a listener changes nothing).
+ */
+function prepareSignals(): void {
+  if (signalsReady || Deno.build.os === "windows") return;
+  signalsReady = true;
+  const noop = () => {};
+  try {
+    Deno.addSignalListener("SIGWINCH", noop);
+    Deno.removeSignalListener("SIGWINCH", noop);
+  } catch { /* no signals here */ }
+}
+
 /** Listens on addr and hands each accepted connection to onConn. */
 export function startAcceptLoop(
   listen: { hostname: string; port: number },
@@ -46,6 +63,7 @@ export function startAcceptLoop(
   logger: Logger | undefined,
   onConn: (c: AcceptedConn) => void,
 ): AcceptLoop {
+  prepareSignals();
   const listener = Deno.listen({ hostname: listen.hostname, port: listen.port });
   const counts = new Map<string, number>();
   const warnAccept = rateLimitedWarn(logger, "accept failed; retrying after a back-off");

@@ -3,6 +3,7 @@
  * becomes a Request, the Response goes back through the FrontResponse. Never on the tunnelled path,
  * which stays byte-faithful.
  */
+import { STATUS_CODES } from "node:http";
 import type { ByteSource, HeaderLine } from "../protocol/body.ts";
 import type { FrontRequest, FrontResponse } from "./front_types.ts";
 
@@ -91,7 +92,7 @@ export async function serveWeb(
   } catch {
     res = new Response("Internal Server Error\n", { status: 500 });
   }
-  response.head(res.status, res.statusText, responseLines(res.headers));
+  response.head(res.status, res.statusText || STATUS_CODES[res.status] || "", responseLines(res.headers));
   if (!res.body) return response.body.end(null);
   const reader = res.body.getReader();
   try {

@@ -40,6 +40,20 @@ function send(
   res.body.end(trailers ?? null);
 }
 
+function describe(req: FrontRequest): Seen {
+  return {
+    method: req.method,
+    target: req.target,
+    headers: req.headers,
+    authority: req.authority,
+    httpVersion: req.httpVersion,
+    body: "",
+    trailers: null,
+    contentLength: req.contentLength,
+    remoteAddr: req.remoteAddr,
+  };
+}
+
 /** The test handler: routes on the target's path; records every request it sees. */
 export function testHandler(seen: Seen[] = []): FrontHandler {
   return async (req, res) => {
@@ -55,6 +69,13 @@ export function testHandler(seen: Seen[] = []): FrontHandler {
         end: () => raw.sink.end(),
         error: () => raw.sink.abort(),
       });
+      return;
+    }
+    if (path === "/hang") {
+      // Never answers: the test goes away and the abort must be reported.
+      req.onAbort(() =>
+        seen.push({ ...describe(req), target: "aborted:" + req.target, body: "", trailers: null })
+      );
       return;
     }
     if (path === "/no-read") return send(res, 200, [["Content-Length", "2"]], "ok");
@@ -201,6 +222,7 @@ export async function readAll(
 export async function curl(args: string[]): Promise<{ out: string; code: number; err: string }> {
   const r = await new Deno.Command("curl", {
     args: ["-s", "--max-time", "10", ...args],
+    stdin: "null",
     stdout: "piped",
     stderr: "piped",
   })

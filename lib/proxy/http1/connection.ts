@@ -77,15 +77,11 @@ class Http1Connection {
   onEnd(): void {
     if (this.#state === "upgraded") return this.#raw?.(null);
     const ex = this.#ex;
-    if (ex) {
-      ex.close = true;
-      if (ex.body && !ex.body.done) ex.body.fail(new Error("connection ended inside the request body"));
-      // The browser closed while its answer was pending: treated as going away (as nginx does), so the
-      // origin's request is cancelled rather than left to run for nobody.
-      if (!ex.responseDone) { for (const cb of ex.aborts.splice(0)) cb(); }
-      return;
-    }
-    this.carrier.end();
+    // A browser that sends FIN while its request is pending has gone away (as nginx reads it):
+    // the gateway must hear of it rather than keep an origin request open for nobody.
+    if (ex && !ex.responseDone) return this.carrier.destroy();
+    if (ex) ex.close = true;
+    else this.carrier.end();
   }
 
   onClose(): void {
