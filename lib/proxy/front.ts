@@ -13,6 +13,7 @@ import type { FrontHandler } from "./front_types.ts";
 import { denoCarrier, socketCarrier } from "./carrier.ts";
 import { type Clock, type FrontLimits, frontLimits, realClock } from "./front_limits.ts";
 import { serveHttp1 } from "./http1/connection.ts";
+import { scanClientHello } from "./client_hello.ts";
 import { createH2Front } from "./front_h2.ts";
 import { type AcceptLoop, startAcceptLoop } from "./listener.ts";
 
@@ -93,12 +94,17 @@ export function startHttpFront(options: HttpFrontOptions): Promise<Front> {
   return Promise.resolve(frontOf(loop, open));
 }
 
-/** A Deno.Conn as a node Duplex, so node:tls can run over it. */
-function connDuplex(conn: Deno.Conn): Duplex {
+/** A Deno.Conn as a node Duplex, so node:tls can run over it; `first` is what was already read from it. */
+function connDuplex(conn: Deno.Conn, first?: Uint8Array): Duplex {
   let reading = false;
   const buf = new Uint8Array(64 * 1024);
   const d: Duplex = new Duplex({
     read() {
+      if (first) {
+        const head = first;
+        first = undefined;
+        if (!d.push(Buffer.from(head))) return;
+      }
       if (reading) return;
       reading = true;
       (async () => {
@@ -182,6 +188,8 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
   const h2 = createH2Front(options.handler, logger);
   const open = new Set<Tracked>();
   const pending = new WeakMap<Duplex, PendingTls>();
+  /** Contexts resolved from ClientHellos read ahead, by server name (refreshed on every connection). */
+  const resolved = new Map<string, tls.SecureContext>();
   // Never listens: connections accepted by our own loop are emitted into it (node:net's accept
   // loop dies for good after EMFILE under Deno; ours backs off and recovers).
   const server = tls.createServer({
@@ -189,6 +197,9 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
     key: options.defaultCert.key,
     ALPNProtocols: ALPN_PROTOCOLS,
     SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
+      // Resolved before the handshake started (see client_hello.ts): node:tls here needs the answer now.
+      const ready = resolved.get(name.toLowerCase());
+      if (ready) return cb(null, ready);
       options.sni(name).then((ctx) => cb(null, ctx), (err) => cb(err as Error));
     },
   });
@@ -219,22 +230,62 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
     }
   });
   const loop = startAcceptLoop(options.listen, limits, logger, (a) => {
-    const raw = connDuplex(a.conn);
-    const tracked: Tracked = { closeIdle: () => raw.destroy(), destroy: () => raw.destroy() };
-    open.add(tracked);
-    raw.on("error", () => {});
-    // A peer that leaves before the handshake completes frees its descriptor now, not at the timeout.
-    raw.on("end", () => pending.has(raw) && raw.destroy());
-    raw.on("close", () => {
-      const p = pending.get(raw);
-      if (p) clock.clearTimeout(p.handshake);
-      open.delete(tracked);
+    // A trickled or absent ClientHello must not hold a connection (issue 11 item 1).
+    let raw: Duplex | undefined;
+    let timedOut = false;
+    const handshake = clock.setTimeout(() => {
+      timedOut = true;
+      if (raw) raw.destroy();
+      else {
+        try {
+          a.conn.close();
+        } catch { /* already closed */ }
+      }
+    }, limits.handshakeTimeoutMs);
+    readClientHello(a.conn).then(async ({ bytes, serverName }) => {
+      if (serverName !== undefined) {
+        const ctx = await options.sni(serverName).catch(() => undefined);
+        if (ctx) {
+          if (resolved.size >= 1024 && !resolved.has(serverName)) resolved.delete(resolved.keys().next().value!);
+          resolved.set(serverName, ctx);
+        }
+      }
+      if (timedOut) throw new Error("handshake timeout");
+      raw = connDuplex(a.conn, bytes);
+      const tracked: Tracked = { closeIdle: () => raw!.destroy(), destroy: () => raw!.destroy() };
+      open.add(tracked);
+      raw.on("error", () => {});
+      raw.on("close", () => {
+        clock.clearTimeout(handshake);
+        open.delete(tracked);
+        a.release();
+      });
+      pending.set(raw, { remoteAddr: a.remoteAddr, remotePort: a.remotePort, handshake, tracked });
+      server.emit("connection", raw);
+    }).catch(() => {
+      clock.clearTimeout(handshake);
+      try {
+        a.conn.close();
+      } catch { /* already closed */ }
       a.release();
     });
-    // A trickled or absent ClientHello must not hold a connection (issue 11 item 1).
-    const handshake = clock.setTimeout(() => raw.destroy(), limits.handshakeTimeoutMs);
-    pending.set(raw, { remoteAddr: a.remoteAddr, remotePort: a.remotePort, handshake, tracked });
-    server.emit("connection", raw);
   });
   return Promise.resolve(frontOf(loop, open));
+}
+
+/** Reads a connection's first bytes up to a whole ClientHello record (or what shows it is not one). */
+async function readClientHello(conn: Deno.Conn): Promise<{ bytes: Uint8Array; serverName: string | undefined }> {
+  let bytes = new Uint8Array(0);
+  const buf = new Uint8Array(16 * 1024 + 5);
+  for (;;) {
+    const scan = scanClientHello(bytes);
+    if (scan.kind === "hello") return { bytes, serverName: scan.serverName };
+    if (scan.kind === "not_tls") return { bytes, serverName: undefined };
+    const n = await conn.read(buf);
+    if (n === null) throw new Error("closed before its ClientHello");
+    const next = new Uint8Array(bytes.length + n);
+    next.set(bytes);
+    next.set(buf.subarray(0, n), bytes.length);
+    bytes = next;
+  }
 }

@@ -4,7 +4,8 @@
  */
 import type { HeaderLine } from "../protocol/body.ts";
 
-// RFC 9110 §7.6.1 connection-specific fields, plus the de-facto Proxy-Connection.
+// RFC 9110 §7.6.1 connection-specific fields (Trailer is end-to-end there, unlike RFC 2616), plus the
+// de-facto Proxy-Connection, and the credentials a client meant for a proxy, never for the origin.
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
@@ -12,7 +13,6 @@ const HOP_BY_HOP = new Set([
   "proxy-authenticate",
   "proxy-authorization",
   "te",
-  "trailer",
   "transfer-encoding",
   "upgrade",
 ]);
