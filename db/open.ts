@@ -12,6 +12,7 @@ import * as schema from "./schema.ts";
 import { migrations } from "./migrations.ts";
 import type { Logger } from "../lib/log/logger.ts";
 import { silentLogger } from "../lib/log/logger.ts";
+import { extractTarGz } from "./tar.ts";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -44,7 +45,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   const logger = options.logger ?? silentLogger;
   const database = options.dsn
     ? await openPostgres(options.dsn, options.connectTimeoutMs ?? 10_000)
-    : await openPglite(options.dataDir);
+    : await openPglite(options.dataDir, logger);
   try {
     const applied = await migrate(database.db);
     logger.info(
@@ -59,11 +60,77 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   return database;
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+/**
+ * Memory: PostgreSQL's default shared_buffers (128 MB) lives in the WebAssembly heap, which never
+ * shrinks; a gateway's tables (domains, certificates, servers) fit in a few MB. Measured idle RSS of
+ * the whole server: 310 MB with the defaults, ~170 MB with these (scripts/bench/idle_rss.ts).
+ */
+const PGLITE_PARAMS = [
+  "-c",
+  "shared_buffers=8MB",
+  "-c",
+  "work_mem=2MB",
+  "-c",
+  "temp_buffers=1MB",
+  "-c",
+  "wal_buffers=256kB",
+  "-c",
+  "maintenance_work_mem=4MB",
+];
+
+const SEED = new URL("./pglite_seed.tar.gz", import.meta.url);
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A new data directory is unpacked from the seed (a fresh initdb, see scripts/pglite_seed.ts), so
+ * that PGlite opens it as a restart: initdb in-process takes ~2.5 s and grows the heap by ~450 MB
+ * for good. False when there is no seed (PGlite then runs initdb itself).
+ */
+async function unpackSeed(dir: string, logger: Logger): Promise<boolean> {
+  let packed: Deno.FsFile;
+  try {
+    packed = await Deno.open(SEED);
+  } catch {
+    logger.warn({ component: "db", seed: SEED.pathname }, "no embedded database seed; running initdb");
+    return false;
+  }
+  try {
+    await extractTarGz(packed.readable, dir);
+    return true;
+  } catch (e) {
+    logger.warn({ component: "db", err: (e as Error).message }, "database seed unreadable; running initdb");
+    await Deno.remove(dir, { recursive: true });
+    await Deno.mkdir(dir, { recursive: true });
+    return false;
+  }
+}
+
+async function openPglite(dataDir: string, logger: Logger): Promise<Database> {
   const dir = `${dataDir.replace(/\/+$/, "")}/pglite`;
+  const options = { startParams: [...PGlite.defaultStartParams, ...PGLITE_PARAMS] };
   try {
     await Deno.mkdir(dir, { recursive: true });
-    const client = await PGlite.create(dir);
+    const fresh = !(await exists(`${dir}/PG_VERSION`));
+    let client: PGlite;
+    if (fresh && await unpackSeed(dir, logger)) {
+      client = await PGlite.create(dir, options).catch(async (e) => {
+        // A seed from another PGlite (catalog version) is refused: start over with initdb.
+        logger.warn({ component: "db", err: (e as Error).message }, "database seed refused; running initdb");
+        await Deno.remove(dir, { recursive: true });
+        await Deno.mkdir(dir, { recursive: true });
+        return await PGlite.create(dir, options);
+      });
+    } else {
+      client = await PGlite.create(dir, options);
+    }
     const db = drizzlePglite(client, { schema }) as unknown as Db;
     return { db, kind: "pglite", location: dir, close: () => client.close() };
   } catch (e) {
