@@ -21,6 +21,8 @@ export interface Database {
   kind: "pglite" | "postgres";
   /** Where it lives, without credentials. */
   location: string;
+  /** Where change notifications come from (db/notify.ts). */
+  changes: { dsn: string } | { pglite: PGlite };
   close(): Promise<void>;
 }
 
@@ -132,7 +134,7 @@ async function openPglite(dataDir: string, logger: Logger): Promise<Database> {
       client = await PGlite.create(dir, options);
     }
     const db = drizzlePglite(client, { schema }) as unknown as Db;
-    return { db, kind: "pglite", location: dir, close: () => client.close() };
+    return { db, kind: "pglite", location: dir, changes: { pglite: client }, close: () => client.close() };
   } catch (e) {
     throw new DatabaseError(
       "DB_OPEN_FAILED",
@@ -180,7 +182,7 @@ async function openPostgres(dsn: string, timeoutMs: number): Promise<Database> {
     clearTimeout(timer);
   }
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
-  return { db, kind: "postgres", location, close: () => client.end({ timeout: 5 }) };
+  return { db, kind: "postgres", location, changes: { dsn }, close: () => client.end({ timeout: 5 }) };
 }
 
 /** Applies the embedded migrations not yet recorded, each in a transaction, under an advisory lock. */

@@ -1,5 +1,6 @@
 /** The OpenAPI 3.1 document of the admin API, served at /api/v1/openapi.json. */
 import { VERSION } from "../config/version.ts";
+import { serverSchema, serversPaths } from "./servers_routes.ts";
 
 const error = {
   type: "object",
@@ -40,7 +41,9 @@ const session = {
     id: { type: "string" },
     remote_address: { type: "string" },
     connected_since: { type: "string", format: "date-time" },
-    requests_served: { type: "integer" },
+    requests_served: { type: "integer", description: "Counted for sessions on the answering server only" },
+    server_id: { type: "string", description: "The server holding the session" },
+    carrier: { type: "string", description: "How the client reaches that server (dtls)" },
   },
 };
 
@@ -230,6 +233,7 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
           },
         },
       },
+      ...serversPaths,
     },
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "HOP_ADMIN_API_KEY" } },
@@ -240,6 +244,7 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
         IssuedDomain: issued,
         Session: session,
         Certificate: certificate,
+        Server: serverSchema,
       },
     },
   };
