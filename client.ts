@@ -7,7 +7,8 @@ import { helpText } from "./lib/config/options.ts";
 import { allServices, clientOptions, loadClientConfig } from "./lib/config/client_config.ts";
 import { VERSION } from "./lib/config/version.ts";
 import { createLogger } from "./lib/log/logger.ts";
-import { KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
+import { KeyRejectedError } from "./lib/proxy/tunnel_client.ts";
+import { runMultiTunnelClient } from "./lib/proxy/multi_client.ts";
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
 import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
 import type { TransportConnection } from "./lib/transport/types.ts";
@@ -52,15 +53,17 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());
   let announced = "";
-  let current: { id: string; connection: TransportConnection } | undefined;
+  // One session per server address (lib/proxy/multi_client.ts).
+  const current = new Map<TransportConnection, string>();
   const metrics = createMetrics({
     sessions: () =>
-      current ? [{ id: current.id, domain: config.domain, stats: current.connection.stats() }] : [],
+      [...current].map(([connection, id]) => ({ id, domain: config.domain, stats: connection.stats() })),
   }, "hopgate_client_");
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
   try {
-    await runTunnelClient({
-      server: config.serverAddr,
+    await runMultiTunnelClient({
+      servers: config.serverAddrs,
+      maxSessions: config.maxSessions,
       domain: config.domain,
       apiKey: config.apiKey,
       services,
@@ -69,10 +72,8 @@ async function main(): Promise<void> {
       logger,
       signal: abort.signal,
       onConnected(publicUrl, sessionId, connection) {
-        current = { id: sessionId, connection };
-        connection.closed.then(() => {
-          if (current?.connection === connection) current = undefined;
-        });
+        current.set(connection, sessionId);
+        connection.closed.then(() => current.delete(connection), () => current.delete(connection));
         if (!terminal) return;
         if (announced === publicUrl) {
           console.log(`Reconnected (session ${sessionId})`);
