@@ -63,9 +63,12 @@ export interface ChangeFeedOptions {
   logger: Logger;
   /** A change another server made. */
   onChange(change: Change): void | Promise<void>;
-  /** The channel is listened to (first time, and after each reconnect). */
+  /**
+   * The channel is listened to (first time, and after each reconnect). With PostgreSQL, a throw
+   * drops the connection and the whole thing is retried after the back-off.
+   */
   onListening?(): void | Promise<void>;
-  /** Back-off bounds for reconnecting (defaults 250 ms and 10 s). */
+  /** Back-off bounds for reconnecting (defaults 250 ms and 2 s). */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   /** How often the listening connection is checked (default 2 s). */
@@ -117,7 +120,9 @@ export function openChangeFeed(o: ChangeFeedOptions): ChangeFeed {
       await u?.().catch(() => {});
     };
   } else {
-    stop = listenWithReconnect(o.source.dsn, o, deliver, listened, (v) => up = v, () => closed, log);
+    // A failed resynchronisation counts as a failed connection: it is retried with the back-off.
+    const resync = async () => await o.onListening?.();
+    stop = listenWithReconnect(o.source.dsn, o, deliver, resync, (v) => up = v, () => closed, log);
   }
   return {
     async publish(kind, domain) {
@@ -159,7 +164,7 @@ function listenWithReconnect(
   log: Logger,
 ): () => Promise<void> {
   const initial = o.backoffInitialMs ?? 250;
-  const max = o.backoffMaxMs ?? 10_000;
+  const max = o.backoffMaxMs ?? 2_000;
   const checkMs = o.healthCheckMs ?? 2000;
   let current: postgres.Sql | undefined;
   const loop = (async () => {
@@ -184,11 +189,12 @@ function listenWithReconnect(
       current = client;
       try {
         await client.unsafe(`listen ${CHANGE_CHANNEL}`);
+        // Listening first, then reading the domain list: nothing falls between the two.
+        await listened();
         setUp(true);
         if (failures > 0) log.info({ after_failures: failures }, "listening for changes again");
         failures = 0;
         backoff = initial;
-        await listened();
         while (!isClosed() && !dropped) {
           await sleep(checkMs, () => isClosed() || dropped);
           if (isClosed() || dropped) break;

@@ -24,6 +24,14 @@ export interface MultiClientOptions extends Omit<TunnelClientOptions, "server"> 
 }
 
 export const DEFAULT_MAX_SESSIONS = 4;
+/**
+ * With several servers, a server that vanished (SIGKILL, power loss: no GOODBYE) must be noticed
+ * soon so that its session is redialled when it comes back, instead of after the transport's
+ * 30 s idle timeout: a keep-alive every 2 s, and no packet for 6 s ends the session.
+ */
+const MULTI_CONNECTION = { keepAliveMs: 2000, idleTimeoutMs: 6000 };
+/** A server that rejected the key while others accept it is tried again after this long. */
+const REJECTED_RETRY_MS = 2000;
 
 const isIp = (h: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.includes(":");
 
@@ -85,6 +93,17 @@ export async function runMultiTunnelClient(o: MultiClientOptions): Promise<void>
   o.signal.addEventListener("abort", onAbort);
   const loops = new Map<string, Promise<void>>();
   let rejected: KeyRejectedError | undefined;
+  /** Sessions up right now, over all servers. */
+  let up = 0;
+  const onConnected: MultiClientOptions["onConnected"] = (url, id, connection) => {
+    up++;
+    const down = () => up--;
+    connection.closed.then(down, down);
+    o.onConnected?.(url, id, connection);
+  };
+
+  const first = await expandServers(o.servers, max, resolve, log);
+  const multi = first.length > 1 || o.servers.length > 1;
 
   const startLoop = (server: ServerAddress) => {
     const key = label(server);
@@ -94,9 +113,23 @@ export async function runMultiTunnelClient(o: MultiClientOptions): Promise<void>
       server,
       logger: o.logger.child({ server: key }),
       signal: stopAll.signal,
+      onConnected,
+      connectionOptions: o.connectionOptions ?? (multi ? MULTI_CONNECTION : undefined),
     })
-      .catch((e) => {
+      .catch(async (e) => {
         if (e instanceof KeyRejectedError) {
+          // While another server accepts the key, this one may just not know the domain yet (a
+          // registration a moment old): try it again later. With no session up, the key is wrong.
+          if (up > 0 && !stopAll.signal.aborted) {
+            log.warn(
+              { server: key, err: e.message },
+              "this server rejected the key; others accept it: retrying",
+            );
+            loops.delete(key);
+            await new Promise((r) => setTimeout(r, REJECTED_RETRY_MS));
+            if (!stopAll.signal.aborted) startLoop(server);
+            return;
+          }
           rejected ??= e;
           stopAll.abort();
           return;
@@ -108,8 +141,8 @@ export async function runMultiTunnelClient(o: MultiClientOptions): Promise<void>
     loops.set(key, loop);
   };
 
-  const refresh = async () => {
-    const targets = await expandServers(o.servers, max, resolve, log);
+  const refresh = async (known?: ServerAddress[]) => {
+    const targets = known ?? await expandServers(o.servers, max, resolve, log);
     const fresh = targets.filter((t) => !loops.has(label(t)));
     if (fresh.length > 0 || loops.size === 0) {
       log.info({ servers: targets.map(label), max_sessions: max }, "holding a session to each server");
@@ -117,7 +150,7 @@ export async function runMultiTunnelClient(o: MultiClientOptions): Promise<void>
     for (const t of targets) if (loops.size < max) startLoop(t);
   };
 
-  await refresh();
+  await refresh(first);
   const names = o.servers.some((s) => !isIp(s.hostname));
   const timer = names
     ? setInterval(() => void refresh().catch(() => {}), o.resolveEveryMs ?? 60_000)

@@ -10,6 +10,7 @@ import { pskFromApiKey } from "../dtls/psk.ts";
 import type { Logger } from "../log/logger.ts";
 import { createConnection } from "../transport/connection.ts";
 import type { TransportConnection } from "../transport/types.ts";
+import type { ConnectionOptions } from "../transport/connection_options.ts";
 import { handleStream } from "./client_forward.ts";
 import { type ControlChannel, HandshakeRejectedError, openControl } from "./control.ts";
 import type { HostMode, LocalService, ServedRequest } from "./local_target.ts";
@@ -30,6 +31,8 @@ export interface TunnelClientOptions {
   /** Backoff bounds (defaults 500 ms and 30 s). */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** Transport options for each session (e.g. a shorter idle timeout to notice a dead server). */
+  connectionOptions?: Pick<ConnectionOptions, "idleTimeoutMs" | "keepAliveMs">;
 }
 
 /** The server refused the key (or the domain): retrying cannot help. */
@@ -87,7 +90,7 @@ export async function runTunnelClient(o: TunnelClientOptions): Promise<void> {
         logger: o.logger,
         signal: o.signal,
       });
-      connection = createConnection(session, { role: "client", logger: log });
+      connection = createConnection(session, { ...o.connectionOptions, role: "client", logger: log });
     } catch (e) {
       if (e instanceof DtlsAuthError) {
         throw new KeyRejectedError(
