@@ -33,8 +33,8 @@ export interface ServerDirectory {
   live(withinMs: number): Promise<ServerInfo[]>;
   /** Deletes servers silent for longer than `silentMs` (their sessions go with them); returns how many. */
   reap(silentMs: number): Promise<number>;
-  /** Replaces this server's session rows of the given domains with `rows`. */
-  replaceSessions(domains: string[], rows: Omit<SessionRecord, "server_id">[]): Promise<void>;
+  /** Adds this server's new sessions and deletes the ended ones (by id). */
+  updateSessions(added: Omit<SessionRecord, "server_id">[], endedIds: string[]): Promise<void>;
   /** Replaces all of this server's session rows. */
   replaceAllSessions(rows: Omit<SessionRecord, "server_id">[]): Promise<void>;
   /** Sessions of a domain held by other live servers. */
@@ -96,13 +96,15 @@ export function createServerDirectory(db: Db, serverId: string): ServerDirectory
         .returning({ id: servers.id });
       return rows.length;
     },
-    async replaceSessions(domains, rows) {
-      if (domains.length === 0) return;
+    async updateSessions(added, endedIds) {
+      if (added.length === 0 && endedIds.length === 0) return;
       await db.transaction(async (tx) => {
-        await tx.delete(sessions).where(
-          and(eq(sessions.serverId, serverId), inArray(sessions.domain, domains)),
-        );
-        await insertAll(tx, rows);
+        for (let i = 0; i < endedIds.length; i += CHUNK) {
+          await tx.delete(sessions).where(
+            and(eq(sessions.serverId, serverId), inArray(sessions.id, endedIds.slice(i, i + CHUNK))),
+          );
+        }
+        await insertAll(tx, added);
       });
     },
     async replaceAllSessions(rows) {
