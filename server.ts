@@ -2,6 +2,8 @@
  * hopgate-server: configuration → database → certificates → listeners.
  * Prints one JSON line `server ready` with the bound addresses once it serves.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type tls from "node:tls";
 import { Hono } from "hono";
 import { exitOnConfigError } from "./lib/config/build.ts";
 import { helpText } from "./lib/config/options.ts";
@@ -10,6 +12,11 @@ import { VERSION } from "./lib/config/version.ts";
 import { captureConsole, createLogger, type Logger } from "./lib/log/logger.ts";
 import { DatabaseError, openDatabase } from "./db/open.ts";
 import { createDomainStore } from "./db/domains.ts";
+import { createPolicyStore } from "./db/policies.ts";
+import { restrictUmask, secureTree } from "./db/data_dir.ts";
+import { createKeySealer } from "./db/key_seal.ts";
+import { loadServerSecret } from "./db/secret.ts";
+import { createAuthGuard } from "./lib/admin/auth_guard.ts";
 import { createApiRoutes } from "./lib/admin/app.ts";
 import { startDtlsServer } from "./lib/dtls/server.ts";
 import { pskFromApiKey } from "./lib/dtls/psk.ts";
@@ -22,9 +29,13 @@ import {
   startClusterPresence,
 } from "./lib/proxy/cluster_presence.ts";
 import { createServerDirectory } from "./db/servers.ts";
-import { acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
+import { acceptTcpTunnel, acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
+import { startTunnelTlsListener, type TunnelTlsListener } from "./lib/proxy/tunnel_tls_listener.ts";
 import { createGateway } from "./lib/proxy/gateway.ts";
-import { type Front, type FrontHandlers, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
+import { type Front, type FrontHandler, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
+import { serveWeb } from "./lib/proxy/web_bridge.ts";
+import { createPolicyBook } from "./lib/proxy/policy_book.ts";
+import { cidrContains, parseIp } from "./lib/config/cidr.ts";
 import { type CertificateStore, openSelfSignedStore } from "./lib/tls/certificate_store.ts";
 import { type AcmeCertificateStore, openAcmeStore } from "./lib/tls/acme_store.ts";
 import { errorResponse } from "./lib/pages/mod.ts";
@@ -43,39 +54,47 @@ function origin(scheme: "http" | "https", host: string, port: number): string {
 }
 
 /**
- * The plain HTTP listener when TLS is on: ACME's HTTP-01 path answers pending challenges, everything
- * else goes to HTTPS.
+ * The plain HTTP listener when TLS is on: ACME's HTTP-01 path answers pending challenges, requests for
+ * hosts this server serves go to HTTPS, anything else gets the 404 page.
  */
 function redirectToHttps(
   httpsPort: () => number,
+  isKnownHost: (host: string) => boolean,
   challenge?: (path: string) => Promise<string | undefined>,
-): FrontHandlers {
-  return {
-    async fetch(request) {
-      const url = new URL(request.url);
-      if (url.pathname.startsWith("/.well-known/acme-challenge/")) {
-        const keyAuthorization = await challenge?.(url.pathname);
-        if (keyAuthorization !== undefined) {
-          return new Response(keyAuthorization, { headers: { "content-type": "text/plain" } });
-        }
-        return errorResponse(
-          404,
-          "no_challenge",
-          "No ACME challenge is pending here.",
-          request,
-          crypto.randomUUID(),
-        );
+): FrontHandler {
+  const app = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    if (url.pathname.startsWith("/.well-known/acme-challenge/")) {
+      const keyAuthorization = await challenge?.(url.pathname);
+      if (keyAuthorization !== undefined) {
+        return new Response(keyAuthorization, { headers: { "content-type": "text/plain" } });
       }
-      const host = (request.headers.get("host") ?? url.hostname).replace(/:\d+$/, "");
-      return new Response(null, {
-        status: 308,
-        headers: { location: `${origin("https", host, httpsPort())}${url.pathname}${url.search}` },
-      });
-    },
-    upgrade(_request, socket) {
-      socket.destroy();
-    },
+      return errorResponse(
+        404,
+        "no_challenge",
+        "No ACME challenge is pending here.",
+        request,
+        crypto.randomUUID(),
+      );
+    }
+    const host = (request.headers.get("host") ?? url.hostname).replace(/:\d+$/, "").toLowerCase()
+      .replace(/\.$/, "");
+    // Only hosts this server serves: a redirect must not send a visitor wherever the Host header says.
+    if (!isKnownHost(host)) {
+      return errorResponse(
+        404,
+        "unknown_host",
+        "This host is not served by this HopGate server.",
+        request,
+        crypto.randomUUID(),
+      );
+    }
+    return new Response(null, {
+      status: 308,
+      headers: { location: `${origin("https", host, httpsPort())}${url.pathname}${url.search}` },
+    });
   };
+  return (req, res) => void serveWeb(req, res, app);
 }
 
 async function readAcmeCa(file: string): Promise<string> {
@@ -90,8 +109,24 @@ async function readAcmeCa(file: string): Promise<string> {
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const started = performance.now();
   const log = logger.child({ component: "server" });
+  // Owner-only from here on (the embedded database, TLS keys, the secret), and existing files fixed.
+  restrictUmask();
+  await secureTree(config.dataDir);
   const database = await openDatabase({ dsn: config.dbDsn, dataDir: config.dataDir, logger });
-  const store = createDomainStore(database.db);
+  let store;
+  try {
+    const secret = await loadServerSecret({
+      secretKeyHex: config.secretKey,
+      dataDir: config.dataDir,
+      dsn: config.dbDsn,
+    });
+    store = createDomainStore(database.db, createKeySealer(secret));
+    const sealed = await store.sealLegacyKeys();
+    if (sealed > 0) log.info({ sealed }, "client keys sealed at rest");
+  } catch (e) {
+    await database.close().catch(() => {});
+    throw e;
+  }
   const serverId = crypto.randomUUID();
   const listed = await store.list();
   const domains = new Set(listed.map((d) => d.domain));
@@ -121,28 +156,39 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const publicUrl = (domain: string) =>
     origin(config.tlsMode === "off" ? "http" : "https", domain, publicPort);
 
+  const lookupPsk = async (identity: string) => {
+    if (!domains.has(identity)) return null;
+    const key = await store.clientKey(identity);
+    return key ? pskFromApiKey(key) : null;
+  };
   const dtls = await startDtlsServer({
     hostname: config.dtlsListen.hostname,
     port: config.dtlsListen.port,
     logger,
-    async lookupPsk(identity) {
-      if (!domains.has(identity)) return null;
-      const key = await store.clientKey(identity);
-      return key ? pskFromApiKey(key) : null;
-    },
+    lookupPsk,
     onSession: (session) =>
       acceptTunnel(session, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger }),
   });
+
+  const policyStore = createPolicyStore(database.db);
+  const policies = await createPolicyBook(policyStore, { logger });
   const lifecycle = createDomainLifecycle({
     domains,
     closeSessions: (domain, reason) => registry.closeDomain(domain, reason),
     closeCarriers: (domain, reason) => dtls.closeSessions(domain, reason),
     certificates: certs,
     acme,
+    policyChanged: (domain) => policies.reload(domain),
     logger,
   }, listed);
   const sync = startDomainSync({ database, store, lifecycle, serverId, logger });
   const cluster: { presence?: ClusterPresence } = {};
+  // Policy changes made here reach the other servers (their books reload the domain's rules).
+  const unfollowPolicies = policyStore.onChange((c) => sync.policyChanged(c.domain));
+
+  // The admin API rate-limits by peer address, which only the front knows: carried in async context.
+  const peer = new AsyncLocalStorage<string>();
+  const authGuard = createAuthGuard({ logger });
 
   let stopping = false;
   const own = new Hono();
@@ -158,9 +204,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     "/api/v1",
     createApiRoutes({
       store,
+      policies: policyStore,
       adminApiKey: config.adminApiKey,
       serverDomain: config.domain,
       logger,
+      guard: authGuard,
+      clientAddress: () => peer.getStore() ?? "",
       hooks: {
         ...(acme
           ? {
@@ -179,42 +228,89 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   );
 
   const metrics = createMetrics({
-    sessions: () => registry.list().map((s) => ({ id: s.id, domain: s.domain, stats: s.connection.stats() })),
+    sessions: () =>
+      registry.list().map((s) => ({
+        id: s.id,
+        domain: s.domain,
+        carrier: s.carrier ?? "udp",
+        stats: s.connection.stats(),
+      })),
     handshakes: () => ({
       succeeded: dtls.stats().handshakesCompleted,
       failed: dtls.stats().handshakesFailed,
+      rateLimited: dtls.stats().handshakesRateLimited,
+      evicted: dtls.stats().handshakesEvicted,
     }),
+    adminAuth: () => authGuard.stats(),
     certificates: acme ? () => acme.certificates() : undefined,
   });
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
 
+  const trusted = config.trustedProxies;
   const gateway = createGateway({
     serverDomain: config.domain,
-    ownApp: (request) => own.fetch(request),
+    // localhost and IP literals reach the admin API only where no public name is served (dev, tests).
+    ownAddressHosts: config.tlsMode === "self-signed" || config.debug,
+    ownApp: (request, remoteAddr) => peer.run(remoteAddr, () => own.fetch(request)),
     isRegistered: (d) => domains.has(d),
+    isTrustedProxy: trusted.length === 0 ? undefined : (address) => {
+      const ip = parseIp(address);
+      return ip !== null && trusted.some((c) => cidrContains(c, ip));
+    },
+    policy: (domain) => policies.get(domain),
+    onPolicyDenied: (domain, reason) => metrics.observePolicyDenial(domain, reason),
+    hsts: (domain) => config.tlsMode === "acme" && domains.has(domain),
     registry,
     proxyTimeoutMs: config.proxyTimeoutMs,
     logger,
     onRequestDone: (r) => metrics.observeRequest(r),
   });
 
+  /** The TCP carrier's entry: sockets that negotiated ALPN "hopgate/1" (issue 12). */
+  const onTunnelSocket = (socket: tls.TLSSocket) =>
+    acceptTcpTunnel(socket, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger, lookupPsk });
   const fronts: Front[] = [];
   let https: Front | undefined;
+  let tunnelTls: TunnelTlsListener | undefined;
   if (certs) {
     const store = certs;
     https = await startHttpsFront({
       listen: config.httpsListen,
       defaultCert: store.defaultPair(),
       sni: (name) => store.contextFor(name),
-      handlers: gateway,
+      handler: gateway.handle,
+      onTunnelSocket,
+      logger,
     });
     fronts.push(https);
     publicPort = https.addr.port;
+    // Clients dial the TCP carrier on the DTLS port number: the HTTPS front takes it (ALPN
+    // "hopgate/1") when both share a port, as the defaults do; otherwise a TLS listener of its own.
+    if (dtls.addr.port !== https.addr.port) {
+      const own = store;
+      tunnelTls = await startTunnelTlsListener({
+        listen: { hostname: config.dtlsListen.hostname, port: dtls.addr.port },
+        defaultCert: own.defaultPair(),
+        sni: (name) => own.contextFor(name),
+        onTunnelSocket,
+      }).catch((e) => {
+        log.warn({ err: (e as Error).message }, "TCP carrier listener not started");
+        return undefined;
+      });
+    }
     fronts.push(
-      await startHttpFront(config.httpListen, redirectToHttps(() => publicPort, acme?.challengeResponse)),
+      await startHttpFront({
+        listen: config.httpListen,
+        handler: redirectToHttps(
+          () => publicPort,
+          (h) => h === config.domain || domains.has(h),
+          acme?.challengeResponse,
+        ),
+        logger,
+      }),
     );
   } else {
-    const http = await startHttpFront(config.httpListen, gateway);
+    const http = await startHttpFront({ listen: config.httpListen, handler: gateway.handle, logger });
     fronts.push(http);
     publicPort = http.addr.port;
   }
@@ -241,6 +337,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     http: `${http.addr.hostname}:${http.addr.port}`,
     https: https ? `${https.addr.hostname}:${https.addr.port}` : null,
     dtls: `${dtls.addr.hostname}:${dtls.addr.port}`,
+    tunnel_tcp: tunnelTls ? `${tunnelTls.addr.hostname}:${tunnelTls.addr.port}` : null,
     metrics: metricsServer ? `${metricsServer.addr.hostname}:${metricsServer.addr.port}` : null,
     tls_mode: config.tlsMode,
     database: database.kind,
@@ -265,8 +362,11 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         await registry.closeAll("the server is shutting down");
         await cluster.presence?.close();
         await dtls.close();
+        await tunnelTls?.close();
         for (const f of fronts) f.destroyConnections();
         await Promise.all(closing);
+        unfollowPolicies();
+        policies.close();
         await metricsServer?.shutdown();
         await database.close();
         log.info({}, "server stopped");

@@ -12,6 +12,7 @@ import * as schema from "./schema.ts";
 import { migrations } from "./migrations.ts";
 import type { Logger } from "../lib/log/logger.ts";
 import { silentLogger } from "../lib/log/logger.ts";
+import { DataDirInUseError, lockDataDir, restrictUmask, secureTree } from "./data_dir.ts";
 import { extractTarGz } from "./tar.ts";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -27,7 +28,10 @@ export interface Database {
 }
 
 export class DatabaseError extends Error {
-  constructor(readonly code: "DB_UNREACHABLE" | "DB_MIGRATION_FAILED" | "DB_OPEN_FAILED", message: string) {
+  constructor(
+    readonly code: "DB_UNREACHABLE" | "DB_MIGRATION_FAILED" | "DB_OPEN_FAILED" | "DB_DATA_DIR_IN_USE",
+    message: string,
+  ) {
     super(message);
     this.name = "DatabaseError";
   }
@@ -110,16 +114,22 @@ async function unpackSeed(dir: string, logger: Logger): Promise<boolean> {
   } catch (e) {
     logger.warn({ component: "db", err: (e as Error).message }, "database seed unreadable; running initdb");
     await Deno.remove(dir, { recursive: true });
-    await Deno.mkdir(dir, { recursive: true });
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     return false;
   }
 }
 
 async function openPglite(dataDir: string, logger: Logger): Promise<Database> {
-  const dir = `${dataDir.replace(/\/+$/, "")}/pglite`;
-  const options = { startParams: [...PGlite.defaultStartParams, ...PGLITE_PARAMS] };
+  const root = dataDir.replace(/\/+$/, "") || "/";
+  const dir = `${root}/pglite`;
+  let lock;
   try {
-    await Deno.mkdir(dir, { recursive: true });
+    // PGlite creates its files 0666: owner-only before it starts, and existing files fixed.
+    restrictUmask();
+    await secureTree(root);
+    lock = await lockDataDir(root);
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const options = { startParams: [...PGlite.defaultStartParams, ...PGLITE_PARAMS] };
     const fresh = !(await exists(`${dir}/PG_VERSION`));
     let client: PGlite;
     if (fresh && await unpackSeed(dir, logger)) {
@@ -127,15 +137,31 @@ async function openPglite(dataDir: string, logger: Logger): Promise<Database> {
         // A seed from another PGlite (catalog version) is refused: start over with initdb.
         logger.warn({ component: "db", err: (e as Error).message }, "database seed refused; running initdb");
         await Deno.remove(dir, { recursive: true });
-        await Deno.mkdir(dir, { recursive: true });
+        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
         return await PGlite.create(dir, options);
       });
     } else {
       client = await PGlite.create(dir, options);
     }
+    await secureTree(dir);
     const db = drizzlePglite(client, { schema }) as unknown as Db;
-    return { db, kind: "pglite", location: dir, changes: { pglite: client }, close: () => client.close() };
+    const held = lock;
+    return {
+      db,
+      kind: "pglite",
+      location: dir,
+      changes: { pglite: client },
+      close: async () => {
+        try {
+          await client.close();
+        } finally {
+          held.release();
+        }
+      },
+    };
   } catch (e) {
+    lock?.release();
+    if (e instanceof DataDirInUseError) throw new DatabaseError("DB_DATA_DIR_IN_USE", e.message);
     throw new DatabaseError(
       "DB_OPEN_FAILED",
       `cannot open the embedded database in ${dir}: ${

@@ -4,8 +4,15 @@ import { index, jsonb, pgTable, text, timestamp, uuid, varchar } from "drizzle-o
 export const domains = pgTable("domains", {
   id: uuid("id").primaryKey().defaultRandom(),
   domain: varchar("domain", { length: 253 }).notNull().unique(),
-  /** 64 hex characters = 32 random bytes; also the DTLS PSK of the domain's clients. */
-  clientApiKey: varchar("client_api_key", { length: 64 }).notNull().unique(),
+  /** Legacy plain-text key: emptied at start-up once sealed (0003); never written any more. */
+  clientApiKey: varchar("client_api_key", { length: 64 }).unique(),
+  /** HMAC-SHA-256 (hex) of the key under the server secret: uniqueness and lookup without the key. */
+  clientKeyHash: varchar("client_key_hash", { length: 64 }).unique(),
+  /**
+   * The key (64 hex characters = 32 random bytes, also the DTLS PSK of the domain's clients) sealed
+   * with AES-256-GCM under the server secret; see db/key_seal.ts.
+   */
+  clientKeySealed: text("client_key_sealed"),
   memo: text("memo").notNull().default(""),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
@@ -59,6 +66,18 @@ export const acmeChallenges = pgTable("acme_challenges", {
 });
 
 /**
+ * A domain's access rules at the edge (basic auth, IP lists, rate limit, header rules), as the admin
+ * API stores them: passwords only as bcrypt hashes. Removed with its domain.
+ */
+export const domainPolicies = pgTable("domain_policies", {
+  domain: varchar("domain", { length: 253 }).primaryKey().references(() => domains.domain, {
+    onDelete: "cascade",
+  }),
+  policy: jsonb("policy").notNull(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
  * The servers sharing this database: each one upserts its row every few seconds (heartbeat); a row
  * whose heartbeat is older than a few intervals belongs to a dead server.
  */
@@ -80,7 +99,7 @@ export const sessions = pgTable("sessions", {
     onDelete: "cascade",
   }),
   domain: varchar("domain", { length: 253 }).notNull(),
-  carrier: varchar("carrier", { length: 16 }).notNull().default("dtls"),
+  carrier: varchar("carrier", { length: 16 }).notNull().default("udp"),
   remoteAddress: varchar("remote_address", { length: 128 }).notNull(),
   connectedAt: timestamp("connected_at", { withTimezone: true }).notNull(),
 }, (t) => [index("sessions_domain_idx").on(t.domain), index("sessions_server_id_idx").on(t.serverId)]);

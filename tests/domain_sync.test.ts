@@ -59,7 +59,7 @@ function parts() {
   return { calls, domains, lifecycle };
 }
 
-Deno.test("domain lifecycle: add orders once, remove forgets and closes, rotate closes", async () => {
+Deno.test("domain lifecycle: add orders once, remove forgets and closes, rotate closes; policies reloaded as domains come and go", async () => {
   const { calls, domains, lifecycle } = parts();
   await lifecycle.apply("domain_added", "c.test", "t1");
   await lifecycle.apply("domain_added", "c.test", "t1"); // a second notice orders nothing more
@@ -71,9 +71,11 @@ Deno.test("domain lifecycle: add orders once, remove forgets and closes, rotate 
   assert(!domains.has("b.test"));
   assertEquals(calls, [
     "acme c.test",
+    "policy c.test",
     "close a.test (the client key was rotated)",
     "carriers a.test",
     "forget b.test",
+    "policy b.test",
     "close b.test (the domain was removed on the server)",
     "carriers b.test",
     "acme a.test",

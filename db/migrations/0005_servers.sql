@@ -10,7 +10,7 @@ CREATE TABLE "sessions" (
 	"id" varchar(64) PRIMARY KEY NOT NULL,
 	"server_id" varchar(64) NOT NULL,
 	"domain" varchar(253) NOT NULL,
-	"carrier" varchar(16) DEFAULT 'dtls' NOT NULL,
+	"carrier" varchar(16) DEFAULT 'udp' NOT NULL,
 	"remote_address" varchar(128) NOT NULL,
 	"connected_at" timestamp with time zone NOT NULL
 );

@@ -1,5 +1,6 @@
 /** The OpenAPI 3.1 document of the admin API, served at /api/v1/openapi.json. */
 import { VERSION } from "../config/version.ts";
+import { policyPaths, policySchemas } from "./policy_openapi.ts";
 import { serverSchema, serversPaths } from "./servers_routes.ts";
 
 const error = {
@@ -43,7 +44,7 @@ const session = {
     connected_since: { type: "string", format: "date-time" },
     requests_served: { type: "integer", description: "Counted for sessions on the answering server only" },
     server_id: { type: "string", description: "The server holding the session" },
-    carrier: { type: "string", description: "How the client reaches that server (dtls)" },
+    carrier: { enum: ["udp", "tcp"], description: "udp (DTLS) or tcp (the TLS fallback carrier)" },
   },
 };
 
@@ -104,6 +105,7 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
     servers: [{ url: `https://${serverDomain}/api/v1/admin` }],
     security: [{ bearer: [] }],
     paths: {
+      ...policyPaths,
       "/domains": {
         get: {
           summary: "List registered domains (never with their keys)",
@@ -244,6 +246,7 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
         IssuedDomain: issued,
         Session: session,
         Certificate: certificate,
+        ...policySchemas,
         Server: serverSchema,
       },
     },

@@ -19,6 +19,7 @@ import {
 } from "./session.ts";
 import { MAX_PLAINTEXT_LENGTH } from "./record.ts";
 import { repairReplayWindow } from "./client_quirks.ts";
+import { isStaleSessionHint } from "./stale_hint.ts";
 
 export type ClientCipherSuite = "TLS_PSK_WITH_AES_128_GCM_SHA256";
 
@@ -158,6 +159,7 @@ class ClientSession implements DatagramSession {
   #receiver: ((data: Uint8Array) => void) | null = null;
   /** Datagrams that arrived before onDatagram was set. */
   #early: Uint8Array[] = [];
+  #pathHint: (() => void) | null = null;
   readonly #socket: dtls.Socket;
 
   constructor(socket: dtls.Socket, o: ConnectDtlsOptions) {
@@ -171,6 +173,12 @@ class ClientSession implements DatagramSession {
       const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
       if (this.#receiver !== null) this.#receiver(data);
       else if (this.#early.length < MAX_EARLY_DATAGRAMS) this.#early.push(data);
+    });
+    // The library drops epoch-0 records after its handshake, so the server's stale-session hint is
+    // read beside it, from the UDP socket underneath (a field the library does not export).
+    const udp = (socket as unknown as { udp?: { on(e: "message", f: (m: Buffer) => void): void } }).udp;
+    udp?.on("message", (msg: Buffer) => {
+      if (this.#reason === undefined && isStaleSessionHint(new Uint8Array(msg))) this.#pathHint?.();
     });
     // The library answers a peer's close_notify with its own and closes the socket ("close");
     // a fatal alert or socket failure surfaces as "error" without "close".
@@ -204,6 +212,10 @@ class ClientSession implements DatagramSession {
     for (const d of early) receiver(d);
   }
 
+  onPathHint(listener: (() => void) | null): void {
+    this.#pathHint = listener;
+  }
+
   close(message = "closed locally"): void {
     if (this.#reason !== undefined || this.#closingLocally !== undefined) return;
     this.#closingLocally = message;
@@ -218,6 +230,7 @@ class ClientSession implements DatagramSession {
     if (this.#reason !== undefined) return;
     this.#reason = reason;
     this.#receiver = null;
+    this.#pathHint = null;
     this.#early = [];
     this.#resolveClosed(reason);
   }

@@ -39,6 +39,11 @@ export interface DatagramSession {
   close(message?: string): void;
   /** Resolves once, when the session has ended, with the reason. */
   readonly closed: Promise<CloseReason>;
+  /**
+   * Optional: called on an unauthenticated hint that the peer lost this session (the DTLS
+   * client's stale-session hint). Anyone on the path can forge it: probe the session, never close.
+   */
+  onPathHint?(listener: (() => void) | null): void;
 }
 
 export class DatagramTooLargeError extends Error {

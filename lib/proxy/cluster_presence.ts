@@ -39,7 +39,8 @@ export interface ClusterPresence {
   close(): Promise<void>;
 }
 
-const carrierOf = (s: TunnelSession) => (s as TunnelSession & { carrier?: string }).carrier ?? "dtls";
+const carrierOf = (s: TunnelSession): "udp" | "tcp" => s.carrier ?? "udp";
+const asCarrier = (c: string): "udp" | "tcp" => c === "tcp" ? "tcp" : "udp";
 
 function record(s: TunnelSession): Omit<SessionRecord, "server_id"> {
   return {
@@ -184,7 +185,7 @@ export function clusterAdminHooks(o: {
           connected_since: r.connected_since,
           requests_served: 0,
           server_id: r.server_id,
-          carrier: r.carrier,
+          carrier: asCarrier(r.carrier),
         })),
       ];
     },

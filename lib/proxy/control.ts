@@ -2,7 +2,9 @@
  * The CONTROL stream: the first stream a client opens. HELLO → WELCOME | REJECT, then either
  * side may send GOODBYE {reason} just before closing. From protocol 2 on, the server may send
  * PING {seq} at any time and the client answers PONG {seq}: the server's liveness probe, since the
- * transport alone only notices a vanished peer at its idle timeout.
+ * transport alone only notices a vanished peer at its idle timeout. The client may PING too (a
+ * path probe, see path_probe.ts); the server answers PONG, and an older server that ignores it
+ * still acknowledges the packet at the transport level, which is all the probe needs.
  */
 import {
   encode,
@@ -29,6 +31,8 @@ export interface ControlChannel {
    * stream is gone; true at once when the peer cannot answer (canPing false) or after GOODBYE.
    */
   ping(timeoutMs: number): Promise<boolean>;
+  /** Sends one PING without waiting for the answer (a path probe); never throws. */
+  nudge(): void;
 }
 
 /** The server's verdict on a HELLO. */
@@ -49,7 +53,7 @@ export class HandshakeRejectedError extends Error {
 }
 
 interface ChannelRoles {
-  /** This end answers PING with PONG (the client). */
+  /** This end answers PING with PONG (both ends do since the client may probe its path). */
   answerPings: boolean;
   /** The peer answers PING (a server facing a protocol ≥ 2 client). */
   peerAnswersPings: boolean;
@@ -93,6 +97,11 @@ function channel(stream: TransportStream, reader: MessageReader, roles: ChannelR
     },
     peerGoodbye,
     canPing: roles.peerAnswersPings,
+    nudge() {
+      if (sent || ended) return;
+      seq = (seq + 1) % 0x1_0000_0000;
+      send({ type: "PING", seq }).catch(() => {});
+    },
     ping(timeoutMs) {
       if (!roles.peerAnswersPings || sent) return Promise.resolve(true);
       if (ended) return Promise.resolve(false);
@@ -183,7 +192,7 @@ export async function acceptControl(
   await writer.write(encode(welcome));
   writer.releaseLock();
   const control = channel(stream, reader, {
-    answerPings: false,
+    answerPings: true,
     peerAnswersPings: hello.protocolVersion >= PING_PROTOCOL_VERSION,
   });
   return { kind: "accepted", hello, welcome, control };

@@ -27,7 +27,7 @@ export interface DomainLifecycleDeps {
   certificates?: { forget(domain: string): Promise<void> };
   /** The ACME store: `added` orders a certificate unless one is stored, or loads the stored one. */
   acme?: { added(domain: string): Promise<void> };
-  /** A domain's policy changed (its owner reloads it). */
+  /** A domain's policy may have changed: reload it (also called when a domain comes or goes). */
   policyChanged?(domain: string): void | Promise<void>;
   logger: Logger;
 }
@@ -56,7 +56,11 @@ export function createDomainLifecycle(deps: DomainLifecycleDeps, initial: Domain
         const known = deps.domains.has(domain);
         deps.domains.add(domain);
         if (stamp) stamps.set(domain, stamp);
-        if (!known) await deps.acme?.added(domain);
+        if (!known) {
+          await deps.acme?.added(domain);
+          // A domain registered again must not keep its previous registration's rules.
+          await deps.policyChanged?.(domain);
+        }
         log.info({ domain, change: kind }, "domain served");
         return;
       }
@@ -64,6 +68,7 @@ export function createDomainLifecycle(deps: DomainLifecycleDeps, initial: Domain
         deps.domains.delete(domain);
         stamps.delete(domain);
         await deps.certificates?.forget(domain);
+        await deps.policyChanged?.(domain);
         const closed = await closeAll(domain, "the domain was removed on the server");
         log.info({ domain, change: kind, sessions_closed: closed }, "domain changed");
         return;

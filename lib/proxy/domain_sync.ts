@@ -25,7 +25,7 @@ export interface DomainSync {
   /** This server stored a new certificate for the host. */
   certificateIssued(hostname: string): void;
   /** A domain's policy changed here. */
-  policyChanged(domain: string): Promise<void>;
+  policyChanged(domain: string): void;
   feed: ChangeFeed;
   close(): Promise<void>;
 }
@@ -70,7 +70,10 @@ export function startDomainSync(o: DomainSyncOptions): DomainSync {
     certificateIssued(hostname) {
       void publish("certificate_renewed", hostname);
     },
-    policyChanged: (domain) => local("policy_changed", domain),
+    policyChanged(domain) {
+      // This server's policy book follows its own store already: only the others are told.
+      void publish("policy_changed", domain);
+    },
     feed,
     close: () => feed.close(),
   };

@@ -24,12 +24,6 @@ export interface MultiClientOptions extends Omit<TunnelClientOptions, "server"> 
 }
 
 export const DEFAULT_MAX_SESSIONS = 4;
-/**
- * With several servers, a server that vanished (SIGKILL, power loss: no GOODBYE) must be noticed
- * soon so that its session is redialled when it comes back, instead of after the transport's
- * 30 s idle timeout: a keep-alive every 2 s, and no packet for 6 s ends the session.
- */
-const MULTI_CONNECTION = { keepAliveMs: 2000, idleTimeoutMs: 6000 };
 /** A server that rejected the key while others accept it is tried again after this long. */
 const REJECTED_RETRY_MS = 2000;
 
@@ -81,8 +75,8 @@ const label = (a: ServerAddress) =>
   a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
 
 /**
- * Runs one tunnel loop per server address until the signal aborts (resolves) or a server rejects
- * the key (rejects with KeyRejectedError after stopping the other loops).
+ * Runs one tunnel loop per server address until the signal aborts (resolves) or a loop ends with
+ * an error retrying cannot help (KeyRejectedError, CarrierTrustError), which stops the others.
  */
 export async function runMultiTunnelClient(o: MultiClientOptions): Promise<void> {
   const log = o.logger.child({ component: "tunnel", domain: o.domain });
@@ -92,18 +86,18 @@ export async function runMultiTunnelClient(o: MultiClientOptions): Promise<void>
   const onAbort = () => stopAll.abort();
   o.signal.addEventListener("abort", onAbort);
   const loops = new Map<string, Promise<void>>();
-  let rejected: KeyRejectedError | undefined;
+  /** The error that ended the client (a rejected key, an untrusted certificate): retrying cannot help. */
+  let failure: Error | undefined;
   /** Sessions up right now, over all servers. */
   let up = 0;
-  const onConnected: MultiClientOptions["onConnected"] = (url, id, connection) => {
+  const onConnected: MultiClientOptions["onConnected"] = (url, id, connection, carrier) => {
     up++;
     const down = () => up--;
     connection.closed.then(down, down);
-    o.onConnected?.(url, id, connection);
+    o.onConnected?.(url, id, connection, carrier);
   };
 
   const first = await expandServers(o.servers, max, resolve, log);
-  const multi = first.length > 1 || o.servers.length > 1;
 
   const startLoop = (server: ServerAddress) => {
     const key = label(server);
@@ -114,7 +108,6 @@ export async function runMultiTunnelClient(o: MultiClientOptions): Promise<void>
       logger: o.logger.child({ server: key }),
       signal: stopAll.signal,
       onConnected,
-      connectionOptions: o.connectionOptions ?? (multi ? MULTI_CONNECTION : undefined),
     })
       .catch(async (e) => {
         if (e instanceof KeyRejectedError) {
@@ -130,13 +123,10 @@ export async function runMultiTunnelClient(o: MultiClientOptions): Promise<void>
             if (!stopAll.signal.aborted) startLoop(server);
             return;
           }
-          rejected ??= e;
-          stopAll.abort();
-          return;
         }
-        // Unexpected: forget the loop so that the next refresh starts it again.
-        log.error({ server: key, err: (e as Error).message }, "tunnel loop failed");
-        loops.delete(key);
+        // runTunnelClient ends only on errors that retrying cannot help with: stop every loop.
+        failure ??= e as Error;
+        stopAll.abort();
       });
     loops.set(key, loop);
   };
@@ -166,5 +156,5 @@ export async function runMultiTunnelClient(o: MultiClientOptions): Promise<void>
     clearInterval(timer);
     o.signal.removeEventListener("abort", onAbort);
   }
-  if (rejected) throw rejected;
+  if (failure) throw failure;
 }

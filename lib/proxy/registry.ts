@@ -24,6 +24,8 @@ export interface TunnelSession {
   connection: TransportConnection;
   /** The control stream, used to say GOODBYE. */
   control?: ControlChannel;
+  /** The carrier: DTLS over UDP, or the TLS-over-TCP fallback (absent: udp). */
+  carrier?: "udp" | "tcp";
 }
 
 export type RouteResult =
@@ -43,6 +45,8 @@ export const PROBE_INTERVAL_MS = 1000;
 export const PROBE_TIMEOUT_MS = 4000;
 /** How long a client that said GOODBYE may keep requests unanswered before its session is aborted. */
 export const LEAVE_GRACE_MS = PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS;
+/** Longest wait for the PONG of a session suspected stale because a newer one arrived. */
+export const SUSPECT_TIMEOUT_MS = 750;
 
 /** True while a session has streams open besides its control stream. */
 function busy(session: TunnelSession): boolean {
@@ -69,6 +73,8 @@ export class SessionRegistry {
   #cursor = new Map<string, number>();
   #listeners = new Set<SessionCountListener>();
   #probing = new Set<string>();
+  /** Sessions being probed because a newer session of their domain arrived; routed to last. */
+  #suspect = new Set<string>();
   #ended = new WeakSet<TunnelSession>();
 
   /** Registers a session; it is removed by itself when its connection closes. */
@@ -94,6 +100,7 @@ export class SessionRegistry {
     const domain = normalize(session.domain);
     this.#byId.delete(id);
     this.#dead.delete(id);
+    this.#suspect.delete(id);
     const list = (this.#byDomain.get(domain) ?? []).filter((s) => s.id !== id);
     if (list.length > 0) this.#byDomain.set(domain, list);
     else {
@@ -193,14 +200,41 @@ export class SessionRegistry {
     const list = this.#byDomain.get(domain);
     if (!list || list.length === 0) return undefined;
     const start = this.#cursor.get(domain) ?? 0;
-    for (let i = 0; i < list.length; i++) {
-      const index = (start + i) % list.length;
-      const s = list[index];
-      if (this.#dead.has(s.id) || !accept(s)) continue;
-      this.#cursor.set(domain, index + 1);
-      return s;
+    // Suspects only when nothing else fits: a client that reconnected from a new address left
+    // its old session behind, and requests routed there would wait for the probe to fail.
+    for (const allowSuspect of [false, true]) {
+      for (let i = 0; i < list.length; i++) {
+        const index = (start + i) % list.length;
+        const s = list[index];
+        if (this.#dead.has(s.id) || (!allowSuspect && this.#suspect.has(s.id)) || !accept(s)) continue;
+        this.#cursor.set(domain, index + 1);
+        return s;
+      }
+      if (this.#suspect.size === 0) break;
     }
     return undefined;
+  }
+
+  /**
+   * A new session of a domain arrived: the client behind an older one may have reconnected from
+   * a new address (NAT rebinding, server restart seen late), leaving that one dead. Each older
+   * session is routed to last and probed at once; one that does not answer is aborted, so its
+   * requests fail as dropped (bodiless ones are retried on a live session) within seconds.
+   */
+  probeOthers(id: string): void {
+    const fresh = this.#byId.get(id);
+    if (!fresh) return;
+    for (const s of this.list(fresh.domain)) {
+      const control = s.control;
+      if (s.id === id || !control?.canPing || this.#suspect.has(s.id)) continue;
+      this.#suspect.add(s.id);
+      control.ping(Math.max(SUSPECT_TIMEOUT_MS, 6 * rttMs(s))).then((answered) => {
+        this.#suspect.delete(s.id);
+        if (!answered && this.#byId.get(s.id) === s) {
+          s.connection.abort(0, "a newer session arrived and this one did not answer a liveness probe");
+        }
+      });
+    }
   }
 
   /** Says GOODBYE to every session of a domain (best effort), closes them, and returns how many. */

@@ -2,7 +2,9 @@
  * Server side of a new tunnel: a DTLS session (already authenticated by its PSK) becomes a
  * transport connection, the client's HELLO is answered, and the session joins the registry.
  */
+import type tls from "node:tls";
 import type { DatagramSession } from "../dtls/session.ts";
+import { acceptTcp } from "../dtls/tcp_server.ts";
 import type { Logger } from "../log/logger.ts";
 import { type ConnectionOptions, createConnection } from "../transport/connection.ts";
 import { acceptControl } from "./control.ts";
@@ -47,7 +49,9 @@ export async function acceptTunnel(session: DatagramSession, options: AcceptorOp
       services: result.hello.services,
       connection,
       control: result.control,
+      carrier: (session as { carrier?: "tcp" }).carrier ?? "udp",
     });
+    options.registry.probeOthers(session.id);
     options.onAccepted?.(session.id, domain);
     log.info(
       { services: result.hello.services, client_version: result.hello.clientVersion },
@@ -65,5 +69,24 @@ export async function acceptTunnel(session: DatagramSession, options: AcceptorOp
   } catch (e) {
     log.warn({ err: (e as Error).message }, "tunnel handshake failed");
     connection.abort(0, "handshake failed");
+  }
+}
+
+export interface TcpAcceptorOptions extends AcceptorOptions {
+  /** The PSK for an identity (the domain), or null: the same lookup as the DTLS server's. */
+  lookupPsk(identity: string): Promise<Uint8Array | null>;
+}
+
+/**
+ * The HTTPS front's hook for sockets that negotiated ALPN "hopgate/1": the TCP carrier's PSK
+ * proof, then the same tunnel as over DTLS; never throws.
+ */
+export async function acceptTcpTunnel(socket: tls.TLSSocket, options: TcpAcceptorOptions): Promise<void> {
+  try {
+    const session = await acceptTcp(socket, { lookupPsk: options.lookupPsk, logger: options.logger });
+    if (session !== null) await acceptTunnel(session, options);
+  } catch (e) {
+    options.logger.warn({ component: "tunnel", err: (e as Error).message }, "tcp carrier failed");
+    socket.destroy();
   }
 }

@@ -1,11 +1,13 @@
 /** The printed report: tables, ratios to the direct figures, targets. Fills results.ratios and .targets. */
 import { MB, type SmallResult, type TransferResult } from "./measure.ts";
 import type { LossyRow, Results } from "./results.ts";
+import { refsSection } from "./refs_report.ts";
 
 const PATH_LABEL: Record<string, string> = {
   direct: "direct → origin",
   hopHttp: "HopGate HTTP  (TLS off, Host header)",
   hopHttps: "HopGate HTTPS (self-signed front)",
+  hopTcp: "HopGate HTTPS, TCP carrier (TLS tunnel)",
   baseline: "TCP baseline: direct, loss on origin port",
 };
 
@@ -58,6 +60,7 @@ export function buildReport(results: Results): string {
   const out: string[] = [];
   const c = results.config;
   const e = results.env;
+  const threads = c.wrkThreads ?? 1;
   out.push(`HopGate benchmark, ${c.mode} run, ${results.timestamp}`);
   out.push(
     `environment: ${e.cpus} CPUs (${e.cpuModel}), ${e.memTotalMb} MB RAM, ${e.os}; Deno ${e.deno} (V8 ${e.v8}, TypeScript ${e.typescript}); ${e.wrk}; ${
@@ -65,7 +68,7 @@ export function buildReport(results: Results): string {
     }; commit ${e.gitCommit}${e.gitDirty ? " + uncommitted changes" : ""}`,
   );
   out.push(
-    `load: wrk -t1 -c${c.connections} -d${c.loadSeconds}s --latency --timeout 5s, 1 KB responses; transfers ${
+    `load: wrk -t${threads} -c${c.connections} -d${c.loadSeconds}s --latency --timeout 5s, 1 KB responses; transfers ${
       c.transferBytes / MB
     } MB each way by curl (1 MB = 10^6 bytes); WebSocket: ${c.wsRoundTrips} sequential 32-byte echoes`,
   );
@@ -90,10 +93,10 @@ export function buildReport(results: Results): string {
   // Small requests.
   const d = results.small.direct;
   const smallRows: string[][] = [];
-  for (const p of ["direct", "hopHttp", "hopHttps"] as const) {
+  for (const p of ["direct", "hopHttp", "hopHttps", "hopTcp"] as const) {
     const r = results.small[p];
     if (!r) {
-      smallRows.push([PATH_LABEL[p], "failed"]);
+      smallRows.push([PATH_LABEL[p], results.only ? `not run (--only=${results.only})` : "failed"]);
       continue;
     }
     let vs = "—";
@@ -140,7 +143,7 @@ export function buildReport(results: Results): string {
   // Transfers.
   const dt = results.transfer.direct;
   const transferRows: string[][] = [];
-  for (const p of ["direct", "hopHttp", "hopHttps"] as const) {
+  for (const p of ["direct", "hopHttp", "hopHttps", "hopTcp"] as const) {
     const r = results.transfer[p];
     const version = r?.download?.httpVersion ?? r?.upload?.httpVersion ?? "?";
     let vs = "—";
@@ -169,12 +172,12 @@ export function buildReport(results: Results): string {
   // WebSocket.
   const dw = results.ws.direct;
   const wsRows: string[][] = [];
-  for (const p of ["direct", "hopHttp", "hopHttps"] as const) {
+  for (const p of ["direct", "hopHttp", "hopHttps", "hopTcp"] as const) {
     const r = results.ws[p];
     if (!r) {
       wsRows.push([
         PATH_LABEL[p].replace("Host header", "ws://").replace("front", "front, wss://"),
-        "failed",
+        results.only ? `not run (--only=${results.only})` : "failed",
       ]);
       continue;
     }
@@ -188,6 +191,8 @@ export function buildReport(results: Results): string {
       ? "HopGate ws://  (TLS off)"
       : p === "hopHttps"
       ? "HopGate wss:// (self-signed)"
+      : p === "hopTcp"
+      ? "HopGate wss:// (TCP carrier)"
       : PATH_LABEL[p];
     wsRows.push([label, num(r.p50Ms, 3), num(r.p99Ms, 3), num(r.meanMs, 3), vs]);
   }
@@ -197,12 +202,16 @@ export function buildReport(results: Results): string {
     table(["path", "p50 ms", "p99 ms", "mean ms", "vs direct"], wsRows),
   );
 
+  out.push(...refsSection(results, { table, ratios, target }));
+
   // Memory.
   const memRows: string[][] = [];
   for (const [stack, m] of Object.entries(results.memory)) {
     for (const proc of ["server", "client"] as const) {
       memRows.push([
-        `${stack === "hopHttps" ? "HTTPS stack" : "HTTP stack"} ${proc}`,
+        `${
+          stack === "hopHttps" ? "HTTPS stack" : stack === "hopTcp" ? "TCP-carrier stack" : "HTTP stack"
+        } ${proc}`,
         mb(m.idleKb?.[proc]),
         mb(m.smallLoadPeakKb?.[proc]),
         mb(m.transferPeakKb?.[proc]),
@@ -256,9 +265,10 @@ export function buildReport(results: Results): string {
       rows.find((r) => r.condition === cond && r.path === path);
     const nd = rows.find((r) => r.loss === 0 && r.path === "direct");
     const nh = rows.find((r) => r.loss === 0 && r.path === "hopHttp");
+    const nt = rows.find((r) => r.loss === 0 && r.path === "hopTcp");
     const lossRows: string[][] = [];
     for (const r of rows) {
-      const ref = r.path === "hopHttp" ? nh : nd;
+      const ref = r.path === "hopHttp" ? nh : r.path === "hopTcp" ? nt : nd;
       const rs = r.small;
       const vsDirect = rs && nd?.small && r.path !== "direct" ? rs.rps / nd.small.rps : NaN;
       const vsNoLoss = rs && ref?.small && r !== ref ? rs.rps / ref.small.rps : NaN;
@@ -289,6 +299,8 @@ export function buildReport(results: Results): string {
         r.condition,
         r.path === "hopHttp"
           ? "HopGate HTTP"
+          : r.path === "hopTcp"
+          ? "HopGate HTTPS, TCP carrier"
           : r.path === "baseline"
           ? "TCP baseline (direct)"
           : "direct → origin",
@@ -328,6 +340,8 @@ export function buildReport(results: Results): string {
       `  vs direct: against "direct → origin" at MTU 1 500 without loss; vs no-loss: HopGate against HopGate at MTU 1 500,`,
       `  the TCP baseline against direct. Downloads under loss are capped at ${c.lossyTransferMaxS} s (partial = MB moved by then).`,
       "  Tunnel datagrams over 1 500 bytes are dropped in the namespace (lo would otherwise fragment and reassemble them).",
+      "  TCP carrier rows: a self-signed stack whose client runs the tunnel over TLS/TCP (HOP_CLIENT_TRANSPORT=tcp), the loss",
+      "  on that TCP port; wrk and curl reach it over HTTPS, so compare them with each other and with the TCP baseline.",
     );
     if (rows.some((r) => r.condition.includes("mid-session"))) {
       out.push(

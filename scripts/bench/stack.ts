@@ -180,6 +180,8 @@ export interface StackOptions {
   /** Extra deno flags for the server that serves the figures (not the first start that creates the database). */
   serverDenoArgs?: string[];
   clientDenoArgs?: string[];
+  /** Extra client environment, given the stack (e.g. the TCP carrier and the stack's CA). */
+  clientEnv?: (stack: Stack) => Record<string, string>;
   /** Extra server environment (overrides the defaults above). */
   serverEnv?: Record<string, string>;
   /** Fixed UDP port for the tunnel (default: any free one). */
@@ -272,6 +274,7 @@ export async function startClient(stack: Stack): Promise<void> {
         HOP_CLIENT_LOCAL_TARGET: `127.0.0.1:${o.originPort}`,
         HOP_LOG_LEVEL: "info",
         HOP_LOG_FORMAT: "json",
+        ...o.clientEnv?.(stack),
       },
     },
   );
