@@ -68,8 +68,10 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
 
 /**
  * Memory: PostgreSQL's default shared_buffers (128 MB) lives in the WebAssembly heap, which never
- * shrinks; a gateway's tables (domains, certificates, servers) fit in a few MB. Measured idle RSS of
- * the whole server: 310 MB with the defaults, ~170 MB with these (scripts/bench/idle_rss.ts).
+ * shrinks; a gateway's tables (domains, certificates, servers) fit in a few MB. Idle RSS of the whole
+ * server on a restart (scripts/bench/idle_rss.ts): ~310 MB with the defaults, ~200 MB with these,
+ * ~175 MB when V8 also keeps PGlite's code at its baseline tier (--v8-flags=--liftoff-only, which
+ * `deno task server` and the compiled binary use).
  */
 const PGLITE_PARAMS = [
   "-c",

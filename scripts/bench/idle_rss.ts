@@ -6,6 +6,10 @@
 import { startPostgres } from "../postgres.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
+/** Extra V8 flags for the measured processes, e.g. IDLE_RSS_V8_FLAGS=--liftoff-only. */
+const V8_FLAGS = Deno.env.get("IDLE_RSS_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("IDLE_RSS_V8_FLAGS")}`] : [];
+/** Servers on PostgreSQL need a shared HOP_SECRET_KEY (it seals the client keys). */
+const BENCH_SECRET = "5e".repeat(32);
 
 interface Sample {
   rssMb: number;
@@ -28,7 +32,7 @@ async function sample(
 ): Promise<{ sample: Sample; ready: Record<string, unknown>; stop: () => Promise<void> }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}${entry}`],
+    args: ["run", "-A", ...V8_FLAGS, "--config", `${ROOT}deno.json`, `${ROOT}${entry}`],
     env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: Deno.env.get("HOME") ?? "/tmp", ...env },
     clearEnv: true,
     stdout: "piped",
@@ -109,14 +113,24 @@ if (import.meta.main) {
         const dir = await Deno.makeTempDir({ prefix: "hopgate-rss-", dir: "/dev/shm" });
         dirs.push(dir);
         withPg.push(
-          (await sample("server.ts", serverEnv(dir, { HOP_DB_DSN: pg.dsn }), "server ready")).sample,
+          (await sample(
+            "server.ts",
+            serverEnv(dir, { HOP_DB_DSN: pg.dsn, HOP_SECRET_KEY: BENCH_SECRET }),
+            "server ready",
+          )).sample,
         );
       }
       console.log(`server postgres:           ${fmt(withPg)}`);
       // The client's idle footprint with its tunnel up, against a server on the same database.
+      // Debug mode lets the admin API answer on 127.0.0.1 (fetch cannot send another Host).
       const server = await sample(
         "server.ts",
-        serverEnv(dirs[0], { HOP_DB_DSN: pg.dsn }),
+        serverEnv(dirs[0], {
+          HOP_DB_DSN: pg.dsn,
+          HOP_SECRET_KEY: BENCH_SECRET,
+          HOP_SERVER_DEBUG: "true",
+          HOP_LOG_LEVEL: "info",
+        }),
         "server ready",
         true,
       );
