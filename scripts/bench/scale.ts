@@ -81,9 +81,14 @@ async function main(): Promise<void> {
     stderr: "null",
   }).spawn();
   const lines: Record<string, unknown>[] = [];
-  // Only the ready line is kept: 10 000 sessions log 10 000 lines.
+  // Only the ready line and what is not routine are kept: 10 000 sessions log 10 000 lines.
+  const notable = new Map<string, number>();
   follow(server.stdout, (o) => {
     if (o.msg === "server ready") lines.push(o);
+    else if (o.level !== "info" || ["domains", "notify", "cluster"].includes(String(o.component))) {
+      const k = `${o.level} ${o.component}: ${o.msg}`;
+      notable.set(k, (notable.get(k) ?? 0) + 1);
+    }
   });
   const results: Record<string, unknown>[] = [];
   try {
@@ -166,6 +171,7 @@ async function main(): Promise<void> {
     await pg.stop();
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
+  for (const [line, n] of notable) console.log(`server log: ${n} × ${line}`.slice(0, 240));
   for (const r of results) {
     console.log(
       `${r.sessions} idle sessions: ${r.opened} opened in ${r.seconds} s (${r.handshakes_per_s} handshakes/s, ${r.refused} refused), ` +
