@@ -13,7 +13,8 @@ import {
 import { loginUsage, runLogin } from "./lib/config/client_login.ts";
 import { VERSION } from "./lib/config/version.ts";
 import { createLogger } from "./lib/log/logger.ts";
-import { CarrierTrustError, KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
+import { CarrierTrustError, KeyRejectedError } from "./lib/proxy/tunnel_client.ts";
+import { runMultiTunnelClient } from "./lib/proxy/multi_client.ts";
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
 import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
 import type { TransportConnection } from "./lib/transport/types.ts";
@@ -158,22 +159,22 @@ async function main(): Promise<void> {
       inspectorAddress = started.url;
     }
   }
-  let current: { id: string; connection: TransportConnection; carrier: "udp" | "tcp" } | undefined;
+  // One session per server address (lib/proxy/multi_client.ts).
+  const current = new Map<TransportConnection, { id: string; carrier: "udp" | "tcp" }>();
   const metrics = createMetrics({
     sessions: () =>
-      current
-        ? [{
-          id: current.id,
-          domain: config.domain,
-          carrier: current.carrier,
-          stats: current.connection.stats(),
-        }]
-        : [],
+      [...current].map(([connection, { id, carrier }]) => ({
+        id,
+        domain: config.domain,
+        carrier,
+        stats: connection.stats(),
+      })),
   }, "hopgate_client_");
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
   try {
-    await runTunnelClient({
-      server: config.serverAddr,
+    await runMultiTunnelClient({
+      servers: config.serverAddrs,
+      maxSessions: config.maxSessions,
       domain: config.domain,
       apiKey: config.apiKey,
       services,
@@ -187,10 +188,8 @@ async function main(): Promise<void> {
       udpReprobeMs: config.udpReprobeMs,
       observer: inspector,
       onConnected(publicUrl, sessionId, connection, carrier) {
-        current = { id: sessionId, connection, carrier };
-        connection.closed.then(() => {
-          if (current?.connection === connection) current = undefined;
-        });
+        current.set(connection, { id: sessionId, carrier });
+        connection.closed.then(() => current.delete(connection), () => current.delete(connection));
         if (!terminal) {
           logger.info({
             component: "client",

@@ -21,6 +21,14 @@ import { createApiRoutes } from "./lib/admin/app.ts";
 import { startDtlsServer } from "./lib/dtls/server.ts";
 import { pskFromApiKey } from "./lib/dtls/psk.ts";
 import { SessionRegistry } from "./lib/proxy/registry.ts";
+import { createDomainLifecycle } from "./lib/proxy/domain_lifecycle.ts";
+import { startDomainSync } from "./lib/proxy/domain_sync.ts";
+import {
+  clusterAdminHooks,
+  type ClusterPresence,
+  startClusterPresence,
+} from "./lib/proxy/cluster_presence.ts";
+import { createServerDirectory } from "./db/servers.ts";
 import { acceptTcpTunnel, acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
 import { startTunnelTlsListener, type TunnelTlsListener } from "./lib/proxy/tunnel_tls_listener.ts";
 import { createGateway } from "./lib/proxy/gateway.ts";
@@ -119,7 +127,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     await database.close().catch(() => {});
     throw e;
   }
-  const domains = new Set((await store.list()).map((d) => d.domain));
+  const serverId = crypto.randomUUID();
+  const listed = await store.list();
+  const domains = new Set(listed.map((d) => d.domain));
   const registry = new SessionRegistry();
   let certs: CertificateStore | undefined;
   let acme: AcmeCertificateStore | undefined;
@@ -133,6 +143,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       caPem: config.acmeCaFile ? await readAcmeCa(config.acmeCaFile) : undefined,
       dir: `${config.dataDir}/tls`,
       logger,
+      onIssued: (hostname) => sync.certificateIssued(hostname),
     });
   } else if (config.tlsMode === "self-signed") {
     certs = await openSelfSignedStore({
@@ -161,6 +172,19 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
 
   const policyStore = createPolicyStore(database.db);
   const policies = await createPolicyBook(policyStore, { logger });
+  const lifecycle = createDomainLifecycle({
+    domains,
+    closeSessions: (domain, reason) => registry.closeDomain(domain, reason),
+    closeCarriers: (domain, reason) => dtls.closeSessions(domain, reason),
+    certificates: certs,
+    acme,
+    policyChanged: (domain) => policies.reload(domain),
+    logger,
+  }, listed);
+  const sync = startDomainSync({ database, store, lifecycle, serverId, logger });
+  const cluster: { presence?: ClusterPresence } = {};
+  // Policy changes made here reach the other servers (their books reload the domain's rules).
+  const unfollowPolicies = policyStore.onChange((c) => sync.policyChanged(c.domain));
 
   // The admin API rate-limits by peer address, which only the front knows: carried in async context.
   const peer = new AsyncLocalStorage<string>();
@@ -193,30 +217,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
             renewCertificate: (domain: string) => acme.renew(domain),
           }
           : {}),
-        sessions: (domain) =>
-          registry.list(domain).map((s) => ({
-            id: s.id,
-            remote_address: s.remoteAddress,
-            connected_since: s.connectedAt.toISOString(),
-            requests_served: s.requestsServed,
-            carrier: s.carrier ?? "udp",
-          })),
-        async domainAdded(domain) {
-          domains.add(domain);
-          await acme?.added(domain);
-        },
-        async domainChanged(domain, change) {
-          const reason = change === "removed"
-            ? "the domain was removed on the server"
-            : "the client key was rotated";
-          if (change === "removed") {
-            domains.delete(domain);
-            await certs?.forget(domain);
-          }
-          const closed = await registry.closeDomain(domain, reason);
-          dtls.closeSessions(domain, reason);
-          log.info({ domain, change, sessions_closed: closed }, "domain changed");
-        },
+        ...clusterAdminHooks({ registry, serverId, presence: () => cluster.presence, logger }),
+        domainAdded: (domain) => sync.domainAdded(domain),
+        domainChanged: (domain, change) => sync.domainChanged(domain, change),
       },
     }),
   );
@@ -314,8 +317,22 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const [first, second] = fronts;
   const http = certs ? second : first;
 
+  cluster.presence = startClusterPresence({
+    directory: createServerDirectory(database.db, serverId),
+    serverId,
+    registry,
+    version: VERSION,
+    logger,
+    addresses: () => ({
+      http: `${http.addr.hostname}:${http.addr.port}`,
+      ...(https ? { https: `${https.addr.hostname}:${https.addr.port}` } : {}),
+      dtls: `${dtls.addr.hostname}:${dtls.addr.port}`,
+    }),
+  });
+
   log.info({
     version: VERSION,
+    server_id: serverId,
     domain: config.domain,
     http: `${http.addr.hostname}:${http.addr.port}`,
     https: https ? `${https.addr.hostname}:${https.addr.port}` : null,
@@ -338,14 +355,17 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       stopped ??= (async () => {
         stopping = true;
         acme?.close();
+        await sync.close();
         log.info({ reason, in_flight: gateway.inFlight() }, "server stopping");
         const closing = fronts.map((f) => f.close());
         await gateway.drained(DRAIN_MS);
         await registry.closeAll("the server is shutting down");
+        await cluster.presence?.close();
         await dtls.close();
         await tunnelTls?.close();
         for (const f of fronts) f.destroyConnections();
         await Promise.all(closing);
+        unfollowPolicies();
         policies.close();
         await metricsServer?.shutdown();
         await database.close();

@@ -41,5 +41,15 @@ export const migrations: Migration[] = [
       "CREATE TABLE \"domain_policies\" (\n\t\"domain\" varchar(253) PRIMARY KEY NOT NULL,\n\t\"policy\" jsonb NOT NULL,\n\t\"updated_at\" timestamp with time zone DEFAULT now() NOT NULL\n);",
       "ALTER TABLE \"domain_policies\" ADD CONSTRAINT \"domain_policies_domain_domains_domain_fk\" FOREIGN KEY (\"domain\") REFERENCES \"public\".\"domains\"(\"domain\") ON DELETE cascade ON UPDATE no action;"
     ]
+  },
+  {
+    "tag": "0005_servers",
+    "statements": [
+      "CREATE TABLE \"servers\" (\n\t\"id\" varchar(64) PRIMARY KEY NOT NULL,\n\t\"addresses\" jsonb DEFAULT '{}'::jsonb NOT NULL,\n\t\"version\" varchar(64) DEFAULT '' NOT NULL,\n\t\"started_at\" timestamp with time zone DEFAULT now() NOT NULL,\n\t\"last_heartbeat\" timestamp with time zone DEFAULT now() NOT NULL\n);",
+      "CREATE TABLE \"sessions\" (\n\t\"id\" varchar(64) PRIMARY KEY NOT NULL,\n\t\"server_id\" varchar(64) NOT NULL,\n\t\"domain\" varchar(253) NOT NULL,\n\t\"carrier\" varchar(16) DEFAULT 'udp' NOT NULL,\n\t\"remote_address\" varchar(128) NOT NULL,\n\t\"connected_at\" timestamp with time zone NOT NULL\n);",
+      "ALTER TABLE \"sessions\" ADD CONSTRAINT \"sessions_server_id_servers_id_fk\" FOREIGN KEY (\"server_id\") REFERENCES \"public\".\"servers\"(\"id\") ON DELETE cascade ON UPDATE no action;",
+      "CREATE INDEX \"sessions_domain_idx\" ON \"sessions\" USING btree (\"domain\");",
+      "CREATE INDEX \"sessions_server_id_idx\" ON \"sessions\" USING btree (\"server_id\");"
+    ]
   }
 ];

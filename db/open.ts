@@ -13,6 +13,7 @@ import { migrations } from "./migrations.ts";
 import type { Logger } from "../lib/log/logger.ts";
 import { silentLogger } from "../lib/log/logger.ts";
 import { DataDirInUseError, lockDataDir, restrictUmask, secureTree } from "./data_dir.ts";
+import { extractTarGz } from "./tar.ts";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -21,6 +22,8 @@ export interface Database {
   kind: "pglite" | "postgres";
   /** Where it lives, without credentials. */
   location: string;
+  /** Where change notifications come from (db/notify.ts). */
+  changes: { dsn: string } | { pglite: PGlite };
   close(): Promise<void>;
 }
 
@@ -48,7 +51,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   const logger = options.logger ?? silentLogger;
   const database = options.dsn
     ? await openPostgres(options.dsn, options.connectTimeoutMs ?? 10_000)
-    : await openPglite(options.dataDir);
+    : await openPglite(options.dataDir, logger);
   try {
     const applied = await migrate(database.db);
     logger.info(
@@ -63,7 +66,62 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   return database;
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+/**
+ * Memory: PostgreSQL's default shared_buffers (128 MB) lives in the WebAssembly heap, which never
+ * shrinks; a gateway's tables (domains, certificates, servers) fit in a few MB. Idle RSS of the whole
+ * server on a restart (scripts/bench/idle_rss.ts): ~310 MB with the defaults, ~200 MB with these,
+ * ~175 MB when V8 also keeps PGlite's code at its baseline tier (--v8-flags=--liftoff-only, which
+ * `deno task server` and the compiled binary use).
+ */
+const PGLITE_PARAMS = [
+  "-c",
+  "shared_buffers=8MB",
+  "-c",
+  "work_mem=2MB",
+  "-c",
+  "temp_buffers=1MB",
+  "-c",
+  "wal_buffers=256kB",
+  "-c",
+  "maintenance_work_mem=4MB",
+];
+
+const SEED = new URL("./pglite_seed.tar.gz", import.meta.url);
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A new data directory is unpacked from the seed (a fresh initdb, see scripts/pglite_seed.ts), so
+ * that PGlite opens it as a restart: initdb in-process takes ~2.5 s and grows the heap by ~450 MB
+ * for good. False when there is no seed (PGlite then runs initdb itself).
+ */
+async function unpackSeed(dir: string, logger: Logger): Promise<boolean> {
+  let packed: Deno.FsFile;
+  try {
+    packed = await Deno.open(SEED);
+  } catch {
+    logger.warn({ component: "db", seed: SEED.pathname }, "no embedded database seed; running initdb");
+    return false;
+  }
+  try {
+    await extractTarGz(packed.readable, dir);
+    return true;
+  } catch (e) {
+    logger.warn({ component: "db", err: (e as Error).message }, "database seed unreadable; running initdb");
+    await Deno.remove(dir, { recursive: true });
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    return false;
+  }
+}
+
+async function openPglite(dataDir: string, logger: Logger): Promise<Database> {
   const root = dataDir.replace(/\/+$/, "") || "/";
   const dir = `${root}/pglite`;
   let lock;
@@ -73,7 +131,20 @@ async function openPglite(dataDir: string): Promise<Database> {
     await secureTree(root);
     lock = await lockDataDir(root);
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    const client = await PGlite.create(dir);
+    const options = { startParams: [...PGlite.defaultStartParams, ...PGLITE_PARAMS] };
+    const fresh = !(await exists(`${dir}/PG_VERSION`));
+    let client: PGlite;
+    if (fresh && await unpackSeed(dir, logger)) {
+      client = await PGlite.create(dir, options).catch(async (e) => {
+        // A seed from another PGlite (catalog version) is refused: start over with initdb.
+        logger.warn({ component: "db", err: (e as Error).message }, "database seed refused; running initdb");
+        await Deno.remove(dir, { recursive: true });
+        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+        return await PGlite.create(dir, options);
+      });
+    } else {
+      client = await PGlite.create(dir, options);
+    }
     await secureTree(dir);
     const db = drizzlePglite(client, { schema }) as unknown as Db;
     const held = lock;
@@ -81,6 +152,7 @@ async function openPglite(dataDir: string): Promise<Database> {
       db,
       kind: "pglite",
       location: dir,
+      changes: { pglite: client },
       close: async () => {
         try {
           await client.close();
@@ -138,7 +210,7 @@ async function openPostgres(dsn: string, timeoutMs: number): Promise<Database> {
     clearTimeout(timer);
   }
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
-  return { db, kind: "postgres", location, close: () => client.end({ timeout: 5 }) };
+  return { db, kind: "postgres", location, changes: { dsn }, close: () => client.end({ timeout: 5 }) };
 }
 
 /** Applies the embedded migrations not yet recorded, each in a transaction, under an advisory lock. */

@@ -1,5 +1,5 @@
 /** drizzle tables. One PostgreSQL schema for both backends (embedded PGlite and PostgreSQL). */
-import { jsonb, pgTable, text, timestamp, uuid, varchar } from "drizzle-orm/pg-core";
+import { index, jsonb, pgTable, text, timestamp, uuid, varchar } from "drizzle-orm/pg-core";
 
 export const domains = pgTable("domains", {
   id: uuid("id").primaryKey().defaultRandom(),
@@ -76,3 +76,30 @@ export const domainPolicies = pgTable("domain_policies", {
   policy: jsonb("policy").notNull(),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * The servers sharing this database: each one upserts its row every few seconds (heartbeat); a row
+ * whose heartbeat is older than a few intervals belongs to a dead server.
+ */
+export const servers = pgTable("servers", {
+  id: varchar("id", { length: 64 }).primaryKey(),
+  /** Where the server listens: { http, https, dtls } as host:port. */
+  addresses: jsonb("addresses").$type<Record<string, string>>().notNull().default({}),
+  version: varchar("version", { length: 64 }).notNull().default(""),
+  startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
+  lastHeartbeat: timestamp("last_heartbeat", { withTimezone: true }).notNull().defaultNow(),
+});
+
+export type ServerRow = typeof servers.$inferSelect;
+
+/** The tunnel sessions each server holds, so that any server's admin API shows a domain's all. */
+export const sessions = pgTable("sessions", {
+  id: varchar("id", { length: 64 }).primaryKey(),
+  serverId: varchar("server_id", { length: 64 }).notNull().references(() => servers.id, {
+    onDelete: "cascade",
+  }),
+  domain: varchar("domain", { length: 253 }).notNull(),
+  carrier: varchar("carrier", { length: 16 }).notNull().default("udp"),
+  remoteAddress: varchar("remote_address", { length: 128 }).notNull(),
+  connectedAt: timestamp("connected_at", { withTimezone: true }).notNull(),
+}, (t) => [index("sessions_domain_idx").on(t.domain), index("sessions_server_id_idx").on(t.serverId)]);

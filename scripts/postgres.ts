@@ -8,6 +8,10 @@ export interface PostgresCluster {
   dsn: string;
   port: number;
   dir: string;
+  /** Stops the server abruptly, keeping its data (a database outage, for tests). */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -55,24 +59,32 @@ export async function startPostgres(): Promise<PostgresCluster> {
   const data = `${dir}/data`;
   await run(`${bin}/initdb`, ["-D", data, "-U", "hopgate", "--auth=trust", "-E", "UTF8", "--no-sync"], owner);
   const port = freePort();
-  await run(`${bin}/pg_ctl`, [
-    "-D",
-    data,
-    "-l",
-    `${dir}/log`,
-    "-w",
-    "-t",
-    "30",
-    "-o",
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
-    "start",
-  ], owner);
+  const start = () =>
+    run(`${bin}/pg_ctl`, [
+      "-D",
+      data,
+      "-l",
+      `${dir}/log`,
+      "-w",
+      "-t",
+      "30",
+      "-o",
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+      "start",
+    ], owner);
+  await start();
   await run(`${bin}/createdb`, ["-h", "127.0.0.1", "-p", String(port), "-U", "hopgate", "hopgate"], owner);
   let stopped = false;
   return {
     dsn: `postgres://hopgate@127.0.0.1:${port}/hopgate`,
     port,
     dir,
+    async halt() {
+      await run(`${bin}/pg_ctl`, ["-D", data, "-m", "immediate", "-w", "stop"], owner);
+    },
+    async resume() {
+      await start();
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -16,6 +16,7 @@ import { ApiError, errorBody } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import type { PolicyStore } from "../../db/policies.ts";
 import { createPolicyRoutes } from "./policy_routes.ts";
+import { createServersRoutes, type ServerSummary } from "./servers_routes.ts";
 
 /** A connected tunnel session, as GET /domains/{domain} lists it. */
 export interface SessionSummary {
@@ -25,6 +26,8 @@ export interface SessionSummary {
   requests_served: number;
   /** udp (DTLS) or tcp (the TLS fallback carrier). */
   carrier?: "udp" | "tcp";
+  /** The server holding it (several servers on one database). */
+  server_id?: string;
 }
 
 /** A domain's TLS certificate (ACME mode), as GET /domains/{domain} shows it. */
@@ -45,8 +48,10 @@ export interface AdminHooks {
   certificate?(domain: string): CertificateSummary | null;
   /** Orders a new certificate for the domain now; returns its state (absent outside ACME mode). */
   renewCertificate?(domain: string): CertificateSummary | null | Promise<CertificateSummary | null>;
-  /** Live sessions of a domain. */
-  sessions?(domain: string): SessionSummary[];
+  /** Live sessions of a domain (on every server sharing the database). */
+  sessions?(domain: string): SessionSummary[] | Promise<SessionSummary[]>;
+  /** The live servers sharing the database (GET /servers). */
+  servers?(): Promise<ServerSummary[]>;
   /** Called after a domain was removed or its key rotated, so its sessions close at once. */
   domainChanged?(domain: string, change: "removed" | "key_rotated"): void | Promise<void>;
   /** Called after a domain was registered. */
@@ -139,6 +144,8 @@ export function createAdminApi(options: AdminOptions): Hono {
     return validDomain(raw, options.serverDomain);
   };
 
+  if (hooks.servers) app.route("/", createServersRoutes({ servers: hooks.servers }));
+
   app.post("/domains/register", async (c) => {
     const body = parse(legacyRegisterBody, await readJsonBody(c.req.raw));
     const domain = validDomain(body.domain, options.serverDomain);
@@ -170,7 +177,7 @@ export function createAdminApi(options: AdminOptions): Hono {
     if (!found) throw new ApiError(404, "not_found", `domain ${domain} is not registered`);
     return c.json({
       ...found,
-      sessions: hooks.sessions?.(domain) ?? [],
+      sessions: (await hooks.sessions?.(domain)) ?? [],
       certificate: hooks.certificate?.(domain) ?? null,
     });
   });

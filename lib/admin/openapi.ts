@@ -1,6 +1,7 @@
 /** The OpenAPI 3.1 document of the admin API, served at /api/v1/openapi.json. */
 import { VERSION } from "../config/version.ts";
 import { policyPaths, policySchemas } from "./policy_openapi.ts";
+import { serverSchema, serversPaths } from "./servers_routes.ts";
 
 const error = {
   type: "object",
@@ -41,7 +42,9 @@ const session = {
     id: { type: "string" },
     remote_address: { type: "string" },
     connected_since: { type: "string", format: "date-time" },
-    requests_served: { type: "integer" },
+    requests_served: { type: "integer", description: "Counted for sessions on the answering server only" },
+    server_id: { type: "string", description: "The server holding the session" },
+    carrier: { enum: ["udp", "tcp"], description: "udp (DTLS) or tcp (the TLS fallback carrier)" },
   },
 };
 
@@ -232,6 +235,7 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
           },
         },
       },
+      ...serversPaths,
     },
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "HOP_ADMIN_API_KEY" } },
@@ -243,6 +247,7 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
         Session: session,
         Certificate: certificate,
         ...policySchemas,
+        Server: serverSchema,
       },
     },
   };

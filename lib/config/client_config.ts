@@ -21,7 +21,12 @@ export interface ServiceTarget {
 }
 
 export interface ClientConfig {
+  /** The first of serverAddrs. */
   serverAddr: ListenAddress;
+  /** Every server address given (comma-separated); names are resolved to all their A/AAAA records. */
+  serverAddrs: ListenAddress[];
+  /** At most this many sessions, one per server address. */
+  maxSessions: number;
   domain: string;
   apiKey: string;
   localTarget?: URL;
@@ -47,11 +52,20 @@ export interface ClientConfig {
 
 export const clientOptions: OptionSpec[] = [
   {
-    key: "serverAddr",
+    key: "serverAddrs",
     flag: "server-addr",
     env: "HOP_CLIENT_SERVER_ADDR",
-    description: "The server's address: UDP for DTLS, TCP (TLS) on the same port number.",
+    description:
+      "The server's address: UDP for DTLS, TCP (TLS) on the same port number; several comma-separated, or a name with several A/AAAA records (one session to each).",
     example: "hop.example.com:443",
+  },
+  {
+    key: "maxSessions",
+    flag: "max-sessions",
+    env: "HOP_CLIENT_MAX_SESSIONS",
+    description: "At most this many tunnel sessions, one to each server address.",
+    default: "4",
+    example: "2",
   },
   {
     key: "domain",
@@ -216,8 +230,33 @@ const services = z.string().transform((s, ctx): ServiceTarget[] => {
   return out;
 });
 
+const dialAddresses = z.string().transform((s, ctx): ListenAddress[] => {
+  const out: ListenAddress[] = [];
+  for (const item of s.split(",").map((x) => x.trim()).filter(Boolean)) {
+    const r = dialAddress.safeParse(item);
+    if (!r.success) {
+      ctx.addIssue({ code: "custom", message: `"${item}" must be host:port, e.g. hop.example.com:443` });
+      return z.NEVER;
+    }
+    out.push(r.data);
+  }
+  if (out.length === 0) {
+    ctx.addIssue({ code: "custom", message: "must be host:port, e.g. hop.example.com:443" });
+    return z.NEVER;
+  }
+  return out;
+});
+
 const schemas = {
-  serverAddr: dialAddress,
+  serverAddrs: dialAddresses,
+  maxSessions: z.string().transform((s, ctx) => {
+    const n = Number(s.trim());
+    if (!/^\d+$/.test(s.trim()) || n < 1 || n > 64) {
+      ctx.addIssue({ code: "custom", message: "must be a whole number from 1 to 64" });
+      return z.NEVER;
+    }
+    return n;
+  }),
   domain: domainName,
   apiKey: apiKey.optional(),
   apiKeyFile: z.string().min(1, "must not be empty").optional(),
@@ -244,6 +283,7 @@ export function loadClientConfig(sources: Sources): Built<ClientConfig> {
   });
   if (built.help || built.version) return built;
   const c = built.config;
+  c.serverAddr = c.serverAddrs[0];
   c.apiKey = resolveApiKey(c.apiKey, (c as { apiKeyFile?: string }).apiKeyFile);
   if (!c.localTarget && !c.services.some((s) => s.prefix === "/")) {
     throw new ConfigError([{

@@ -40,6 +40,8 @@ export interface AcmeStoreOptions {
   refreshMs?: number;
   /** Replaces the ACME client (tests). */
   issuer?: AcmeIssuer;
+  /** Called after this server stored a new certificate (other servers are told to load it). */
+  onIssued?(hostname: string): void;
 }
 
 export interface AcmeCertificateStore extends CertificateStore {
@@ -127,6 +129,7 @@ export async function openAcmeStore(options: AcmeStoreOptions): Promise<AcmeCert
         not_after: issued.notAfter.toISOString(),
         renewal: current !== null,
       }, "certificate issued");
+      options.onIssued?.(hostname);
       return { kind: "issued", cert: facts(issued) };
     } finally {
       await table.releaseLease(hostname, holder).catch(() => {});
