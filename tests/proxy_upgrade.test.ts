@@ -1,124 +1,21 @@
-import assert from "node:assert/strict";
-import { silentLogger } from "../lib/log/logger.ts";
-import { handleStream } from "../lib/proxy/client_forward.ts";
-import { TunnelLocalError } from "../lib/proxy/errors.ts";
-import type { ServedRequest } from "../lib/proxy/local_target.ts";
-import { type ByteDuplex, forwardUpgrade, rawHttpResponse } from "../lib/proxy/server_upgrade.ts";
-import { errorResponse } from "../lib/pages/mod.ts";
-import { connectionPair } from "./support/stream_pair.ts";
-import { createConnection } from "../lib/transport/connection.ts";
-import { createMemoryLink } from "../lib/transport/memory_link.ts";
-import type { TransportConnection } from "../lib/transport/types.ts";
-
-type PairFactory = () => [server: TransportConnection, client: TransportConnection];
-
-/** The real transport over an in-memory datagram link, real time. */
-const transportPair: PairFactory = () => {
-  const l = createMemoryLink();
-  return [createConnection(l.b, { role: "server" }), createConnection(l.a, { role: "client" })];
-};
-
-const decoder = new TextDecoder();
-
-/** Reads an HTTP/1.1 request head off a TCP connection; returns it and a stream of the bytes after it. */
-async function readHead(conn: Deno.Conn) {
-  const reader = conn.readable.getReader();
-  let buf = new Uint8Array(0);
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error("connection closed before the head");
-    const next = new Uint8Array(buf.length + value.length);
-    next.set(buf);
-    next.set(value, buf.length);
-    buf = next;
-    const end = decoder.decode(buf).indexOf("\r\n\r\n");
-    if (end >= 0) {
-      const [requestLine, ...headerLines] = decoder.decode(buf.subarray(0, end)).split("\r\n");
-      const [method, path] = requestLine.split(" ");
-      const headers = headerLines.map((l) => {
-        const i = l.indexOf(":");
-        return [l.slice(0, i).trim(), l.slice(i + 1).trim()] as [string, string];
-      });
-      let leftover: Uint8Array | undefined = buf.subarray(end + 4);
-      const readable = new ReadableStream<Uint8Array>({
-        async pull(c) {
-          if (leftover && leftover.length > 0) {
-            c.enqueue(leftover);
-            leftover = undefined;
-            return;
-          }
-          const r = await reader.read();
-          if (r.done) c.close();
-          else c.enqueue(r.value);
-        },
-        cancel: (reason) => reader.cancel(reason),
-      });
-      return { method, path, headers, readable };
-    }
-  }
-}
-
 /**
- * A raw TCP "front" on 127.0.0.1 that hands each upgrade to forwardUpgrade over an in-memory
- * tunnel whose client forwards to `target`.
+ * Upgrades through the data path in one process: a WebSocket crosses untouched (text, binary, a large
+ * message, its close code), also at 2% loss; an upgrade the origin refuses stays HTTP on the browser's
+ * connection (no raw pipe without a 101); an upgrade to a service that is down is a complete 502.
  */
-function front(target: string, makePair: PairFactory) {
-  const [server, client] = makePair();
-  const infos: ServedRequest[] = [];
-  client.onStream((s) =>
-    handleStream(s, {
-      services: [{ prefix: "/", target: new URL(target) }],
-      hostMode: "rewrite",
-      logger: silentLogger,
-      onRequest: (i) => infos.push({ ...i }),
-    })
-  );
-  const listener = Deno.listen({ port: 0, hostname: "127.0.0.1" });
-  const relays: Promise<void>[] = [];
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      relays.push((async () => {
-        const head = await readHead(conn);
-        const socket: ByteDuplex = { readable: head.readable, writable: conn.writable };
-        const result = await forwardUpgrade(head, socket, server, {
-          requestId: "ws-1",
-          remoteAddr: "198.51.100.9",
-          proto: "https",
-          host: "demo.example.com",
-          timeoutMs: 5000,
-        });
-        if (result.ok) return result.done;
-        const page = errorResponse(
-          result.error.status,
-          result.error.code,
-          result.error.message,
-          new Request("http://x/"),
-          "ws-1",
-        );
-        const w = conn.writable.getWriter();
-        await w.write(await rawHttpResponse(page));
-        await w.close();
-      })());
-    }
-  })();
-  return {
-    port: listener.addr.port,
-    infos,
-    async close() {
-      listener.close();
-      await accepting.catch(() => {});
-      await Promise.allSettled(relays);
-      await client.close(0, "test over");
-      await server.closed;
-    },
-  };
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { startHarness } from "./support/proxy_harness.ts";
+import { connectPlain, rawExchange } from "./support/raw_http.ts";
+
+function once<T>(ws: WebSocket, type: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    ws.once(type, (...args: unknown[]) => resolve((args.length > 1 ? args : args[0]) as T));
+    ws.once("error", reject);
+  });
 }
 
-function once<T extends Event>(target: EventTarget, type: string): Promise<T> {
-  return new Promise((resolve) => target.addEventListener(type, (e) => resolve(e as T), { once: true }));
-}
-
-async function websocketRoundTrip(makePair: PairFactory) {
+async function websocketRoundTrip(lossRate: number) {
   let closeSeen!: (e: { code: number; reason: string }) => void;
   const originClose = new Promise<{ code: number; reason: string }>((r) => closeSeen = r);
   let forwardedFor = "";
@@ -130,75 +27,73 @@ async function websocketRoundTrip(makePair: PairFactory) {
     socket.onclose = (e) => closeSeen({ code: e.code, reason: e.reason });
     return response;
   });
-  const f = front(`http://127.0.0.1:${origin.addr.port}`, makePair);
-  try {
-    const ws = new WebSocket(`ws://127.0.0.1:${f.port}/chat`);
-    ws.binaryType = "arraybuffer";
-    await once(ws, "open");
-    ws.send("hello");
-    assert.equal((await once<MessageEvent>(ws, "message")).data, "echo:hello");
-    ws.send(new Uint8Array([0, 1, 2, 255]));
-    const bin = (await once<MessageEvent>(ws, "message")).data as ArrayBuffer;
-    assert.deepEqual(Array.from(new Uint8Array(bin)), [0, 1, 2, 255]);
-    const big = "x".repeat(200_000);
-    ws.send(big);
-    assert.equal((await once<MessageEvent>(ws, "message")).data, `echo:${big}`);
-    const closed = once<CloseEvent>(ws, "close");
-    ws.close(4001, "bye now");
-    assert.deepEqual(await originClose, { code: 4001, reason: "bye now" });
-    await closed;
-    assert.equal(forwardedFor, "198.51.100.9");
-  } finally {
-    await f.close();
-  }
-  const info = f.infos.at(-1);
-  assert.equal(info?.upgrade, true);
-  assert.equal(info?.status, 101);
+  await using t = await startHarness(`http://127.0.0.1:${origin.addr.port}`, {
+    domain: "127.0.0.1",
+    link: { lossRate, seed: 3 },
+  });
+  const ws = new WebSocket(`ws://127.0.0.1:${t.front.addr.port}/chat`);
+  await once(ws, "open");
+  ws.send("hello");
+  assert.equal(String((await once<[Uint8Array, boolean]>(ws, "message"))[0]), "echo:hello");
+  ws.send(new Uint8Array([0, 1, 2, 255]));
+  const [bin] = await once<[Uint8Array, boolean]>(ws, "message");
+  assert.deepEqual(Array.from(bin), [0, 1, 2, 255]);
+  const big = "x".repeat(200_000);
+  ws.send(big);
+  assert.equal(String((await once<[Uint8Array, boolean]>(ws, "message"))[0]), `echo:${big}`);
+  const closed = once(ws, "close");
+  ws.close(4001, "bye now");
+  assert.deepEqual(await originClose, { code: 4001, reason: "bye now" });
+  await closed;
+  assert.equal(forwardedFor, "127.0.0.1");
+  for (let i = 0; i < 100 && t.infos.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(t.infos.at(-1)?.upgrade, true);
+  assert.equal(t.infos.at(-1)?.status, 101);
 }
 
-Deno.test("a WebSocket passes text, binary and its close code through the tunnel untouched", () =>
-  websocketRoundTrip(() => connectionPair()));
+Deno.test("a WebSocket passes text, binary, a large message and its close code through untouched", () =>
+  websocketRoundTrip(0));
 
-Deno.test("a WebSocket passes through the real transport too", () => websocketRoundTrip(transportPair));
+Deno.test("a WebSocket passes through at 2% loss", () => websocketRoundTrip(0.02));
 
-Deno.test("an upgrade to a local service that is down fails before any byte is written", async () => {
-  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
-  const port = l.addr.port;
-  l.close();
-  const [server, client] = connectionPair();
-  client.onStream((s) =>
-    handleStream(s, {
-      services: [{ prefix: "/", target: new URL(`http://127.0.0.1:${port}`) }],
-      hostMode: "rewrite",
-      logger: silentLogger,
-    })
+Deno.test("an upgrade the origin answers with 200 stays HTTP: the next request on the connection is routed, not piped", async () => {
+  const seen: string[] = [];
+  await using origin = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
+    seen.push(`${req.method} ${new URL(req.url).pathname} ${req.headers.get("x-forwarded-for")}`);
+    return new Response("no upgrade here", { headers: { "content-type": "text/plain" } });
+  });
+  await using t = await startHarness(`http://127.0.0.1:${origin.addr.port}`);
+  const smuggled = "GET /second HTTP/1.1\r\nHost: demo.example.com\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n";
+  const [first, second] = await rawExchange(
+    await connectPlain(t.front.addr.port),
+    "GET /ws HTTP/1.1\r\nHost: demo.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n" + smuggled,
+    "GET",
+    2,
   );
-  let written = 0;
-  const socket: ByteDuplex = {
-    readable: new ReadableStream(),
-    writable: new WritableStream({ write: (c) => void (written += c.length) }),
-  };
-  const result = await forwardUpgrade(
-    new Request("https://demo.example.com/ws?room=1", {
-      headers: { upgrade: "websocket", connection: "Upgrade" },
-    }),
-    socket,
-    server,
-    { requestId: "r", remoteAddr: "1.2.3.4", proto: "https", host: "demo.example.com", timeoutMs: 2000 },
+  assert.equal(first.status, 200);
+  assert.equal(new TextDecoder().decode(first.body), "no upgrade here");
+  assert.equal(second.status, 200);
+  assert.ok(
+    second.headers.some(([n]) => n.toLowerCase() === "x-request-id"),
+    "the second went through the gateway",
   );
-  assert.equal(result.ok, false);
-  assert.ok(!result.ok && result.error instanceof TunnelLocalError, String(!result.ok && result.error));
-  assert.equal(result.error.status, 502);
-  assert.equal(result.error.code, "local_unreachable");
-  assert.match(result.error.message, /refused/i);
-  assert.equal(written, 0);
+  assert.deepEqual(seen, ["GET /ws 127.0.0.1", "GET /second 127.0.0.1"]);
 });
 
-Deno.test("the raw 502 for a failed upgrade is a complete HTTP/1.1 response", async () => {
-  const page = errorResponse(502, "local_unreachable", "refused", new Request("http://x/"), "rid");
-  const text = decoder.decode(await rawHttpResponse(page));
-  assert.match(text, /^HTTP\/1\.1 502 /);
-  const [head, body] = text.split("\r\n\r\n");
-  assert.match(head, /\r\nconnection: close/);
-  assert.equal(Number(/content-length: (\d+)/.exec(head)?.[1]), new TextEncoder().encode(body).length);
+Deno.test("an upgrade to a local service that is down is a complete 502 page", async () => {
+  const port = (() => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const p = (l.addr as Deno.NetAddr).port;
+    l.close();
+    return p;
+  })();
+  await using t = await startHarness(`http://127.0.0.1:${port}`);
+  const [res] = await rawExchange(
+    await connectPlain(t.front.addr.port),
+    "GET /ws HTTP/1.1\r\nHost: demo.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+      "Accept: application/json\r\n\r\n",
+  );
+  assert.equal(res.status, 502);
+  assert.equal(JSON.parse(new TextDecoder().decode(res.body)).error.code, "local_unreachable");
 });

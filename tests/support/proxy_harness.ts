@@ -30,6 +30,8 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
+  /** The tunnelled domain (default demo.example.com; "127.0.0.1" lets clients that cannot set Host in). */
+  domain?: string;
   link?: MemoryLinkOptions;
   client?: Partial<HandleStreamOptions>;
   gateway?: Partial<GatewayOptions>;
@@ -50,10 +52,11 @@ export async function startHarness(target: string, o: HarnessOptions = {}): Prom
       ...o.client,
     });
   });
+  const domain = o.domain ?? PUBLIC_HOST;
   const registry = new SessionRegistry();
   registry.add({
     id: "s1",
-    domain: PUBLIC_HOST,
+    domain,
     remoteAddress: "127.0.0.1:1",
     connectedAt: new Date(),
     requestsServed: 0,
@@ -64,7 +67,7 @@ export async function startHarness(target: string, o: HarnessOptions = {}): Prom
     serverDomain: "hop.example.com",
     ownAddressHosts: false,
     ownApp: () => new Response("own"),
-    isRegistered: (d) => d === PUBLIC_HOST,
+    isRegistered: (d) => d === domain,
     registry,
     proxyTimeoutMs: 5000,
     logger: silentLogger,
@@ -81,7 +84,7 @@ export async function startHarness(target: string, o: HarnessOptions = {}): Prom
     infos,
     fetch(path, init = {}) {
       const headers = new Headers(init.headers);
-      headers.set("host", PUBLIC_HOST);
+      headers.set("host", domain);
       return fetch(`${base}${path}`, { ...init, headers, client: httpClient } as RequestInit);
     },
     async [Symbol.asyncDispose]() {
