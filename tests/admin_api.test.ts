@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import { startPostgres } from "../scripts/postgres.ts";
-import { SERVER_DOMAIN, startTestServer, type TestServer } from "./support/server.ts";
+import { hostClient, SERVER_DOMAIN, startTestServer, type TestServer } from "./support/server.ts";
 
 const BAD_DOMAINS: [string, unknown][] = [
   ["empty", ""],
@@ -51,8 +51,9 @@ async function suite(t: Deno.TestContext, start: () => Promise<TestServer>) {
         bodies.add(await res.text());
       }
       const basic = await fetch(`${server.httpUrl}/api/v1/admin/domains`, {
-        headers: { authorization: "Basic dGVzdDp0ZXN0" },
-      });
+        headers: { authorization: "Basic dGVzdDp0ZXN0", host: SERVER_DOMAIN },
+        client: hostClient(),
+      } as RequestInit);
       assertEquals(basic.status, 401);
       bodies.add(await basic.text());
       assertEquals(bodies.size, 1);
@@ -207,7 +208,10 @@ async function suite(t: Deno.TestContext, start: () => Promise<TestServer>) {
     });
 
     await t.step("the OpenAPI document describes every route", async () => {
-      const res = await fetch(`${server.httpUrl}/api/v1/openapi.json`);
+      const res = await fetch(`${server.httpUrl}/api/v1/openapi.json`, {
+        headers: { host: SERVER_DOMAIN },
+        client: hostClient(),
+      } as RequestInit);
       assertEquals(res.status, 200);
       const doc = await json(res) as { paths: Record<string, unknown> };
       for (

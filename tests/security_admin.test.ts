@@ -3,7 +3,7 @@
  * force, weak admin keys, malformed paths, and redirects to hosts the server does not serve.
  */
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
-import { ADMIN_KEY, startTestServer } from "./support/server.ts";
+import { ADMIN_KEY, SERVER_DOMAIN, startTestServer } from "./support/server.ts";
 import { runToEnd } from "./support/process.ts";
 
 /** curl from a chosen loopback source address; returns status and headers. */
@@ -23,6 +23,8 @@ async function curlFrom(
       bind,
       "-H",
       `authorization: Bearer ${key}`,
+      "-H",
+      `host: ${SERVER_DOMAIN}`,
       url,
     ],
   }).output();

@@ -100,7 +100,7 @@ export function sendH1(
   const fail = (e: Error, silent = false) => {
     if (done) return;
     done = true;
-    r.destroy(e);
+    destroyRequest(r, e);
     if (bodyOpen) {
       bodyOpen = false;
       req.body!.cancel(e);
@@ -144,7 +144,7 @@ export function sendH1(
       if (bodyOpen) {
         bodyOpen = false;
         req.body!.cancel();
-        r.destroy();
+        destroyRequest(r);
       }
     });
     res.on("error", (e: Error) => fail(e));
@@ -181,6 +181,19 @@ export function sendH1(
     r.end();
   }
   return { abort: (reason) => fail(reason ?? new Error("local request aborted"), true) };
+}
+
+/**
+ * Ends a request and its connection. Deno 2.9's node:http neither closes a reused keep-alive socket
+ * when its request is destroyed nor leaves it alone: closing the socket makes it re-send the request on
+ * a new one (measured: the origin saw the aborted GET twice and kept the second). So the retry is
+ * switched off and the socket closed first: the origin sees the request go, once.
+ */
+function destroyRequest(r: http.ClientRequest, e?: Error): void {
+  const socket = r.socket;
+  (r as { reusedSocket: boolean }).reusedSocket = false;
+  socket?.destroy();
+  r.destroy(e);
 }
 
 /** Fails the request with ETIMEDOUT when connecting (TCP, then TLS) takes longer than `ms`. */

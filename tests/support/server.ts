@@ -22,6 +22,14 @@ export interface ServerOptions {
   env?: Record<string, string>;
 }
 
+let sharedHostClient: Deno.HttpClient | undefined;
+
+/** A fetch client that sends the Host header it is given (Deno's default client overrides it). */
+export function hostClient(): Deno.HttpClient {
+  sharedHostClient ??= Deno.createHttpClient({ allowHost: true });
+  return sharedHostClient;
+}
+
 /** Starts `server.ts` and waits for its ready line. */
 export async function startTestServer(options: ServerOptions): Promise<TestServer> {
   const env: Record<string, string> = {
@@ -55,7 +63,9 @@ export async function startTestServer(options: ServerOptions): Promise<TestServe
       const key = init.key === undefined ? ADMIN_KEY : init.key;
       if (key !== null) headers.set("authorization", `Bearer ${key}`);
       if (init.body && !headers.has("content-type")) headers.set("content-type", "application/json");
-      return fetch(`${httpUrl}/api/v1/admin${path}`, { ...init, headers });
+      // The admin API answers only for the server's domain (IP literals only in dev mode).
+      headers.set("host", SERVER_DOMAIN);
+      return fetch(`${httpUrl}/api/v1/admin${path}`, { ...init, headers, client: hostClient() } as RequestInit);
     },
     async stop() {
       const status = await proc.stop();

@@ -1,0 +1,53 @@
+/**
+ * Aborting a local request on a kept-alive connection: the origin sees it go, once. Deno's node:http
+ * re-sends a request whose reused socket closes, so a careless abort either leaves the origin working
+ * for nobody or makes it work twice.
+ */
+import assert from "node:assert/strict";
+import { closeLocalConnections, sendLocal } from "../lib/proxy/local_http.ts";
+import type { ByteSink } from "../lib/protocol/body.ts";
+
+const sink: ByteSink = { write: () => true, onDrain() {}, end() {}, abort() {} };
+
+Deno.test("aborting a request on a reused keep-alive connection aborts it at the origin, and only once", async () => {
+  let pending = 0;
+  let hangs = 0;
+  await using origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    if (new URL(req.url).pathname !== "/hang") return new Response("ok");
+    pending++;
+    hangs++;
+    await new Promise<void>((r) => req.signal.addEventListener("abort", () => r()));
+    pending--;
+    return new Response("late");
+  });
+  const url = new URL(`http://127.0.0.1:${origin.addr.port}`);
+  const send = (target: string) =>
+    new Promise<ReturnType<typeof sendLocal>>((resolve) => {
+      const x = sendLocal(url, {
+        method: "GET",
+        target,
+        headers: [["Host", "x"]],
+        body: null,
+        protocol: "h1",
+      }, {
+        head: () => sink,
+        upgraded() {},
+        error() {},
+      });
+      resolve(x);
+    });
+  try {
+    await send("/first");
+    await new Promise((r) => setTimeout(r, 100));
+    const hang = await send("/hang");
+    for (let i = 0; i < 100 && pending === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(pending, 1);
+    hang.abort();
+    for (let i = 0; i < 100 && pending > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(pending, 0, "the origin's request was aborted");
+    assert.equal(hangs, 1, "and not sent again");
+  } finally {
+    closeLocalConnections();
+  }
+});
