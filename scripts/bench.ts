@@ -657,23 +657,23 @@ async function main(): Promise<void> {
   });
   if (!ONLY_REFS) {
     await phase("HTTPS stack, TCP carrier", async () => {
-    const stack = await startStack({
-      name: "https-tcp",
-      tls: "self-signed",
-      originPort: origin.port,
-      logDir,
-      dataDir: `${work}/data-https-tcp`,
-      problem,
-      clientEnv: tcpCarrierEnv,
-    });
-    say(
-      `HTTPS stack, TCP carrier: server https :${stack.httpsPort}, tunnel TLS :${stack.dtlsPort}, client up`,
-    );
-    try {
-      await throughStack("hopTcp", stack, upload, false);
-    } finally {
-      await stopStack(stack);
-    }
+      const stack = await startStack({
+        name: "https-tcp",
+        tls: "self-signed",
+        originPort: origin.port,
+        logDir,
+        dataDir: `${work}/data-https-tcp`,
+        problem,
+        clientEnv: tcpCarrierEnv,
+      });
+      say(
+        `HTTPS stack, TCP carrier: server https :${stack.httpsPort}, tunnel TLS :${stack.dtlsPort}, client up`,
+      );
+      try {
+        await throughStack("hopTcp", stack, upload, false);
+      } finally {
+        await stopStack(stack);
+      }
     });
   }
   if (args.has("--profile") && !ONLY_REFS) await phase("CPU profiles", () => profile(origin));

@@ -199,7 +199,7 @@ Deno.test("one-line client: login writes a 0600 file, `http PORT` tunnels from i
               `Forwarding +https://one\\.test:${s.httpsPort} -> http://127\\.0\\.0\\.1:${origin.port}`,
             ),
           );
-          assertMatch(text, /Carrier +udp/);
+          assertMatch(text, /Carrier +UDP \(DTLS\)/);
           assertMatch(text, /Inspector +off/);
           const r = await curl(s, "one.test", "/who");
           assertEquals(r.status, 200);

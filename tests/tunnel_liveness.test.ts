@@ -100,17 +100,17 @@ Deno.test("a busy session whose client stopped answering is aborted; a live one 
   assertEquals(await opened2.control.peerGoodbye, "test over");
 });
 
-Deno.test("protocol 1 clients are served but never probed; newer ones are told to upgrade the server", async () => {
-  const [server, client] = connectionPair();
-  const accepted = acceptControl(server, welcome);
-  const stream = await mute(client, 1);
-  const result = await accepted;
-  assert(result.kind === "accepted");
-  assertEquals(result.control.canPing, false);
-  assertEquals(await result.control.ping(10), true);
-  const reader = new MessageReader(stream.readable);
-  assertEquals((await reader.expect("WELCOME")).sessionId, "s1");
-  server.abort(0, "done");
+Deno.test("clients older than protocol 3 are told to upgrade themselves; newer ones to upgrade the server", async () => {
+  for (const old of [1, 2]) {
+    const [server, client] = connectionPair();
+    const accepted = acceptControl(server, welcome);
+    const stream = await mute(client, old);
+    assertEquals((await accepted).kind, "rejected");
+    const reject = await new MessageReader(stream.readable).expect("REJECT");
+    assertEquals(reject.code, "unsupported_protocol");
+    assertMatch(reject.message, /upgrade the client/);
+    server.abort(0, "done");
+  }
 
   const [server3, client3] = connectionPair();
   const accepted3 = acceptControl(server3, welcome);

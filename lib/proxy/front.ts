@@ -246,7 +246,9 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
       if (serverName !== undefined) {
         const ctx = await options.sni(serverName).catch(() => undefined);
         if (ctx) {
-          if (resolved.size >= 1024 && !resolved.has(serverName)) resolved.delete(resolved.keys().next().value!);
+          if (resolved.size >= 1024 && !resolved.has(serverName)) {
+            resolved.delete(resolved.keys().next().value!);
+          }
           resolved.set(serverName, ctx);
         }
       }
@@ -274,7 +276,9 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
 }
 
 /** Reads a connection's first bytes up to a whole ClientHello record (or what shows it is not one). */
-async function readClientHello(conn: Deno.Conn): Promise<{ bytes: Uint8Array; serverName: string | undefined }> {
+async function readClientHello(
+  conn: Deno.Conn,
+): Promise<{ bytes: Uint8Array; serverName: string | undefined }> {
   let bytes = new Uint8Array(0);
   const buf = new Uint8Array(16 * 1024 + 5);
   for (;;) {

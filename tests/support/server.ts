@@ -65,7 +65,10 @@ export async function startTestServer(options: ServerOptions): Promise<TestServe
       if (init.body && !headers.has("content-type")) headers.set("content-type", "application/json");
       // The admin API answers only for the server's domain (IP literals only in dev mode).
       headers.set("host", SERVER_DOMAIN);
-      return fetch(`${httpUrl}/api/v1/admin${path}`, { ...init, headers, client: hostClient() } as RequestInit);
+      return fetch(
+        `${httpUrl}/api/v1/admin${path}`,
+        { ...init, headers, client: hostClient() } as RequestInit,
+      );
     },
     async stop() {
       const status = await proc.stop();
