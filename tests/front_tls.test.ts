@@ -292,3 +292,34 @@ Deno.test("h2: RST_STREAM from the browser is reported through onAbort", async (
     assertEquals(seen.map((s) => [s.target, s.httpVersion]), [["aborted:/hang", "2"]]);
   });
 });
+
+Deno.test("https h1 and h2: 32 MiB down and up with backpressure and bounded memory", async () => {
+  await withFront(async (front) => {
+    const rss0 = Deno.memoryUsage().rss;
+    for (const v of ["--http1.1", "--http2"]) {
+      const down = await curl([
+        "-k",
+        v,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download}",
+        `https://localhost:${front.addr.port}/source/32`,
+      ]);
+      assertEquals(down.out, String(32 * 1024 * 1024), v + down.err);
+      const file = await Deno.makeTempFile();
+      await Deno.writeFile(file, new Uint8Array(32 * 1024 * 1024));
+      const up = await curl([
+        "-k",
+        v,
+        "--data-binary",
+        `@${file}`,
+        `https://localhost:${front.addr.port}/sink`,
+      ]);
+      await Deno.remove(file);
+      assertEquals(up.out, String(32 * 1024 * 1024), v + up.err);
+    }
+    const grew = (Deno.memoryUsage().rss - rss0) / 1024 / 1024;
+    assert(grew < 100, `RSS grew ${grew.toFixed(0)} MiB`);
+  });
+});
