@@ -20,7 +20,10 @@ const limits = frontLimits();
 
 async function serve(kind: string): Promise<{ port: number; stop(): void }> {
   if (kind === "deno-serve") {
-    const s = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response(BODY));
+    const s = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response(BODY as Uint8Array<ArrayBuffer>),
+    );
     return { port: s.addr.port, stop: () => s.shutdown() };
   }
   if (kind === "node-net") {
