@@ -323,3 +323,27 @@ Deno.test("https h1 and h2: 32 MiB down and up with backpressure and bounded mem
     assert(grew < 100, `RSS grew ${grew.toFixed(0)} MiB`);
   });
 });
+
+Deno.test("h2 and https h1: idle connections are closed after the idle timeout", async () => {
+  await withFront(async (front) => {
+    const session = http2.connect(`https://localhost:${front.addr.port}`, { rejectUnauthorized: false });
+    session.on("error", () => {});
+    const closed = new Promise<number>((r) => session.on("close", () => r(Date.now())));
+    const req = session.request({ ":path": "/len/1" });
+    req.resume();
+    await new Promise((r) => req.on("end", r));
+    const t0 = Date.now();
+    const h1 = await new Promise<number>((resolve) => {
+      const s = tls.connect({
+        host: "127.0.0.1",
+        port: front.addr.port,
+        rejectUnauthorized: false,
+        ALPNProtocols: ["http/1.1"],
+      });
+      s.on("error", () => {});
+      s.on("close", () => resolve(Date.now()));
+    });
+    const took = [(await closed) - t0, h1 - t0];
+    assert(took.every((t) => t >= 300 && t < 2000), `closed after ${took} ms`);
+  }, { limits: { idleTimeoutMs: 500 } });
+});

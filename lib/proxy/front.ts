@@ -179,7 +179,7 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
   const limits = frontLimits(options.limits);
   const clock = options.clock ?? realClock;
   const logger = options.logger;
-  const h2 = createH2Front(options.handler, logger);
+  const h2 = createH2Front(options.handler, limits.idleTimeoutMs, logger);
   const open = new Set<Tracked>();
   const pending = new WeakMap<Duplex, PendingTls>();
   // Never listens: connections accepted by our own loop are emitted into it (node:net's accept

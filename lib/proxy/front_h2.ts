@@ -35,7 +35,7 @@ export interface H2Front {
 }
 
 /** Builds the HTTP/2 server that serves sockets handed to it (it never listens itself). */
-export function createH2Front(handler: FrontHandler, logger?: Logger): H2Front {
+export function createH2Front(handler: FrontHandler, idleTimeoutMs: number, logger?: Logger): H2Front {
   const server = http2.createServer({
     settings: { initialWindowSize: H2_STREAM_WINDOW, maxHeaderListSize: MAX_HEADER_BYTES },
     maxHeaderListPairs: MAX_HEADER_PAIRS,
@@ -49,6 +49,8 @@ export function createH2Front(handler: FrontHandler, logger?: Logger): H2Front {
     created = session;
     if (pending) remotes.set(session, pending);
     session.on("error", () => {});
+    // No frames for the idle time: GOAWAY, so idle connections do not pile up (issue 11 item 1).
+    session.setTimeout(idleTimeoutMs, () => session.close());
     try {
       session.setLocalWindowSize(H2_CONNECTION_WINDOW);
     } catch { /* the session is already gone */ }
