@@ -264,16 +264,21 @@ class Http1Connection {
     let pending: Uint8Array | null = this.#buf;
     this.#buf = null;
     let finished = false;
+    let endedEarly = false;
+    const finish = (c: ByteConsumer) => {
+      finished = true;
+      if (carrier.closed) c.error(new Error("connection closed"));
+      else c.end(null);
+    };
     this.#raw = (chunk) => {
       if (finished) return;
       if (!consumer) {
         if (chunk) pending = pending ? concat(pending, chunk) : chunk;
+        else endedEarly = true;
         return;
       }
-      if (chunk) return consumer.data(chunk);
-      finished = true;
-      if (carrier.closed) consumer.error(new Error("connection closed"));
-      else consumer.end(null);
+      if (chunk) consumer.data(chunk);
+      else finish(consumer);
     };
     return {
       source: {
@@ -281,7 +286,8 @@ class Http1Connection {
           consumer = c;
           if (pending) c.data(pending);
           pending = null;
-          carrier.resume();
+          if (endedEarly) finish(c);
+          else carrier.resume();
         },
         pause: () => carrier.pause(),
         resume: () => carrier.resume(),
