@@ -87,7 +87,7 @@ class Http1Connection {
   onClose(): void {
     const wasUpgraded = this.#state === "upgraded";
     this.#state = "closed";
-    this.#disarm();
+    this.#stopTimer();
     if (wasUpgraded) return this.#raw?.(null);
     const ex = this.#ex;
     this.#ex = null;
@@ -146,12 +146,13 @@ class Http1Connection {
       b = this.#buf;
     }
     if (!b) return false;
-    if (this.#timerKind !== "head") this.#arm(this.o.limits.headTimeoutMs, "head");
     let end: number;
     let head: RequestHead;
     try {
       end = locateHead(b, 0, b.byteLength, this.#scanned, this.o.limits);
       if (end === -1) {
+        // A head in pieces: the head timeout runs from its first byte (trickled heads are cut).
+        if (this.#timerKind !== "head") this.#arm(this.o.limits.headTimeoutMs, "head");
         this.#scanned = b.byteLength;
         return false;
       }
@@ -256,7 +257,7 @@ class Http1Connection {
 
   #switch(ex: Exchange): RawDuplex {
     this.#state = "upgraded";
-    this.#disarm();
+    this.#stopTimer();
     this.#ex = null;
     ex.responseDone = true;
     const carrier = this.carrier;
@@ -341,12 +342,30 @@ class Http1Connection {
   }
 
   #timerKind: "idle" | "head" | null = null;
+  #deadline = 0;
+  #firesAt = 0;
 
+  /**
+   * Sets the one deadline this connection has. The timer is re-armed lazily (when it fires early it
+   * sleeps again for the rest): a keep-alive request costs no timer creation or clearing.
+   */
   #arm(ms: number, kind: "idle" | "head"): void {
-    this.#disarm();
     this.#timerKind = kind;
+    const deadline = this.o.clock.now() + ms;
+    this.#deadline = deadline;
+    if (this.#timer !== null && deadline >= this.#firesAt) return;
+    if (this.#timer !== null) this.o.clock.clearTimeout(this.#timer);
+    this.#schedule(ms);
+  }
+
+  #schedule(ms: number): void {
+    this.#firesAt = this.o.clock.now() + ms;
     this.#timer = this.o.clock.setTimeout(() => {
       this.#timer = null;
+      const kind = this.#timerKind;
+      if (kind === null || this.#state === "closed" || this.#state === "upgraded") return;
+      const left = this.#deadline - this.o.clock.now();
+      if (left > 0) return this.#schedule(left);
       this.#timerKind = null;
       if (kind === "head") this.#answer(408, "request head timeout");
       else {
@@ -357,9 +376,14 @@ class Http1Connection {
   }
 
   #disarm(): void {
+    this.#timerKind = null;
+  }
+
+  /** Drops the pending timer for good (the connection is gone). */
+  #stopTimer(): void {
+    this.#timerKind = null;
     if (this.#timer !== null) this.o.clock.clearTimeout(this.#timer);
     this.#timer = null;
-    this.#timerKind = null;
   }
 }
 
