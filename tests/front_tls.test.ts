@@ -18,6 +18,7 @@ import {
 } from "./support/front_fixture.ts";
 
 const pair = await testCert();
+const sni = testSni(pair);
 
 async function withFront(
   fn: (front: Front, seen: Seen[], tunnels: tls.TLSSocket[]) => Promise<void>,
@@ -42,7 +43,8 @@ async function withFront(
     listen: { hostname: "127.0.0.1", port: 0 },
     handler,
     defaultCert: pair,
-    sni: testSni(pair),
+    // Answers in a later task, like a store that issues a certificate on first use.
+    sni: () => new Promise((r) => setTimeout(() => r(sni()), 20)),
     limits: opts.limits,
     onTunnelSocket: opts.tunnelHook === false ? undefined : (s) => {
       tunnels.push(s);

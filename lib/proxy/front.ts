@@ -15,8 +15,12 @@ import { type Clock, type FrontLimits, frontLimits, realClock } from "./front_li
 import { serveHttp1 } from "./http1/connection.ts";
 import { createH2Front } from "./front_h2.ts";
 import { type AcceptLoop, startAcceptLoop } from "./listener.ts";
+import { helloRecordLength, serverNameOf } from "./client_hello.ts";
+
+import { type FrontHandlers, legacyHandler } from "./front_legacy.ts";
 
 export type { FrontHandler, FrontRequest, FrontResponse } from "./front_types.ts";
+export type { FrontHandlers, RawSocket, RequestInfo } from "./front_legacy.ts";
 
 export interface Front {
   addr: { hostname: string; port: number };
@@ -31,6 +35,8 @@ export interface Front {
 interface CommonOptions {
   listen: ListenAddress;
   handler: FrontHandler;
+  /** Transitional: today's gateway (Web Request/Response); `handler` is ignored when given. */
+  handlers?: FrontHandlers;
   limits?: Partial<FrontLimits>;
   logger?: Logger;
   clock?: Clock;
@@ -44,6 +50,13 @@ export interface HttpsFrontOptions extends CommonOptions {
   sni(servername: string): Promise<tls.SecureContext>;
   /** A TLS connection whose ALPN chose "hopgate/1": the tunnel's TCP carrier. Closed when absent. */
   onTunnelSocket?(socket: tls.TLSSocket): void;
+}
+
+/** Transitional: the options today's server.ts passes. */
+export type LegacyHttpsOptions = Omit<HttpsFrontOptions, "handler"> & { handlers: FrontHandlers };
+
+function withHandler<T extends CommonOptions>(options: T): T {
+  return options.handlers ? { ...options, handler: legacyHandler(options.handlers) } : options;
 }
 
 export const ALPN_PROTOCOLS = ["h2", "http/1.1", "hopgate/1"];
@@ -67,8 +80,13 @@ function frontOf(loop: AcceptLoop, open: Set<Tracked>): Front {
   };
 }
 
-/** Starts the plain HTTP/1.1 listener. */
-export function startHttpFront(options: HttpFrontOptions): Promise<Front> {
+/** Starts the plain HTTP/1.1 listener (the two-argument form is transitional, for today's gateway). */
+export function startHttpFront(
+  options: HttpFrontOptions | ListenAddress,
+  legacy?: FrontHandlers,
+): Promise<Front> {
+  if (legacy) options = { listen: options as ListenAddress, handler: legacyHandler(legacy) };
+  options = withHandler(options as HttpFrontOptions);
   const limits = frontLimits(options.limits);
   const clock = options.clock ?? realClock;
   const open = new Set<Tracked>();
@@ -94,11 +112,16 @@ export function startHttpFront(options: HttpFrontOptions): Promise<Front> {
 }
 
 /** A Deno.Conn as a node Duplex, so node:tls can run over it. */
-function connDuplex(conn: Deno.Conn): Duplex {
+function connDuplex(conn: Deno.Conn, prefix: Uint8Array | null): Duplex {
   let reading = false;
   const buf = new Uint8Array(64 * 1024);
   const d: Duplex = new Duplex({
     read() {
+      if (prefix) {
+        const p = Buffer.from(prefix);
+        prefix = null;
+        if (!d.push(p)) return;
+      }
       if (reading) return;
       reading = true;
       (async () => {
@@ -174,8 +197,30 @@ function duplexOf(socket: tls.TLSSocket): Duplex | undefined {
     ?.stream;
 }
 
+/** Reads until the first TLS record is complete (or 16 KiB); null when the peer left. */
+async function readHello(conn: Deno.Conn): Promise<Uint8Array | null> {
+  let buf = new Uint8Array(0);
+  const chunk = new Uint8Array(16 * 1024 + 5);
+  while (buf.length < chunk.length) {
+    let n: number | null;
+    try {
+      n = await conn.read(chunk);
+    } catch {
+      return null;
+    }
+    if (n === null) return null;
+    const next = new Uint8Array(buf.length + n);
+    next.set(buf);
+    next.set(chunk.subarray(0, n), buf.length);
+    buf = next;
+    if (helloRecordLength(buf) !== -1) return buf;
+  }
+  return buf;
+}
+
 /** Starts the HTTPS listener: HTTP/1.1 and HTTP/2 by ALPN, a certificate per SNI name. */
-export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
+export function startHttpsFront(options: HttpsFrontOptions | LegacyHttpsOptions): Promise<Front> {
+  options = withHandler(options as HttpsFrontOptions);
   const limits = frontLimits(options.limits);
   const clock = options.clock ?? realClock;
   const logger = options.logger;
@@ -188,9 +233,8 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
     cert: options.defaultCert.cert,
     key: options.defaultCert.key,
     ALPNProtocols: ALPN_PROTOCOLS,
-    SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
-      options.sni(name).then((ctx) => cb(null, ctx), (err) => cb(err as Error));
-    },
+    SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) =>
+      sniCallback(name, cb),
   });
   server.on("tlsClientError", () => {});
   server.on("secureConnection", (socket: tls.TLSSocket) => {
@@ -218,23 +262,62 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
           .closeIdle;
     }
   });
+  // Contexts resolved from the ClientHello before the handshake, for the SNI callback to answer at once.
+  const resolved = new Map<string, tls.SecureContext>();
+  const sniCallback = (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
+    if (!name) return cb(null, undefined); // no SNI: the default certificate
+    const ctx = resolved.get(name.toLowerCase());
+    if (ctx) return cb(null, ctx);
+    options.sni(name).then((c) => cb(null, c), (err) => cb(err as Error));
+  };
   const loop = startAcceptLoop(options.listen, limits, logger, (a) => {
-    const raw = connDuplex(a.conn);
-    const tracked: Tracked = { closeIdle: () => raw.destroy(), destroy: () => raw.destroy() };
+    const tracked: Tracked = { closeIdle: () => a.conn.close(), destroy: () => a.conn.close() };
     open.add(tracked);
-    raw.on("error", () => {});
-    // A peer that leaves before the handshake completes frees its descriptor now, not at the timeout.
-    raw.on("end", () => pending.has(raw) && raw.destroy());
-    raw.on("close", () => {
-      const p = pending.get(raw);
-      if (p) clock.clearTimeout(p.handshake);
+    let gone = false;
+    const closeRaw = () => {
+      if (gone) return;
+      gone = true;
       open.delete(tracked);
       a.release();
-    });
+      try {
+        a.conn.close();
+      } catch { /* already closed */ }
+    };
     // A trickled or absent ClientHello must not hold a connection (issue 11 item 1).
-    const handshake = clock.setTimeout(() => raw.destroy(), limits.handshakeTimeoutMs);
-    pending.set(raw, { remoteAddr: a.remoteAddr, remotePort: a.remotePort, handshake, tracked });
-    server.emit("connection", raw);
+    const handshake = clock.setTimeout(closeRaw, limits.handshakeTimeoutMs);
+    readHello(a.conn).then(async (hello) => {
+      if (!hello || gone) {
+        clock.clearTimeout(handshake);
+        return closeRaw();
+      }
+      const name = serverNameOf(hello);
+      if (name) {
+        // Asked on every connection (the store caches): a renewed certificate is served at once.
+        try {
+          const ctx = await options.sni(name);
+          resolved.delete(name);
+          if (resolved.size >= 1024) resolved.delete(resolved.keys().next().value!);
+          resolved.set(name, ctx);
+        } catch { /* unknown name: the default certificate answers */ }
+      }
+      if (gone) return;
+      gone = true; // from here the duplex owns the connection and its slot
+      const raw = connDuplex(a.conn, hello);
+      tracked.closeIdle = tracked.destroy = () => raw.destroy();
+      raw.on("error", () => {});
+      // A peer that leaves before the handshake completes frees its descriptor now.
+      raw.on("end", () => pending.has(raw) && raw.destroy());
+      raw.on("close", () => {
+        const p = pending.get(raw);
+        if (p) clock.clearTimeout(p.handshake);
+        open.delete(tracked);
+        a.release();
+      });
+      clock.clearTimeout(handshake);
+      const rest = clock.setTimeout(() => raw.destroy(), limits.handshakeTimeoutMs);
+      pending.set(raw, { remoteAddr: a.remoteAddr, remotePort: a.remotePort, handshake: rest, tracked });
+      server.emit("connection", raw);
+    });
   });
   return Promise.resolve(frontOf(loop, open));
 }
