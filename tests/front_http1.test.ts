@@ -361,3 +361,10 @@ Deno.test("h1: 32 MiB down and up with backpressure", async () => {
     assertEquals(up.out, String(32 * 1024 * 1024), up.err);
   });
 });
+
+Deno.test("h1: a handler that rejects gets a 500, the process lives on", async () => {
+  await withFront(async (front) => {
+    const out = await rawExchange(front.addr.port, "GET /reject HTTP/1.1\r\nHost: a\r\n\r\n");
+    assertMatch(out, /^HTTP\/1\.1 500 /);
+  });
+});

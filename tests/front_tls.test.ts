@@ -37,7 +37,7 @@ async function withFront(
       });
       return;
     }
-    inner(req, res);
+    return inner(req, res);
   };
   const front = await startHttpsFront({
     listen: { hostname: "127.0.0.1", port: 0 },
@@ -348,4 +348,11 @@ Deno.test("h2 and https h1: idle connections are closed after the idle timeout",
     const took = [(await closed) - t0, h1 - t0];
     assert(took.every((t) => t >= 300 && t < 2000), `closed after ${took} ms`);
   }, { limits: { idleTimeoutMs: 500 } });
+});
+
+Deno.test("h2: a handler that rejects gets a 500 on its stream", async () => {
+  await withFront(async (front) => {
+    const r = await h2Request(front.addr.port, { ":path": "/reject" });
+    assertEquals(Number(r.headers[":status"]), 500);
+  });
 });

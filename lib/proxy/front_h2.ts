@@ -61,12 +61,18 @@ export function createH2Front(handler: FrontHandler, idleTimeoutMs: number, logg
     (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
       stream.on("error", () => {});
       const remote = remotes.get(stream.session as http2.Http2Session) ?? { addr: "", port: 0 };
-      try {
-        handler(...exchange(stream, headers, raw, remote));
-      } catch (e) {
-        logger?.error({ err: String(e) }, "front handler threw (h2)");
+      const failed = (e: unknown) => {
+        logger?.error({ err: String(e) }, "front handler failed (h2)");
+        if (stream.destroyed) return;
         if (!stream.headersSent) stream.respond({ ":status": 500 }, { endStream: true });
         else stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      };
+      try {
+        // An async handler's rejection must not become an unhandled rejection (Deno exits on those).
+        const r = handler(...exchange(stream, headers, raw, remote)) as unknown;
+        if (r instanceof Promise) r.catch(failed);
+      } catch (e) {
+        failed(e);
       }
     },
   );

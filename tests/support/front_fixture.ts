@@ -71,6 +71,7 @@ export function testHandler(seen: Seen[] = []): FrontHandler {
       });
       return;
     }
+    if (path === "/reject") throw new Error("the handler failed on purpose");
     if (path === "/hang") {
       // Never answers: the test goes away and the abort must be reported.
       req.onAbort(() =>

@@ -210,12 +210,18 @@ class Http1Connection {
       upgrade: head.upgrade,
       onAbort: (cb) => ex.aborts.push(cb),
     };
-    try {
-      this.o.handler(request, ex.response);
-    } catch (e) {
-      this.o.logger?.error({ err: String(e) }, "front handler threw");
+    const failed = (e: unknown) => {
+      this.o.logger?.error({ err: String(e) }, "front handler failed");
+      if (this.#ex !== ex) return;
       if (!ex.response.headSent) this.#answer(500, "");
       else this.carrier.destroy();
+    };
+    try {
+      // An async handler's rejection must not become an unhandled rejection (Deno exits on those).
+      const r = this.o.handler(request, ex.response) as unknown;
+      if (r instanceof Promise) r.catch(failed);
+    } catch (e) {
+      failed(e);
     }
   }
 
