@@ -284,6 +284,7 @@ export function startHttpsFront(options: HttpsFrontOptions | LegacyHttpsOptions)
       } catch { /* already closed */ }
     };
     // A trickled or absent ClientHello must not hold a connection (issue 11 item 1).
+    const handshakeDeadline = clock.now() + limits.handshakeTimeoutMs;
     const handshake = clock.setTimeout(closeRaw, limits.handshakeTimeoutMs);
     readHello(a.conn).then(async (hello) => {
       if (!hello || gone) {
@@ -314,7 +315,7 @@ export function startHttpsFront(options: HttpsFrontOptions | LegacyHttpsOptions)
         a.release();
       });
       clock.clearTimeout(handshake);
-      const rest = clock.setTimeout(() => raw.destroy(), limits.handshakeTimeoutMs);
+      const rest = clock.setTimeout(() => raw.destroy(), Math.max(0, handshakeDeadline - clock.now()));
       pending.set(raw, { remoteAddr: a.remoteAddr, remotePort: a.remotePort, handshake: rest, tracked });
       server.emit("connection", raw);
     });
