@@ -46,7 +46,10 @@ async function withFront(
     // Answers in a later task, like a store that issues a certificate on first use.
     sni: () => new Promise((r) => setTimeout(() => r(sni()), 20)),
     limits: opts.limits,
-    onTunnelSocket: opts.tunnelHook === false ? undefined : (s) => {
+    onTunnelSocket: opts.tunnelHook === false ? undefined : (s, remote) => {
+      if (remote.addr !== "127.0.0.1" || !remote.port) {
+        throw new Error("the tunnel hook needs the peer address");
+      }
       tunnels.push(s);
       s.write("hello tunnel");
     },

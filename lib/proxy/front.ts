@@ -49,7 +49,7 @@ export interface HttpsFrontOptions extends CommonOptions {
   defaultCert: { cert: string; key: string };
   sni(servername: string): Promise<tls.SecureContext>;
   /** A TLS connection whose ALPN chose "hopgate/1": the tunnel's TCP carrier. Closed when absent. */
-  onTunnelSocket?(socket: tls.TLSSocket): void;
+  onTunnelSocket?(socket: tls.TLSSocket, remote: { addr: string; port: number }): void;
 }
 
 /** Transitional: the options today's server.ts passes. */
@@ -253,7 +253,9 @@ export function startHttpsFront(options: HttpsFrontOptions | LegacyHttpsOptions)
     if (alpn === "h2") {
       p.tracked.closeIdle = h2.serve(socket, { addr: p.remoteAddr, port: p.remotePort });
     } else if (alpn === "hopgate/1") {
-      if (options.onTunnelSocket) options.onTunnelSocket(socket);
+      // The tunnel layer owns its shutdown (it tells clients first): close() leaves it alone.
+      p.tracked.closeIdle = () => {};
+      if (options.onTunnelSocket) options.onTunnelSocket(socket, { addr: p.remoteAddr, port: p.remotePort });
       else socket.destroy();
     } else {
       const carrier = socketCarrier(socket, p.remoteAddr, p.remotePort);
