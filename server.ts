@@ -267,8 +267,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   });
 
   /** The TCP carrier's entry: sockets that negotiated ALPN "hopgate/1" (issue 12). */
-  const onTunnelSocket = (socket: tls.TLSSocket) =>
-    acceptTcpTunnel(socket, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger, lookupPsk });
+  const onTunnelSocket = (socket: tls.TLSSocket, remote?: { addr: string; port: number }) =>
+    acceptTcpTunnel(
+      socket,
+      { registry, isRegistered: (d) => domains.has(d), publicUrl, logger, lookupPsk },
+      remote,
+    );
   const fronts: Front[] = [];
   let https: Front | undefined;
   let tunnelTls: TunnelTlsListener | undefined;

@@ -5,7 +5,14 @@ import { latin1String } from "../lib/protocol/body.ts";
 import { createLogger } from "../lib/log/logger.ts";
 import { type Front, startHttpFront } from "../lib/proxy/front.ts";
 import type { FrontLimits } from "../lib/proxy/front_limits.ts";
-import { parseResponses, rawExchange, readAll, type Seen, testHandler } from "./support/front_fixture.ts";
+import {
+  curl,
+  parseResponses,
+  rawExchange,
+  readAll,
+  type Seen,
+  testHandler,
+} from "./support/front_fixture.ts";
 
 async function withFront(
   fn: (front: Front, seen: Seen[], logs: string[]) => Promise<void>,
@@ -329,4 +336,35 @@ Deno.test("h1: close() stops accepting and closes idle keep-alive connections", 
     refused = true;
   }
   assert(refused, "the listener is closed");
+});
+
+Deno.test("h1: 32 MiB down and up with backpressure", async () => {
+  await withFront(async (front) => {
+    const down = await curl([
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{size_download}",
+      `http://127.0.0.1:${front.addr.port}/source/32`,
+    ]);
+    assertEquals(down.out, String(32 * 1024 * 1024), down.err);
+    const file = await Deno.makeTempFile();
+    await Deno.writeFile(file, new Uint8Array(32 * 1024 * 1024));
+    const up = await curl([
+      "--data-binary",
+      `@${file}`,
+      "-H",
+      "Expect:",
+      `http://127.0.0.1:${front.addr.port}/sink`,
+    ]);
+    await Deno.remove(file);
+    assertEquals(up.out, String(32 * 1024 * 1024), up.err);
+  });
+});
+
+Deno.test("h1: a handler that rejects gets a 500, the process lives on", async () => {
+  await withFront(async (front) => {
+    const out = await rawExchange(front.addr.port, "GET /reject HTTP/1.1\r\nHost: a\r\n\r\n");
+    assertMatch(out, /^HTTP\/1\.1 500 /);
+  });
 });

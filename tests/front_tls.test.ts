@@ -18,6 +18,7 @@ import {
 } from "./support/front_fixture.ts";
 
 const pair = await testCert();
+const sni = testSni(pair);
 
 async function withFront(
   fn: (front: Front, seen: Seen[], tunnels: tls.TLSSocket[]) => Promise<void>,
@@ -36,15 +37,19 @@ async function withFront(
       });
       return;
     }
-    inner(req, res);
+    return inner(req, res);
   };
   const front = await startHttpsFront({
     listen: { hostname: "127.0.0.1", port: 0 },
     handler,
     defaultCert: pair,
-    sni: testSni(pair),
+    // Answers in a later task, like a store that issues a certificate on first use.
+    sni: () => new Promise((r) => setTimeout(() => r(sni()), 20)),
     limits: opts.limits,
-    onTunnelSocket: opts.tunnelHook === false ? undefined : (s) => {
+    onTunnelSocket: opts.tunnelHook === false ? undefined : (s, remote) => {
+      if (remote.addr !== "127.0.0.1" || !remote.port) {
+        throw new Error("the tunnel hook needs the peer address");
+      }
       tunnels.push(s);
       s.write("hello tunnel");
     },
@@ -290,5 +295,67 @@ Deno.test("h2: RST_STREAM from the browser is reported through onAbort", async (
     while (!seen.length && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
     session.destroy();
     assertEquals(seen.map((s) => [s.target, s.httpVersion]), [["aborted:/hang", "2"]]);
+  });
+});
+
+Deno.test("https h1 and h2: 32 MiB down and up with backpressure and bounded memory", async () => {
+  await withFront(async (front) => {
+    const rss0 = Deno.memoryUsage().rss;
+    for (const v of ["--http1.1", "--http2"]) {
+      const down = await curl([
+        "-k",
+        v,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download}",
+        `https://localhost:${front.addr.port}/source/32`,
+      ]);
+      assertEquals(down.out, String(32 * 1024 * 1024), v + down.err);
+      const file = await Deno.makeTempFile();
+      await Deno.writeFile(file, new Uint8Array(32 * 1024 * 1024));
+      const up = await curl([
+        "-k",
+        v,
+        "--data-binary",
+        `@${file}`,
+        `https://localhost:${front.addr.port}/sink`,
+      ]);
+      await Deno.remove(file);
+      assertEquals(up.out, String(32 * 1024 * 1024), v + up.err);
+    }
+    const grew = (Deno.memoryUsage().rss - rss0) / 1024 / 1024;
+    assert(grew < 100, `RSS grew ${grew.toFixed(0)} MiB`);
+  });
+});
+
+Deno.test("h2 and https h1: idle connections are closed after the idle timeout", async () => {
+  await withFront(async (front) => {
+    const session = http2.connect(`https://localhost:${front.addr.port}`, { rejectUnauthorized: false });
+    session.on("error", () => {});
+    const closed = new Promise<number>((r) => session.on("close", () => r(Date.now())));
+    const req = session.request({ ":path": "/len/1" });
+    req.resume();
+    await new Promise((r) => req.on("end", r));
+    const t0 = Date.now();
+    const h1 = await new Promise<number>((resolve) => {
+      const s = tls.connect({
+        host: "127.0.0.1",
+        port: front.addr.port,
+        rejectUnauthorized: false,
+        ALPNProtocols: ["http/1.1"],
+      });
+      s.on("error", () => {});
+      s.on("close", () => resolve(Date.now()));
+    });
+    const took = [(await closed) - t0, h1 - t0];
+    assert(took.every((t) => t >= 300 && t < 2000), `closed after ${took} ms`);
+  }, { limits: { idleTimeoutMs: 500 } });
+});
+
+Deno.test("h2: a handler that rejects gets a 500 on its stream", async () => {
+  await withFront(async (front) => {
+    const r = await h2Request(front.addr.port, { ":path": "/reject" });
+    assertEquals(Number(r.headers[":status"]), 500);
   });
 });

@@ -28,6 +28,8 @@ export interface AcceptTcpOptions {
   /** Time allowed for AUTH after the TLS handshake (default 10 000 ms). */
   timeoutMs?: number;
   logger?: Logger;
+  /** The peer, when the socket cannot tell (a TLS socket over a stream the front accepted). */
+  remote?: { hostname: string; port: number };
 }
 
 /** The largest AUTH frame: identity length, 255 bytes of identity, the proof. */
@@ -36,7 +38,7 @@ const MAX_AUTH = 1 + 255 + PROOF_LENGTH;
 /** Authenticates a carrier socket; resolves the session, or null after refusing it (the socket is then closed). */
 export function acceptTcp(socket: tls.TLSSocket, o: AcceptTcpOptions): Promise<DatagramSession | null> {
   const log = (o.logger ?? silentLogger).child({ component: "tcp-carrier" });
-  const remote = { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
+  const remote = o.remote ?? { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
   const decoder = new FrameDecoder(MAX_AUTH);
   return new Promise((resolve) => {
     let done = false;

@@ -13,9 +13,9 @@ import type { FrontHandler } from "./front_types.ts";
 import { denoCarrier, socketCarrier } from "./carrier.ts";
 import { type Clock, type FrontLimits, frontLimits, realClock } from "./front_limits.ts";
 import { serveHttp1 } from "./http1/connection.ts";
-import { scanClientHello } from "./client_hello.ts";
 import { createH2Front } from "./front_h2.ts";
 import { type AcceptLoop, startAcceptLoop } from "./listener.ts";
+import { helloRecordLength, serverNameOf } from "./client_hello.ts";
 
 export type { FrontHandler, FrontRequest, FrontResponse } from "./front_types.ts";
 
@@ -44,7 +44,7 @@ export interface HttpsFrontOptions extends CommonOptions {
   defaultCert: { cert: string; key: string };
   sni(servername: string): Promise<tls.SecureContext>;
   /** A TLS connection whose ALPN chose "hopgate/1": the tunnel's TCP carrier. Closed when absent. */
-  onTunnelSocket?(socket: tls.TLSSocket): void;
+  onTunnelSocket?(socket: tls.TLSSocket, remote: { addr: string; port: number }): void;
 }
 
 export const ALPN_PROTOCOLS = ["h2", "http/1.1", "hopgate/1"];
@@ -94,16 +94,16 @@ export function startHttpFront(options: HttpFrontOptions): Promise<Front> {
   return Promise.resolve(frontOf(loop, open));
 }
 
-/** A Deno.Conn as a node Duplex, so node:tls can run over it; `first` is what was already read from it. */
-function connDuplex(conn: Deno.Conn, first?: Uint8Array): Duplex {
+/** A Deno.Conn as a node Duplex, so node:tls can run over it. */
+function connDuplex(conn: Deno.Conn, prefix: Uint8Array | null): Duplex {
   let reading = false;
   const buf = new Uint8Array(64 * 1024);
   const d: Duplex = new Duplex({
     read() {
-      if (first) {
-        const head = first;
-        first = undefined;
-        if (!d.push(Buffer.from(head))) return;
+      if (prefix) {
+        const p = Buffer.from(prefix);
+        prefix = null;
+        if (!d.push(p)) return;
       }
       if (reading) return;
       reading = true;
@@ -180,28 +180,43 @@ function duplexOf(socket: tls.TLSSocket): Duplex | undefined {
     ?.stream;
 }
 
+/** Reads until the first TLS record is complete (or 16 KiB); null when the peer left. */
+async function readHello(conn: Deno.Conn): Promise<Uint8Array | null> {
+  let buf = new Uint8Array(0);
+  const chunk = new Uint8Array(16 * 1024 + 5);
+  while (buf.length < chunk.length) {
+    let n: number | null;
+    try {
+      n = await conn.read(chunk);
+    } catch {
+      return null;
+    }
+    if (n === null) return null;
+    const next = new Uint8Array(buf.length + n);
+    next.set(buf);
+    next.set(chunk.subarray(0, n), buf.length);
+    buf = next;
+    if (helloRecordLength(buf) !== -1) return buf;
+  }
+  return buf;
+}
+
 /** Starts the HTTPS listener: HTTP/1.1 and HTTP/2 by ALPN, a certificate per SNI name. */
 export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
   const limits = frontLimits(options.limits);
   const clock = options.clock ?? realClock;
   const logger = options.logger;
-  const h2 = createH2Front(options.handler, logger);
+  const h2 = createH2Front(options.handler, limits.idleTimeoutMs, logger);
   const open = new Set<Tracked>();
   const pending = new WeakMap<Duplex, PendingTls>();
-  /** Contexts resolved from ClientHellos read ahead, by server name (refreshed on every connection). */
-  const resolved = new Map<string, tls.SecureContext>();
   // Never listens: connections accepted by our own loop are emitted into it (node:net's accept
   // loop dies for good after EMFILE under Deno; ours backs off and recovers).
   const server = tls.createServer({
     cert: options.defaultCert.cert,
     key: options.defaultCert.key,
     ALPNProtocols: ALPN_PROTOCOLS,
-    SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
-      // Resolved before the handshake started (see client_hello.ts): node:tls here needs the answer now.
-      const ready = resolved.get(name.toLowerCase());
-      if (ready) return cb(null, ready);
-      options.sni(name).then((ctx) => cb(null, ctx), (err) => cb(err as Error));
-    },
+    SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) =>
+      sniCallback(name, cb),
   });
   server.on("tlsClientError", () => {});
   server.on("secureConnection", (socket: tls.TLSSocket) => {
@@ -220,7 +235,9 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
     if (alpn === "h2") {
       p.tracked.closeIdle = h2.serve(socket, { addr: p.remoteAddr, port: p.remotePort });
     } else if (alpn === "hopgate/1") {
-      if (options.onTunnelSocket) options.onTunnelSocket(socket);
+      // The tunnel layer owns its shutdown (it tells clients first): close() leaves it alone.
+      p.tracked.closeIdle = () => {};
+      if (options.onTunnelSocket) options.onTunnelSocket(socket, { addr: p.remoteAddr, port: p.remotePort });
       else socket.destroy();
     } else {
       const carrier = socketCarrier(socket, p.remoteAddr, p.remotePort);
@@ -229,67 +246,63 @@ export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
           .closeIdle;
     }
   });
+  // Contexts resolved from the ClientHello before the handshake, for the SNI callback to answer at once.
+  const resolved = new Map<string, tls.SecureContext>();
+  const sniCallback = (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
+    if (!name) return cb(null, undefined); // no SNI: the default certificate
+    const ctx = resolved.get(name.toLowerCase());
+    if (ctx) return cb(null, ctx);
+    options.sni(name).then((c) => cb(null, c), (err) => cb(err as Error));
+  };
   const loop = startAcceptLoop(options.listen, limits, logger, (a) => {
-    // A trickled or absent ClientHello must not hold a connection (issue 11 item 1).
-    let raw: Duplex | undefined;
-    let timedOut = false;
-    const handshake = clock.setTimeout(() => {
-      timedOut = true;
-      if (raw) raw.destroy();
-      else {
-        try {
-          a.conn.close();
-        } catch { /* already closed */ }
-      }
-    }, limits.handshakeTimeoutMs);
-    readClientHello(a.conn).then(async ({ bytes, serverName }) => {
-      if (serverName !== undefined) {
-        const ctx = await options.sni(serverName).catch(() => undefined);
-        if (ctx) {
-          if (resolved.size >= 1024 && !resolved.has(serverName)) {
-            resolved.delete(resolved.keys().next().value!);
-          }
-          resolved.set(serverName, ctx);
-        }
-      }
-      if (timedOut) throw new Error("handshake timeout");
-      raw = connDuplex(a.conn, bytes);
-      const tracked: Tracked = { closeIdle: () => raw!.destroy(), destroy: () => raw!.destroy() };
-      open.add(tracked);
-      raw.on("error", () => {});
-      raw.on("close", () => {
-        clock.clearTimeout(handshake);
-        open.delete(tracked);
-        a.release();
-      });
-      pending.set(raw, { remoteAddr: a.remoteAddr, remotePort: a.remotePort, handshake, tracked });
-      server.emit("connection", raw);
-    }).catch(() => {
-      clock.clearTimeout(handshake);
+    const tracked: Tracked = { closeIdle: () => a.conn.close(), destroy: () => a.conn.close() };
+    open.add(tracked);
+    let gone = false;
+    const closeRaw = () => {
+      if (gone) return;
+      gone = true;
+      open.delete(tracked);
+      a.release();
       try {
         a.conn.close();
       } catch { /* already closed */ }
-      a.release();
+    };
+    // A trickled or absent ClientHello must not hold a connection (issue 11 item 1).
+    const handshakeDeadline = clock.now() + limits.handshakeTimeoutMs;
+    const handshake = clock.setTimeout(closeRaw, limits.handshakeTimeoutMs);
+    readHello(a.conn).then(async (hello) => {
+      if (!hello || gone) {
+        clock.clearTimeout(handshake);
+        return closeRaw();
+      }
+      const name = serverNameOf(hello);
+      if (name) {
+        // Asked on every connection (the store caches): a renewed certificate is served at once.
+        try {
+          const ctx = await options.sni(name);
+          resolved.delete(name);
+          if (resolved.size >= 1024) resolved.delete(resolved.keys().next().value!);
+          resolved.set(name, ctx);
+        } catch { /* unknown name: the default certificate answers */ }
+      }
+      if (gone) return;
+      gone = true; // from here the duplex owns the connection and its slot
+      const raw = connDuplex(a.conn, hello);
+      tracked.closeIdle = tracked.destroy = () => raw.destroy();
+      raw.on("error", () => {});
+      // A peer that leaves before the handshake completes frees its descriptor now.
+      raw.on("end", () => pending.has(raw) && raw.destroy());
+      raw.on("close", () => {
+        const p = pending.get(raw);
+        if (p) clock.clearTimeout(p.handshake);
+        open.delete(tracked);
+        a.release();
+      });
+      clock.clearTimeout(handshake);
+      const rest = clock.setTimeout(() => raw.destroy(), Math.max(0, handshakeDeadline - clock.now()));
+      pending.set(raw, { remoteAddr: a.remoteAddr, remotePort: a.remotePort, handshake: rest, tracked });
+      server.emit("connection", raw);
     });
   });
   return Promise.resolve(frontOf(loop, open));
-}
-
-/** Reads a connection's first bytes up to a whole ClientHello record (or what shows it is not one). */
-async function readClientHello(
-  conn: Deno.Conn,
-): Promise<{ bytes: Uint8Array; serverName: string | undefined }> {
-  let bytes = new Uint8Array(0);
-  const buf = new Uint8Array(16 * 1024 + 5);
-  for (;;) {
-    const scan = scanClientHello(bytes);
-    if (scan.kind === "hello") return { bytes, serverName: scan.serverName };
-    if (scan.kind === "not_tls") return { bytes, serverName: undefined };
-    const n = await conn.read(buf);
-    if (n === null) throw new Error("closed before its ClientHello");
-    const next = new Uint8Array(bytes.length + n);
-    next.set(bytes);
-    next.set(buf.subarray(0, n), bytes.length);
-    bytes = next;
-  }
 }

@@ -35,7 +35,7 @@ export interface H2Front {
 }
 
 /** Builds the HTTP/2 server that serves sockets handed to it (it never listens itself). */
-export function createH2Front(handler: FrontHandler, logger?: Logger): H2Front {
+export function createH2Front(handler: FrontHandler, idleTimeoutMs: number, logger?: Logger): H2Front {
   const server = http2.createServer({
     settings: { initialWindowSize: H2_STREAM_WINDOW, maxHeaderListSize: MAX_HEADER_BYTES },
     maxHeaderListPairs: MAX_HEADER_PAIRS,
@@ -49,6 +49,8 @@ export function createH2Front(handler: FrontHandler, logger?: Logger): H2Front {
     created = session;
     if (pending) remotes.set(session, pending);
     session.on("error", () => {});
+    // No frames for the idle time: GOAWAY, so idle connections do not pile up (issue 11 item 1).
+    session.setTimeout(idleTimeoutMs, () => session.close());
     try {
       session.setLocalWindowSize(H2_CONNECTION_WINDOW);
     } catch { /* the session is already gone */ }
@@ -59,12 +61,18 @@ export function createH2Front(handler: FrontHandler, logger?: Logger): H2Front {
     (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
       stream.on("error", () => {});
       const remote = remotes.get(stream.session as http2.Http2Session) ?? { addr: "", port: 0 };
-      try {
-        handler(...exchange(stream, headers, raw, remote));
-      } catch (e) {
-        logger?.error({ err: String(e) }, "front handler threw (h2)");
+      const failed = (e: unknown) => {
+        logger?.error({ err: String(e) }, "front handler failed (h2)");
+        if (stream.destroyed) return;
         if (!stream.headersSent) stream.respond({ ":status": 500 }, { endStream: true });
         else stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      };
+      try {
+        // An async handler's rejection must not become an unhandled rejection (Deno exits on those).
+        const r = handler(...exchange(stream, headers, raw, remote)) as unknown;
+        if (r instanceof Promise) r.catch(failed);
+      } catch (e) {
+        failed(e);
       }
     },
   );

@@ -35,11 +35,13 @@ export function frontLimits(overrides: Partial<FrontLimits> = {}): FrontLimits {
 
 /** Timers behind an interface so tests can drive the clock. */
 export interface Clock {
+  now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
 export const realClock: Clock = {
+  now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };

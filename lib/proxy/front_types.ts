@@ -50,7 +50,10 @@ export interface FrontResponse {
   readonly headSent: boolean;
 }
 
-/** What the gateway gives the fronts. */
+/**
+ * What the gateway gives the fronts. It may be async: a throw or rejection before the head went out
+ * is answered 500, after it the connection (HTTP/1.1) or stream (HTTP/2) is reset.
+ */
 export interface FrontHandler {
-  (request: FrontRequest, response: FrontResponse): void;
+  (request: FrontRequest, response: FrontResponse): void | Promise<void>;
 }

@@ -81,9 +81,17 @@ export interface TcpAcceptorOptions extends AcceptorOptions {
  * The HTTPS front's hook for sockets that negotiated ALPN "hopgate/1": the TCP carrier's PSK
  * proof, then the same tunnel as over DTLS; never throws.
  */
-export async function acceptTcpTunnel(socket: tls.TLSSocket, options: TcpAcceptorOptions): Promise<void> {
+export async function acceptTcpTunnel(
+  socket: tls.TLSSocket,
+  options: TcpAcceptorOptions,
+  remote?: { addr: string; port: number },
+): Promise<void> {
   try {
-    const session = await acceptTcp(socket, { lookupPsk: options.lookupPsk, logger: options.logger });
+    const session = await acceptTcp(socket, {
+      lookupPsk: options.lookupPsk,
+      logger: options.logger,
+      remote: remote && { hostname: remote.addr, port: remote.port },
+    });
     if (session !== null) await acceptTunnel(session, options);
   } catch (e) {
     options.logger.warn({ component: "tunnel", err: (e as Error).message }, "tcp carrier failed");

@@ -1,10 +1,11 @@
 /**
- * Plain HTTP/1.1 requests/s of the front's carriers against Deno.serve, same handler (1 KiB body):
+ * Plain HTTP/1.1 requests/s: the front (Deno.listen carrier), the same driver on node:net, and Deno.serve, same handler (1 KiB body):
  * `deno run -A tests/support/front_bench.ts` (needs wrk). Figures, not a test.
  */
 import net from "node:net";
 import { latin1Bytes } from "../../lib/protocol/body.ts";
-import { denoCarrier, socketCarrier } from "../../lib/proxy/carrier.ts";
+import { socketCarrier } from "../../lib/proxy/carrier.ts";
+import { startHttpFront } from "../../lib/proxy/front.ts";
 import { frontLimits, realClock } from "../../lib/proxy/front_limits.ts";
 import { serveHttp1 } from "../../lib/proxy/http1/connection.ts";
 import type { FrontHandler } from "../../lib/proxy/front_types.ts";
@@ -38,11 +39,8 @@ async function serve(kind: string): Promise<{ port: number; stop(): void }> {
     await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
     return { port: (srv.address() as net.AddressInfo).port, stop: () => srv.close() };
   }
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  (async () => {
-    for await (const c of l) serveHttp1(denoCarrier(c), { handler, proto: "http", limits, clock: realClock });
-  })().catch(() => {});
-  return { port: (l.addr as Deno.NetAddr).port, stop: () => l.close() };
+  const front = await startHttpFront({ listen: { hostname: "127.0.0.1", port: 0 }, handler });
+  return { port: front.addr.port, stop: () => front.close() };
 }
 
 const kind = Deno.args[0];
@@ -51,7 +49,7 @@ if (kind) {
   console.log(s.port);
   await new Promise(() => {});
 }
-for (const k of ["deno-listen", "node-net", "deno-serve"]) {
+for (const k of ["front", "node-net", "deno-serve"]) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname, k],
     stdout: "piped",

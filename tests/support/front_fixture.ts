@@ -71,11 +71,40 @@ export function testHandler(seen: Seen[] = []): FrontHandler {
       });
       return;
     }
+    if (path === "/reject") throw new Error("the handler failed on purpose");
     if (path === "/hang") {
       // Never answers: the test goes away and the abort must be reported.
       req.onAbort(() =>
         seen.push({ ...describe(req), target: "aborted:" + req.target, body: "", trailers: null })
       );
+      return;
+    }
+    if (path.startsWith("/source/")) {
+      // N MiB, written only as fast as the browser reads (write() false → wait for drain).
+      let left = Number(path.slice(8)) * 1024 * 1024;
+      const chunk = new Uint8Array(64 * 1024).fill(120);
+      res.head(200, "OK", [["Content-Length", String(left)]]);
+      const pump = () => {
+        while (left > 0) {
+          left -= chunk.length;
+          if (!res.body.write(chunk.slice())) return res.body.onDrain(pump);
+        }
+        res.body.end(null);
+      };
+      return pump();
+    }
+    if (path === "/sink") {
+      // Counts the body, pausing after every chunk for a tick: the sender must be held back.
+      let n = 0;
+      req.body!.start({
+        data(c) {
+          n += c.byteLength;
+          req.body!.pause();
+          setTimeout(() => req.body!.resume(), 0);
+        },
+        end: () => send(res, 200, [["Content-Length", String(String(n).length)]], String(n)),
+        error: () => {},
+      });
       return;
     }
     if (path === "/no-read") return send(res, 200, [["Content-Length", "2"]], "ok");

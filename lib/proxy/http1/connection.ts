@@ -87,7 +87,7 @@ class Http1Connection {
   onClose(): void {
     const wasUpgraded = this.#state === "upgraded";
     this.#state = "closed";
-    this.#disarm();
+    this.#stopTimer();
     if (wasUpgraded) return this.#raw?.(null);
     const ex = this.#ex;
     this.#ex = null;
@@ -146,12 +146,13 @@ class Http1Connection {
       b = this.#buf;
     }
     if (!b) return false;
-    if (this.#timerKind !== "head") this.#arm(this.o.limits.headTimeoutMs, "head");
     let end: number;
     let head: RequestHead;
     try {
       end = locateHead(b, 0, b.byteLength, this.#scanned, this.o.limits);
       if (end === -1) {
+        // A head in pieces: the head timeout runs from its first byte (trickled heads are cut).
+        if (this.#timerKind !== "head") this.#arm(this.o.limits.headTimeoutMs, "head");
         this.#scanned = b.byteLength;
         return false;
       }
@@ -209,12 +210,18 @@ class Http1Connection {
       upgrade: head.upgrade,
       onAbort: (cb) => ex.aborts.push(cb),
     };
-    try {
-      this.o.handler(request, ex.response);
-    } catch (e) {
-      this.o.logger?.error({ err: String(e) }, "front handler threw");
+    const failed = (e: unknown) => {
+      this.o.logger?.error({ err: String(e) }, "front handler failed");
+      if (this.#ex !== ex) return;
       if (!ex.response.headSent) this.#answer(500, "");
       else this.carrier.destroy();
+    };
+    try {
+      // An async handler's rejection must not become an unhandled rejection (Deno exits on those).
+      const r = this.o.handler(request, ex.response) as unknown;
+      if (r instanceof Promise) r.catch(failed);
+    } catch (e) {
+      failed(e);
     }
   }
 
@@ -256,7 +263,7 @@ class Http1Connection {
 
   #switch(ex: Exchange): RawDuplex {
     this.#state = "upgraded";
-    this.#disarm();
+    this.#stopTimer();
     this.#ex = null;
     ex.responseDone = true;
     const carrier = this.carrier;
@@ -264,16 +271,21 @@ class Http1Connection {
     let pending: Uint8Array | null = this.#buf;
     this.#buf = null;
     let finished = false;
+    let endedEarly = false;
+    const finish = (c: ByteConsumer) => {
+      finished = true;
+      if (carrier.closed) c.error(new Error("connection closed"));
+      else c.end(null);
+    };
     this.#raw = (chunk) => {
       if (finished) return;
       if (!consumer) {
         if (chunk) pending = pending ? concat(pending, chunk) : chunk;
+        else endedEarly = true;
         return;
       }
-      if (chunk) return consumer.data(chunk);
-      finished = true;
-      if (carrier.closed) consumer.error(new Error("connection closed"));
-      else consumer.end(null);
+      if (chunk) consumer.data(chunk);
+      else finish(consumer);
     };
     return {
       source: {
@@ -281,7 +293,8 @@ class Http1Connection {
           consumer = c;
           if (pending) c.data(pending);
           pending = null;
-          carrier.resume();
+          if (endedEarly) finish(c);
+          else carrier.resume();
         },
         pause: () => carrier.pause(),
         resume: () => carrier.resume(),
@@ -335,12 +348,30 @@ class Http1Connection {
   }
 
   #timerKind: "idle" | "head" | null = null;
+  #deadline = 0;
+  #firesAt = 0;
 
+  /**
+   * Sets the one deadline this connection has. The timer is re-armed lazily (when it fires early it
+   * sleeps again for the rest): a keep-alive request costs no timer creation or clearing.
+   */
   #arm(ms: number, kind: "idle" | "head"): void {
-    this.#disarm();
     this.#timerKind = kind;
+    const deadline = this.o.clock.now() + ms;
+    this.#deadline = deadline;
+    if (this.#timer !== null && deadline >= this.#firesAt) return;
+    if (this.#timer !== null) this.o.clock.clearTimeout(this.#timer);
+    this.#schedule(ms);
+  }
+
+  #schedule(ms: number): void {
+    this.#firesAt = this.o.clock.now() + ms;
     this.#timer = this.o.clock.setTimeout(() => {
       this.#timer = null;
+      const kind = this.#timerKind;
+      if (kind === null || this.#state === "closed" || this.#state === "upgraded") return;
+      const left = this.#deadline - this.o.clock.now();
+      if (left > 0) return this.#schedule(left);
       this.#timerKind = null;
       if (kind === "head") this.#answer(408, "request head timeout");
       else {
@@ -351,9 +382,14 @@ class Http1Connection {
   }
 
   #disarm(): void {
+    this.#timerKind = null;
+  }
+
+  /** Drops the pending timer for good (the connection is gone). */
+  #stopTimer(): void {
+    this.#timerKind = null;
     if (this.#timer !== null) this.o.clock.clearTimeout(this.#timer);
     this.#timer = null;
-    this.#timerKind = null;
   }
 }
 
