@@ -271,14 +271,25 @@ export function decodePayload(type: MessageTypeName, payload: Uint8Array): Messa
   return m;
 }
 
-/** Encodes one framed message: type | length (u32 BE) | payload. */
+/** Encodes one framed message: type | length (u32 BE) | payload, built in one buffer. */
 export function encode(m: Message): Uint8Array {
-  const payload = encodePayload(m);
-  const out = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
-  writeFrameHeader(out, MessageType[m.type], payload.length);
-  out.set(payload, FRAME_HEADER_BYTES);
+  validate(m);
+  const w = new ByteWriter();
+  w.bytes(FRAME_PLACEHOLDER);
+  writePayload(w, m);
+  const out = w.finish();
+  const length = out.length - FRAME_HEADER_BYTES;
+  if (length > maxPayloadOf(m.type)) {
+    throw new ProtocolError(
+      "too_large",
+      `${m.type} payload is ${length} bytes (max ${maxPayloadOf(m.type)})`,
+    );
+  }
+  writeFrameHeader(out, MessageType[m.type], length);
   return out;
 }
+
+const FRAME_PLACEHOLDER = new Uint8Array(FRAME_HEADER_BYTES);
 
 /** Writes a frame header (type, payload length) into the first 5 bytes of `out`. */
 export function writeFrameHeader(out: Uint8Array, type: number, length: number): void {
