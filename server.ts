@@ -262,9 +262,16 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     hsts: (domain) => config.tlsMode === "acme" && domains.has(domain),
     registry,
     proxyTimeoutMs: config.proxyTimeoutMs,
+    maxRequestsPerPeer: config.maxRequestsPerIp,
     logger,
     onRequestDone: (r) => metrics.observeRequest(r),
   });
+  const limits = {
+    maxConnectionsPerAddress: config.maxConnectionsPerIp,
+    handshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+    headTimeoutMs: config.headerTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+  };
 
   /** The TCP carrier's entry: sockets that negotiated ALPN "hopgate/1" (issue 12). */
   const onTunnelSocket = (socket: tls.TLSSocket, remote?: { addr: string; port: number }) =>
@@ -284,6 +291,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       sni: (name) => store.contextFor(name),
       handler: gateway.handle,
       onTunnelSocket,
+      limits,
       logger,
     });
     fronts.push(https);
@@ -310,11 +318,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
           (h) => h === config.domain || domains.has(h),
           acme?.challengeResponse,
         ),
+        limits,
         logger,
       }),
     );
   } else {
-    const http = await startHttpFront({ listen: config.httpListen, handler: gateway.handle, logger });
+    const http = await startHttpFront({ listen: config.httpListen, handler: gateway.handle, limits, logger });
     fronts.push(http);
     publicPort = http.addr.port;
   }

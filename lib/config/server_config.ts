@@ -61,6 +61,13 @@ export interface ServerConfig {
   secretKey?: string;
   /** Peers (CIDRs) whose X-Forwarded-For is trusted: a load balancer or CDN in front of the server. */
   trustedProxies: Cidr[];
+  /** What one client address may hold: open connections, and requests in progress per domain. */
+  maxConnectionsPerIp: number;
+  maxRequestsPerIp: number;
+  /** What an unauthenticated connection may hold: TLS handshake, request head, idle keep-alive (ms). */
+  tlsHandshakeTimeoutMs: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 export const serverOptions: OptionSpec[] = [
@@ -180,6 +187,46 @@ export const serverOptions: OptionSpec[] = [
     example: "10.0.0.0/8,2001:db8::/32",
   },
   {
+    key: "maxConnectionsPerIp",
+    flag: "max-connections-per-ip",
+    env: "HOP_SERVER_MAX_CONNECTIONS_PER_IP",
+    description: "Open HTTP(S) connections one client address may hold; more are shed with a warn line.",
+    default: "256",
+    example: "1024",
+  },
+  {
+    key: "maxRequestsPerIp",
+    flag: "max-requests-per-ip",
+    env: "HOP_SERVER_MAX_REQUESTS_PER_IP",
+    description: "Requests and upgrades one client address may have in progress on one domain (then 429).",
+    default: "512",
+    example: "2000",
+  },
+  {
+    key: "tlsHandshakeTimeoutMs",
+    flag: "tls-handshake-timeout",
+    env: "HOP_SERVER_TLS_HANDSHAKE_TIMEOUT",
+    description: "Longest a connection may take from accept to a finished TLS handshake.",
+    default: "10s",
+    example: "5s",
+  },
+  {
+    key: "headerTimeoutMs",
+    flag: "header-timeout",
+    env: "HOP_SERVER_HEADER_TIMEOUT",
+    description: "Longest a request head may take to arrive once it has started (trickled heads are cut).",
+    default: "15s",
+    example: "10s",
+  },
+  {
+    key: "idleTimeoutMs",
+    flag: "idle-timeout",
+    env: "HOP_SERVER_IDLE_TIMEOUT",
+    description: "An idle keep-alive connection (no request in progress) is closed after this.",
+    default: "30s",
+    example: "60s",
+  },
+  {
     key: "metricsListen",
     flag: "metrics-listen",
     env: "HOP_SERVER_METRICS_LISTEN",
@@ -206,6 +253,18 @@ export const serverOptions: OptionSpec[] = [
     boolean: true,
   },
 ];
+
+/** A whole number in [min, max]. */
+function count(min: number, max: number) {
+  return z.string().transform((s, ctx) => {
+    const n = Number(s.trim());
+    if (!/^\d+$/.test(s.trim()) || n < min || n > max) {
+      ctx.addIssue({ code: "custom", message: `must be a whole number from ${min} to ${max}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
 
 const schemas = {
   domain: domainName,
@@ -261,6 +320,11 @@ const schemas = {
     }
     return out;
   }),
+  maxConnectionsPerIp: count(1, 1_000_000),
+  maxRequestsPerIp: count(1, 1_000_000),
+  tlsHandshakeTimeoutMs: duration,
+  headerTimeoutMs: duration,
+  idleTimeoutMs: duration,
   metricsListen: z.string().transform((s, ctx) => {
     if (s.trim() === "off") return undefined;
     const r = listenAddress.safeParse(s);
