@@ -259,7 +259,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     },
     policy: (domain) => policies.get(domain),
     onPolicyDenied: (domain, reason) => metrics.observePolicyDenial(domain, reason),
-    hsts: (domain) => config.tlsMode === "acme" && domains.has(domain),
+    hsts: (domain) => config.tlsMode === "acme" && policies.get(domain)?.stored.hsts !== false,
     registry,
     proxyTimeoutMs: config.proxyTimeoutMs,
     maxRequestsPerPeer: config.maxRequestsPerIp,

@@ -21,6 +21,8 @@ export interface StoredPolicy {
   rate_limit?: { per_second: number; burst: number };
   request_headers?: StoredHeaderRules;
   response_headers?: StoredHeaderRules;
+  /** false: no Strict-Transport-Security for this domain (it is on by default for ACME-served domains). */
+  hsts?: boolean;
 }
 
 export interface PolicyRecord {

@@ -38,6 +38,10 @@ const common = {
   },
   request_headers: headerRules,
   response_headers: headerRules,
+  hsts: {
+    type: "boolean",
+    description: "Strict-Transport-Security (max-age one year) on answers of an ACME-served domain; default true",
+  },
 };
 
 const policyInput = {

@@ -83,6 +83,8 @@ const policyBody = z.strictObject({
   }).optional(),
   request_headers: headerRules.optional(),
   response_headers: headerRules.optional(),
+  /** Strict-Transport-Security on answers of an ACME-served domain; false opts the domain out. */
+  hsts: z.boolean().optional(),
 });
 
 /** The policy as the API shows it: users without any password or hash. */
