@@ -88,7 +88,7 @@ function upsert(x) {
   if (x.id === selected && x.done && current && !current.done) select(x.id);
 }
 function drop(id) { items.delete(id); const tr = rows.querySelector('tr[data-id="' + id + '"]'); if (tr) tr.remove(); count(); }
-function count() { document.getElementById("count").textContent = items.size + " requests"; }
+function count() { document.getElementById("count").textContent = items.size + (items.size === 1 ? " request" : " requests"); }
 
 function headersTable(lines) {
   if (!lines.length) return el("p", { class: "note" }, "(none)");
