@@ -34,6 +34,9 @@ import { startTunnelTlsListener, type TunnelTlsListener } from "./lib/proxy/tunn
 import { createGateway } from "./lib/proxy/gateway.ts";
 import { type Front, type FrontHandler, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
 import { serveWeb } from "./lib/proxy/web_bridge.ts";
+import { PEER_HEADER, peerAuth, type PeerForwarding } from "./lib/proxy/peer_forward.ts";
+import { headerValue } from "./lib/proxy/headers.ts";
+import { hostOf } from "./lib/proxy/gateway.ts";
 import { createPolicyBook } from "./lib/proxy/policy_book.ts";
 import { cidrContains, parseIp } from "./lib/config/cidr.ts";
 import { type CertificateStore, openSelfSignedStore } from "./lib/tls/certificate_store.ts";
@@ -47,6 +50,10 @@ export interface RunningServer {
 
 /** Shutdown lets in-flight requests finish for this long. */
 const DRAIN_MS = 10_000;
+
+function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || host === "::" || host === "[::]";
+}
 
 function origin(scheme: "http" | "https", host: string, port: number): string {
   const standard = scheme === "https" ? 443 : 80;
@@ -97,6 +104,45 @@ function redirectToHttps(
   return (req, res) => void serveWeb(req, res, app);
 }
 
+/**
+ * The plain listener with TLS on: requests another server of the cluster forwarded (a valid
+ * X-HopGate-Peer marker) go to the gateway; everything else to `other` (the redirect).
+ */
+function peerOr(peers: PeerForwarding | undefined, gateway: FrontHandler, other: FrontHandler): FrontHandler {
+  if (!peers) return other;
+  return (req, res) => {
+    const marker = headerValue(req.headers, PEER_HEADER);
+    const ok = marker !== undefined &&
+      peers.auth.verify(marker, hostOf(req.authority), req.method, req.target);
+    return ok ? gateway(req, res) : other(req, res);
+  };
+}
+
+/** Finds a live server holding a session for a domain (answers cached for a second). */
+function peerFinder(presence: () => ClusterPresence | undefined): PeerForwarding["findPeer"] {
+  const cache = new Map<string, { at: number; url: URL | undefined }>();
+  return async (domain) => {
+    const hit = cache.get(domain);
+    if (hit && Date.now() - hit.at < 1000) return hit.url;
+    let url: URL | undefined;
+    const p = presence();
+    const held = p ? await p.othersSessions(domain).catch(() => []) : [];
+    if (held.length > 0) {
+      const live = new Map((await p!.live().catch(() => [])).map((s) => [s.id, s]));
+      for (const s of held) {
+        const address = live.get(s.server_id)?.addresses.peer;
+        if (address) {
+          url = new URL(`http://${address}`);
+          break;
+        }
+      }
+    }
+    if (cache.size > 10_000) cache.clear();
+    cache.set(domain, { at: Date.now(), url });
+    return url;
+  };
+}
+
 async function readAcmeCa(file: string): Promise<string> {
   try {
     return await Deno.readTextFile(file);
@@ -114,8 +160,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   await secureTree(config.dataDir);
   const database = await openDatabase({ dsn: config.dbDsn, dataDir: config.dataDir, logger });
   let store;
+  let secret: Uint8Array;
   try {
-    const secret = await loadServerSecret({
+    secret = await loadServerSecret({
       secretKeyHex: config.secretKey,
       dataDir: config.dataDir,
       dsn: config.dbDsn,
@@ -247,6 +294,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
 
   const trusted = config.trustedProxies;
+  // Several servers on one PostgreSQL forward a request for a domain whose session another one holds.
+  const peers: PeerForwarding | undefined = config.dbDsn
+    ? { auth: peerAuth(secret, serverId), findPeer: peerFinder(() => cluster.presence) }
+    : undefined;
   const gateway = createGateway({
     serverDomain: config.domain,
     // localhost and IP literals reach the admin API only where no public name is served (dev, tests).
@@ -258,6 +309,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       return ip !== null && trusted.some((c) => cidrContains(c, ip));
     },
     policy: (domain) => policies.get(domain),
+    peers,
     onPolicyDenied: (domain, reason) => metrics.observePolicyDenial(domain, reason),
     hsts: (domain) => config.tlsMode === "acme" && policies.get(domain)?.stored.hsts !== false,
     registry,
@@ -313,10 +365,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     fronts.push(
       await startHttpFront({
         listen: config.httpListen,
-        handler: redirectToHttps(
-          () => publicPort,
-          (h) => h === config.domain || domains.has(h),
-          acme?.challengeResponse,
+        handler: peerOr(
+          peers,
+          gateway.handle,
+          redirectToHttps(
+            () => publicPort,
+            (h) => h === config.domain || domains.has(h),
+            acme?.challengeResponse,
+          ),
         ),
         limits,
         logger,
@@ -338,6 +394,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     logger,
     addresses: () => ({
       http: `${http.addr.hostname}:${http.addr.port}`,
+      // Where other servers forward to: the plain listener, reachable at this machine's name when it
+      // listens on every interface.
+      peer: `${isWildcard(http.addr.hostname) ? Deno.hostname() : http.addr.hostname}:${http.addr.port}`,
       ...(https ? { https: `${https.addr.hostname}:${https.addr.port}` } : {}),
       dtls: `${dtls.addr.hostname}:${dtls.addr.port}`,
     }),

@@ -13,6 +13,7 @@ import type { FrontHandler, FrontRequest, FrontResponse } from "./front_types.ts
 import type { SessionRegistry, TunnelSession } from "./registry.ts";
 import { type ForwardOutcome, forwardRequest } from "./server_forward.ts";
 import { serveWeb } from "./web_bridge.ts";
+import { forwardToPeer, PEER_HEADER, type PeerForwarding } from "./peer_forward.ts";
 import {
   applyHeaderEdits,
   applyResponseHeaders,
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   ownApp(request: Request, remoteAddr: string): Response | Promise<Response>;
   /** A domain's access rules at the edge (issue 14); undefined: everything is served. */
   policy?(domain: string): CompiledPolicy | undefined;
+  /** Other servers of the cluster: where to forward a domain this server holds no session for. */
+  peers?: PeerForwarding;
   /** A request a policy refused (metrics). */
   onPolicyDenied?(domain: string, reason: string): void;
   isRegistered(domain: string): boolean;
@@ -154,8 +157,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   ): Promise<ForwardOutcome> {
     const path = pathOf(req.target);
     const tried = new Set<string>();
-    const policy = options.policy?.(domain);
-    let requestHeaders: HeaderLine[] | undefined;
+    // A request another server of the cluster forwarded: its rules were applied there, and it is not
+    // forwarded again. The marker never enters a tunnel.
+    const marker = headerValue(req.headers, PEER_HEADER);
+    const fromPeer = marker !== undefined &&
+      (options.peers?.auth.verify(marker, domain, req.method, req.target) ?? false);
+    let requestHeaders: HeaderLine[] | undefined = marker === undefined
+      ? undefined
+      : req.headers.filter(([n]) => n.toLowerCase() !== PEER_HEADER);
+    const policy = fromPeer ? undefined : options.policy?.(domain);
     if (policy) {
       const facts = {
         remoteAddr: clientAddress(req.remoteAddr, req.headers, options.isTrustedProxy),
@@ -172,13 +182,13 @@ export function createGateway(options: GatewayOptions): Gateway {
         writeErrorPage(req, res, decision.status, code, message, requestId, decision.headers);
         return { status: decision.status, bytesIn: 0, bytesOut: 0, aborted: false };
       }
-      requestHeaders = applyHeaderEdits(req.headers, decision.requestHeaders);
+      requestHeaders = applyHeaderEdits(requestHeaders ?? req.headers, decision.requestHeaders);
     }
     const hsts = req.proto === "https" && (options.hsts?.(domain) ?? false);
     const opts = {
       requestId,
       host: req.authority,
-      trustedPeer: options.isTrustedProxy?.(req.remoteAddr) ?? false,
+      trustedPeer: fromPeer || (options.isTrustedProxy?.(req.remoteAddr) ?? false),
       timeoutMs: options.proxyTimeoutMs,
       requestHeaders,
       editResponse: policy || hsts
@@ -197,6 +207,17 @@ export function createGateway(options: GatewayOptions): Gateway {
         return { status, bytesIn: 0, bytesOut: 0, aborted: false };
       };
       if (route.kind === "offline") {
+        const peer = !fromPeer && attempt === 0 ? await options.peers?.findPeer(domain) : undefined;
+        if (peer) {
+          const forwarded = await forwardToPeer(req, res, peer, domain, options.peers!.auth);
+          if (forwarded.status !== 0) {
+            return { status: forwarded.status, bytesIn: 0, bytesOut: forwarded.bytesOut, aborted: false };
+          }
+          log.warn(
+            { request_id: requestId, domain, peer: peer.host },
+            "the server holding the session did not answer",
+          );
+        }
         return fail(502, "tunnel_offline", `No HopGate client is connected for ${domain} right now.`);
       }
       if (route.kind === "no_service") return fail(404, "no_service", `${domain} serves nothing at ${path}.`);
