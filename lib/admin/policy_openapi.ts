@@ -40,7 +40,8 @@ const common = {
   response_headers: headerRules,
   hsts: {
     type: "boolean",
-    description: "Strict-Transport-Security (max-age one year) on answers of an ACME-served domain; default true",
+    description:
+      "Strict-Transport-Security (max-age one year) on answers of an ACME-served domain; default true",
   },
 };
 
