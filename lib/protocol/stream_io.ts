@@ -122,14 +122,6 @@ export class MessageReader {
   }
 }
 
-/** Writes one framed message through a writer (awaits backpressure). */
-export async function writeMessage(
-  writer: WritableStreamDefaultWriter<Uint8Array>,
-  m: Message,
-): Promise<void> {
-  await writer.write(encode(m));
-}
-
 /** Answers a stream with an ERROR message and finishes it; best effort, since the peer may be gone. */
 export async function sendErrorAndFinish(
   writable: WritableStream<Uint8Array>,
