@@ -47,11 +47,6 @@ export class MessageReader {
     return out;
   }
 
-  /** The next byte without consuming it; null at the end of the stream. */
-  async peekByte(): Promise<number | null> {
-    return await this.#fill(1) ? this.#pending[0] : null;
-  }
-
   /**
    * Reads the next framed message; null when the stream ended cleanly between messages.
    * Errors of the underlying stream (a reset) propagate as they are.
