@@ -13,8 +13,8 @@ import type { DatagramSession } from "../lib/dtls/session.ts";
 import { type Connection, createConnection } from "../lib/transport/connection.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
 import { UdpSession } from "../lib/transport/udp_session.ts";
-import { BENCH_IDENTITY, BENCH_PSK, lossy } from "../tests/support/transport_bench_common.ts";
-import type { PeerRequest } from "../tests/support/transport_bench_peer.ts";
+import { BENCH_IDENTITY, BENCH_PSK, lossy } from "./bench/transport_common.ts";
+import type { PeerRequest } from "./bench/transport_peer.ts";
 
 const MB = 1024 * 1024;
 const quick = Deno.args.includes("--quick");
@@ -25,7 +25,7 @@ const RUN_LIMIT_MS = quick ? 8_000 : 20_000;
 const block = new Uint8Array(64 * 1024).map((_, i) => (i * 7) & 0xff);
 
 function startPeer(): { worker: Worker; ask: (req: PeerRequest) => Promise<Record<string, number>> } {
-  const worker = new Worker(new URL("../tests/support/transport_bench_peer.ts", import.meta.url), {
+  const worker = new Worker(new URL("./bench/transport_peer.ts", import.meta.url), {
     type: "module",
   });
   const ask = (req: PeerRequest) =>

@@ -3,7 +3,7 @@
  * how many orders run at once. The orders themselves are stubs the test settles.
  */
 import { assert, assertEquals } from "./support/assert.ts";
-import { ManualClock } from "../lib/log/clock.ts";
+import { ManualClock } from "./support/manual_clock.ts";
 import { isDue, renewalTime, retryDelay } from "../lib/tls/renewal.ts";
 import {
   type CertificateFacts,

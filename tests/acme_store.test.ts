@@ -8,7 +8,7 @@ import { openDatabase } from "../db/open.ts";
 import { createCertificateTable } from "../db/certificates.ts";
 import { createChallengeTable, loadOrCreateAcmeAccount } from "../db/acme_account.ts";
 import { createHttp01Challenges } from "../lib/tls/http01.ts";
-import { ManualClock } from "../lib/log/clock.ts";
+import { ManualClock } from "./support/manual_clock.ts";
 import { silentLogger } from "../lib/log/logger.ts";
 import { type AcmeIssuer, certificateFacts } from "../lib/tls/acme_issuer.ts";
 import { openAcmeStore } from "../lib/tls/acme_store.ts";

@@ -1,6 +1,6 @@
 /** The server's handshake state machine in memory, in simulated time: no sockets, no sleeping. */
 import { assert, assertEquals } from "./support/dtls_assert.ts";
-import { ManualClock } from "../lib/log/clock.ts";
+import { ManualClock } from "./support/manual_clock.ts";
 import { silentLogger } from "../lib/log/logger.ts";
 import { SUITES } from "../lib/dtls/cipher.ts";
 import { AlertDescription, ContentType, HandshakeType } from "../lib/dtls/constants.ts";

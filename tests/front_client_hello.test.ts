@@ -2,7 +2,7 @@
 import tls from "node:tls";
 import net from "node:net";
 import { assertEquals } from "./support/assert.ts";
-import { seededRandom } from "../lib/transport/memory_link.ts";
+import { seededRandom } from "./support/seeded_random.ts";
 import { helloRecordLength, serverNameOf } from "../lib/proxy/client_hello.ts";
 
 /** The first bytes a node:tls client sends for a server name. */

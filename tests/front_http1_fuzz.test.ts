@@ -5,7 +5,7 @@
  */
 import { assert } from "./support/assert.ts";
 import { latin1Bytes, latin1String } from "../lib/protocol/body.ts";
-import { seededRandom } from "../lib/transport/memory_link.ts";
+import { seededRandom } from "./support/seeded_random.ts";
 import type { Carrier, CarrierEvents } from "../lib/proxy/carrier.ts";
 import { frontLimits, realClock } from "../lib/proxy/front_limits.ts";
 import { serveHttp1 } from "../lib/proxy/http1/connection.ts";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createConnection } from "../lib/transport/connection.ts";
-import { createMemoryLink } from "../lib/transport/memory_link.ts";
+import { createMemoryLink } from "./support/memory_link.ts";
 import type { TransportConnection, TransportStream } from "../lib/transport/types.ts";
 import { type ByteSource, type HeaderLine, latin1Bytes, pipeBody } from "../lib/protocol/body.ts";
 import { TunnelStreamReader, TunnelStreamWriter } from "../lib/protocol/exchange.ts";

@@ -1,6 +1,6 @@
 /** Response deadlines on a shared coarse wheel, in simulated time. */
 import assert from "node:assert/strict";
-import { ManualClock } from "../lib/log/clock.ts";
+import { ManualClock } from "./support/manual_clock.ts";
 import { startDeadline, TICK_MS } from "../lib/proxy/deadline.ts";
 import { TunnelAbortedError, TunnelTimeoutError } from "../lib/proxy/errors.ts";
 

@@ -17,11 +17,11 @@ import {
 import type { DatagramSession } from "../lib/dtls/session.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
 import { assert, assertEquals, assertRejects } from "./support/assert.ts";
-import { lossy } from "./support/transport_bench_common.ts";
+import { lossy } from "../scripts/bench/transport_common.ts";
 import { readData, writeData } from "./support/transport_sim.ts";
 import { DTLS_IDENTITY, DTLS_PSK } from "./support/transport_dtls.ts";
 import { alpnListener, makePki, tcpPair, type TestPki } from "./support/tcp_carrier.ts";
-import { seededRandom } from "../lib/transport/mod.ts";
+import { seededRandom } from "./support/seeded_random.ts";
 
 const MB = 1024 * 1024;
 let pkiOnce: Promise<TestPki> | undefined;

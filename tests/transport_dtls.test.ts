@@ -1,7 +1,7 @@
 /** The transport over the real DTLS sessions (lib/dtls) on 127.0.0.1, with the system clock. */
 import type { TransportStream } from "../lib/transport/types.ts";
 import { assert, assertEquals } from "./support/transport_assert.ts";
-import { lossy } from "./support/transport_bench_common.ts";
+import { lossy } from "../scripts/bench/transport_common.ts";
 import { dtlsPair } from "./support/transport_dtls.ts";
 import { readData, writeData } from "./support/transport_sim.ts";
 

@@ -9,7 +9,7 @@ import { connectDtls } from "../lib/dtls/client.ts";
 import { HintLimiter, isStaleSessionHint, STALE_SESSION_HINT } from "../lib/dtls/stale_hint.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
 import { watchPath } from "../lib/proxy/path_probe.ts";
-import { ManualClock } from "../lib/log/clock.ts";
+import { ManualClock } from "./support/manual_clock.ts";
 import { acceptControl, openControl } from "../lib/proxy/control.ts";
 import { SessionRegistry, SUSPECT_TIMEOUT_MS } from "../lib/proxy/registry.ts";
 import { encode, PROTOCOL_VERSION } from "../lib/protocol/mod.ts";

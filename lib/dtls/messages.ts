@@ -4,7 +4,6 @@
  */
 import { Reader, Writer } from "./bytes.ts";
 import { DtlsDecodeError } from "./errors.ts";
-import { HandshakeType } from "./constants.ts";
 
 export const HANDSHAKE_HEADER_LENGTH = 12;
 
@@ -190,9 +189,4 @@ export function decodeFinished(body: Uint8Array): Uint8Array {
     throw new DtlsDecodeError(`Finished: verify_data is ${body.length} bytes, expected 12`);
   }
   return body;
-}
-
-export function handshakeTypeName(t: number): string {
-  for (const [name, value] of Object.entries(HandshakeType)) if (value === t) return name;
-  return `handshake_${t}`;
 }

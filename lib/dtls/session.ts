@@ -10,7 +10,6 @@ export interface CloseReason {
     | "close_notify" // the peer sent close_notify
     | "alert" // a fatal alert arrived or was sent
     | "idle_timeout"
-    | "handshake_failed"
     | "socket_error"
     | "server_shutdown";
   message: string;

@@ -10,4 +10,4 @@ export {
   typeNameOf,
   validate,
 } from "./codec.ts";
-export { MessageReader, sendErrorAndFinish, writeMessage } from "./stream_io.ts";
+export { MessageReader, sendErrorAndFinish } from "./stream_io.ts";

@@ -47,11 +47,6 @@ export class MessageReader {
     return out;
   }
 
-  /** The next byte without consuming it; null at the end of the stream. */
-  async peekByte(): Promise<number | null> {
-    return await this.#fill(1) ? this.#pending[0] : null;
-  }
-
   /**
    * Reads the next framed message; null when the stream ended cleanly between messages.
    * Errors of the underlying stream (a reset) propagate as they are.
@@ -120,14 +115,6 @@ export class MessageReader {
   cancel(reason?: unknown): Promise<void> {
     return this.#reader.cancel(reason).catch(() => {});
   }
-}
-
-/** Writes one framed message through a writer (awaits backpressure). */
-export async function writeMessage(
-  writer: WritableStreamDefaultWriter<Uint8Array>,
-  m: Message,
-): Promise<void> {
-  await writer.write(encode(m));
 }
 
 /** Answers a stream with an ERROR message and finishes it; best effort, since the peer may be gone. */

@@ -54,14 +54,6 @@ export class TunnelProtocolError extends TunnelError {
   }
 }
 
-/** The domain has no live session (502 "tunnel offline"). */
-export class TunnelOfflineError extends TunnelError {
-  override name = "TunnelOfflineError";
-  constructor(domain: string) {
-    super(502, "tunnel_offline", `no tunnel client is connected for ${domain}`);
-  }
-}
-
 /** The request was aborted by the browser before the head arrived (no one is left to answer). */
 export class TunnelAbortedError extends TunnelError {
   override name = "TunnelAbortedError";

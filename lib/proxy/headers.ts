@@ -90,8 +90,3 @@ export function headerValue(lines: readonly HeaderLine[], name: string): string 
   for (const [n, v] of lines) if (n.length === name.length && n.toLowerCase() === name) return v;
   return undefined;
 }
-
-/** Header lines without the given (lower-case) names. */
-export function withoutHeaders(lines: HeaderLine[], names: ReadonlySet<string>): HeaderLine[] {
-  return lines.filter(([n]) => !names.has(n.toLowerCase()));
-}

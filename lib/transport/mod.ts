@@ -7,12 +7,5 @@ export {
 } from "./connection_options.ts";
 export { type CongestionController, NewReno } from "./congestion.ts";
 export { ConnectionClosedError, StreamResetError, TransportError, TransportErrorCode } from "./errors.ts";
-export {
-  createMemoryLink,
-  type LinkConditions,
-  type MemoryLink,
-  type MemoryLinkOptions,
-  seededRandom,
-} from "./memory_link.ts";
 export { UdpSession, type UdpSessionOptions } from "./udp_session.ts";
 export type { ConnectionCloseInfo, ConnectionStats, TransportConnection, TransportStream } from "./types.ts";

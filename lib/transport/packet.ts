@@ -3,7 +3,7 @@
  * authenticates each datagram, so there is no header protection or connection id (cf. RFC 9000 §17.3).
  */
 import { type Frame, readFrame, writeFrame } from "./frames/frame.ts";
-import { BufferReader, BufferWriter, FrameDecodeError, varintLength } from "./varint.ts";
+import { BufferReader, BufferWriter, FrameDecodeError } from "./varint.ts";
 
 /** First byte of every packet: a version marker, so a future format can coexist. */
 export const PACKET_TYPE_V1 = 0x41;
@@ -11,12 +11,6 @@ export const PACKET_TYPE_V1 = 0x41;
 export interface PacketHeader {
   packetNumber: number;
 }
-
-/** Header size for a packet number. */
-export function packetHeaderLength(packetNumber: number): number {
-  return 1 + varintLength(packetNumber);
-}
-
 /** Writes the header; frames follow at w.pos. */
 export function writePacketHeader(w: BufferWriter, packetNumber: number): void {
   w.uint8(PACKET_TYPE_V1);

@@ -1,13 +1,9 @@
 /** Test support: drive connections over a memory link in simulated time, and stream checksummed data. */
 import { createHash } from "node:crypto";
 import { setImmediate } from "node:timers";
-import { ManualClock } from "../../lib/log/clock.ts";
+import { ManualClock } from "./manual_clock.ts";
 import { type Connection, type ConnectionOptions, createConnection } from "../../lib/transport/connection.ts";
-import {
-  createMemoryLink,
-  type MemoryLink,
-  type MemoryLinkOptions,
-} from "../../lib/transport/memory_link.ts";
+import { createMemoryLink, type MemoryLink, type MemoryLinkOptions } from "./memory_link.ts";
 import type { TransportStream } from "../../lib/transport/types.ts";
 
 /**

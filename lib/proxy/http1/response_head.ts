@@ -20,9 +20,3 @@ export function responseHead(
   for (let i = 0; i < framing.length; i++) s += framing[i] + "\r\n";
   return s + "\r\n";
 }
-
-/** Writes a byte string's low bytes into out at offset; returns the offset after it. */
-export function putLatin1(out: Uint8Array, offset: number, s: string): number {
-  for (let i = 0; i < s.length; i++) out[offset + i] = s.charCodeAt(i);
-  return offset + s.length;
-}

@@ -1,6 +1,7 @@
 /**
  * An in-memory pair of DatagramSessions with loss, duplication, reordering, delay, jitter, bandwidth
  * and a path MTU, driven by an injected clock and a seeded random source: deterministic tests and benchmarks.
+ * Test support: production code never imports it; scripts/bench/stream_memory.ts may.
  */
 import {
   type CloseReason,
@@ -8,8 +9,9 @@ import {
   DatagramTooLargeError,
   type PeerAddress,
   SessionClosedError,
-} from "../dtls/session.ts";
-import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
+} from "../../lib/dtls/session.ts";
+import { type Clock, systemClock, type TimerId } from "../../lib/log/clock.ts";
+import { seededRandom } from "./seeded_random.ts";
 
 export interface LinkConditions {
   /** Probability a datagram is dropped. */
@@ -46,18 +48,6 @@ export interface LinkStats {
   dropped: number;
   duplicated: number;
   bytesDelivered: number;
-}
-
-/** mulberry32: a small seeded generator of floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const DEFAULTS: LinkConditions = {

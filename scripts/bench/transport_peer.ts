@@ -8,7 +8,7 @@ import type { DatagramSession } from "../../lib/dtls/session.ts";
 import { createConnection } from "../../lib/transport/connection.ts";
 import type { TransportStream } from "../../lib/transport/types.ts";
 import { UdpSession } from "../../lib/transport/udp_session.ts";
-import { BENCH_IDENTITY, BENCH_PSK, lossy } from "./transport_bench_common.ts";
+import { BENCH_IDENTITY, BENCH_PSK, lossy } from "./transport_common.ts";
 
 export type PeerRequest =
   | { kind: "udp_sink" }

@@ -1,0 +1,50 @@
+/** Simulated time for tests: timers fire only when the test advances the clock. */
+import type { Clock, TimerId } from "../../lib/log/clock.ts";
+
+/** A clock that moves only when told; timers fire in time order during advance(). */
+export class ManualClock implements Clock {
+  #now = 0;
+  #nextId = 1;
+  #timers = new Map<TimerId, { at: number; fn: () => void }>();
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerId {
+    const id = this.#nextId++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+
+  clearTimeout(id: TimerId): void {
+    this.#timers.delete(id);
+  }
+
+  /** The time of the earliest pending timer, or undefined. */
+  nextTimerAt(): number | undefined {
+    let min: number | undefined;
+    for (const t of this.#timers.values()) if (min === undefined || t.at < min) min = t.at;
+    return min;
+  }
+
+  /** Moves time forward by ms, firing every timer that falls due, in order. */
+  advance(ms: number): void {
+    const target = this.#now + ms;
+    for (;;) {
+      let nextId: TimerId | undefined;
+      let next: { at: number; fn: () => void } | undefined;
+      for (const [id, t] of this.#timers) {
+        if (t.at <= target && (next === undefined || t.at < next.at)) {
+          next = t;
+          nextId = id;
+        }
+      }
+      if (next === undefined || nextId === undefined) break;
+      this.#timers.delete(nextId);
+      this.#now = Math.max(this.#now, next.at);
+      next.fn();
+    }
+    this.#now = target;
+  }
+}
