@@ -62,6 +62,8 @@ function port(addr: unknown): number {
   return Number(String(addr).split(":").pop());
 }
 
+const SERVER_DOMAIN = "hop.bench.test";
+
 /** Registers a domain through the admin API; returns its client key or throws with the answer. */
 export async function registerDomain(
   stack: Pick<Stack, "tls" | "ns" | "httpPort" | "httpsPort" | "ca" | "adminKey">,
@@ -70,8 +72,9 @@ export async function registerDomain(
   const url = stack.tls === "off"
     ? `http://127.0.0.1:${stack.httpPort}/api/v1/admin/domains`
     : `https://localhost:${stack.httpsPort}/api/v1/admin/domains`;
+  // The admin API answers for the server's own domain (IP literals and localhost only in dev mode).
   const tlsArgs = stack.tls === "off"
-    ? []
+    ? ["-H", `host: ${SERVER_DOMAIN}`]
     : ["--cacert", stack.ca!, "--resolve", `localhost:${stack.httpsPort}:127.0.0.1`];
   const r = await run([
     "curl",
@@ -154,7 +157,7 @@ function startServer(
     {
       ns: o.ns,
       env: {
-        HOP_SERVER_DOMAIN: "hop.bench.test",
+        HOP_SERVER_DOMAIN: SERVER_DOMAIN,
         HOP_ADMIN_API_KEY: adminKey,
         HOP_SERVER_HTTP_LISTEN: "127.0.0.1:0",
         HOP_SERVER_HTTPS_LISTEN: "127.0.0.1:0",
