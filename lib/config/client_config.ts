@@ -186,13 +186,13 @@ export const clientOptions: OptionSpec[] = [
 export function parseTarget(s: string): URL | string {
   const v = s.trim();
   if (/^\d{1,5}$/.test(v)) return parseTarget(`127.0.0.1:${v}`);
-  const withScheme = /^[a-z]+:\/\//i.test(v) ? v : `http://${v}`;
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : `http://${v}`;
   try {
     const u = new URL(withScheme);
     if (u.protocol !== "http:" && u.protocol !== "https:" && u.protocol !== "h2c:") {
       return "must use http, https or h2c (HTTP/2 without TLS, e.g. h2c://127.0.0.1:50051)";
     }
-    if (!u.port && !/^[a-z]+:\/\//i.test(v)) return "needs a port, e.g. 127.0.0.1:3000";
+    if (!u.port && !/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) return "needs a port, e.g. 127.0.0.1:3000";
     return u;
   } catch {
     return "must be host:port or a URL, e.g. 127.0.0.1:3000 or http://127.0.0.1:3000";

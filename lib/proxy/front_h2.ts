@@ -131,6 +131,30 @@ function exchange(
   let bodyless = false;
   let drain: (() => void) | null = null;
   stream.on("drain", () => drain?.());
+  // The head waits for the end of the current task: a head whose body ends at once (a bodiless answer,
+  // gRPC's trailers-only error) goes as one HEADERS frame with END_STREAM, which gRPC clients need to
+  // read the status; any other head leaves before the first body byte.
+  let pending: Record<string, string | string[]> | null = null;
+  const sendHead = (endStream: boolean) => {
+    if (pending === null) return;
+    const out = pending;
+    pending = null;
+    if (stream.destroyed) return;
+    const ends = endStream || bodyless;
+    stream.respond(
+      out,
+      { endStream: ends, waitForTrailers: !ends, sendDate: false } as http2.ServerStreamResponseOptions,
+    );
+    if (!ends) {
+      stream.on("wantTrailers", () => {
+        try {
+          stream.sendTrailers(trailers ? headerObject(trailers) : {});
+        } catch {
+          stream.close();
+        }
+      });
+    }
+  };
   const response: FrontResponse = {
     headSent: false,
     head(status, _statusText, headerLines) {
@@ -140,29 +164,16 @@ function exchange(
       bodyless = method === "HEAD" || status === 204 || status === 304;
       const out = headerObject(headerLines);
       out[":status"] = String(status);
-      if (stream.destroyed) return;
-      stream.respond(
-        out,
-        {
-          endStream: bodyless,
-          waitForTrailers: !bodyless,
-          sendDate: false,
-        } as http2.ServerStreamResponseOptions,
-      );
-      if (!bodyless) {
-        stream.on("wantTrailers", () => {
-          try {
-            stream.sendTrailers(trailers ? headerObject(trailers) : {});
-          } catch {
-            stream.close();
-          }
-        });
-      }
-      if (bodyless) done = true;
+      pending = out;
+      if (bodyless) {
+        done = true;
+        sendHead(true);
+      } else queueMicrotask(() => sendHead(false));
     },
     body: {
       write(chunk) {
         if (bodyless || stream.destroyed || done) return true;
+        sendHead(false);
         return stream.write(chunk);
       },
       onDrain(cb) {
@@ -173,10 +184,13 @@ function exchange(
         done = true;
         if (bodyless || stream.destroyed) return;
         trailers = t && t.length > 0 ? t : null;
+        if (pending !== null && trailers === null) return sendHead(true);
+        sendHead(false);
         stream.end();
       },
       abort() {
         done = true;
+        pending = null;
         if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       },
     } satisfies ByteSink,
