@@ -18,6 +18,8 @@ import type {
   LocalResponseHandler,
 } from "./local_http_types.ts";
 import { headerPairs, pipeToSink, pumpBody, socketDuplex } from "./local_node_body.ts";
+import { closeLocalPools } from "./local_h1_conn.ts";
+import { sendH1Lean } from "./local_h1_lean.ts";
 
 /** A response head up to this size passes (200 Set-Cookie lines of 1 KiB; node's default is 16 KiB). */
 export const MAX_RESPONSE_HEAD = 512 * 1024;
@@ -40,6 +42,7 @@ function agentFor(origin: URL): http.Agent {
 
 /** Closes the kept-alive connections (shutdown, tests); new requests open fresh ones. */
 export function closeH1Agents(): void {
+  closeLocalPools();
   httpAgent?.destroy();
   httpsAgent?.destroy();
   httpAgent = httpsAgent = undefined;
@@ -84,8 +87,22 @@ export function h1HeaderArray(req: LocalRequest): string[] {
   return out;
 }
 
-/** Sends one HTTP/1.1 request; see sendLocal. */
+/**
+ * Sends one HTTP/1.1 request; see sendLocal. It goes the lean way (local_h1_lean.ts: our head
+ * bytes on pooled Deno connections, llhttp for the answer), chosen by measurement over node:http
+ * (scripts/bench_local_http.ts), which stays as `sendH1Node` for comparison.
+ */
 export function sendH1(
+  origin: URL,
+  req: LocalRequest,
+  handler: LocalResponseHandler,
+  opts: LocalHttpOptions,
+): LocalExchange {
+  return sendH1Lean(origin, req, handler, opts, h1HeaderArray(req));
+}
+
+/** Sends one HTTP/1.1 request through node:http with a keep-alive Agent (the former path). */
+export function sendH1Node(
   origin: URL,
   req: LocalRequest,
   handler: LocalResponseHandler,
