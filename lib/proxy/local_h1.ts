@@ -88,9 +88,9 @@ export function h1HeaderArray(req: LocalRequest): string[] {
 }
 
 /**
- * Sends one HTTP/1.1 request; see sendLocal. It goes the lean way (local_h1_lean.ts: our head
+ * Sends one HTTP/1.1 request; see sendLocal. To an http: origin it goes the lean way (local_h1_lean.ts: our head
  * bytes on pooled Deno connections, llhttp for the answer), chosen by measurement over node:http
- * (scripts/bench_local_http.ts), which stays as `sendH1Node` for comparison.
+ * (scripts/bench_local_http.ts), which stays as `sendH1Node` for https: origins (see local_h1_conn.ts) and for comparison.
  */
 export function sendH1(
   origin: URL,
@@ -98,6 +98,7 @@ export function sendH1(
   handler: LocalResponseHandler,
   opts: LocalHttpOptions,
 ): LocalExchange {
+  if (origin.protocol === "https:") return sendH1Node(origin, req, handler, opts);
   return sendH1Lean(origin, req, handler, opts, h1HeaderArray(req));
 }
 

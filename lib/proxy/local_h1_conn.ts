@@ -1,6 +1,7 @@
 /**
- * Kept-alive HTTP/1.1 connections to local services on Deno.connect / Deno.connectTls, pooled per
- * origin (and CA list). A connection reads all the time, into one reused buffer, and hands each
+ * Kept-alive HTTP/1.1 connections to http: local services on Deno.connect, pooled per origin. (Not
+ * https: Deno.connectTls refuses a self-signed certificate that is also a CA, CaUsedAsEndEntity, which
+ * node:https under Deno accepts with the `ca` option: https: origins stay on node:http.) A connection reads all the time, into one reused buffer, and hands each
  * chunk to its owner (the exchange using it; the chunk is only valid during the call); an idle one
  * that receives anything or is closed by the service leaves the pool. Writes are queued in order and
  * report backpressure above a high-water mark.
@@ -195,7 +196,7 @@ export class LocalPool {
   #dialling = 0;
   #waiting: (() => void)[] = [];
 
-  constructor(readonly origin: URL, readonly ca: string[] | undefined) {}
+  constructor(readonly origin: URL) {}
 
   /** Hands `use` a connection: an idle one at once, else a new one (or the next free one at the cap). */
   acquire(connectTimeoutMs: number, use: (c: LocalConn) => void, fail: (e: Error) => void): void {
@@ -211,7 +212,7 @@ export class LocalPool {
       return;
     }
     this.#dialling++;
-    dial(this.origin, this.ca, connectTimeoutMs).then((conn) => {
+    dial(this.origin, connectTimeoutMs).then((conn) => {
       this.#dialling--;
       const c = new LocalConn(conn, this);
       if (!this.open) {
@@ -243,7 +244,9 @@ export class LocalPool {
 
   /** Lets a queued request go when a connection frees up. */
   next(): void {
-    if (this.#waiting.length > 0 && this.active.size + this.#dialling < MAX_CONNECTIONS) this.#waiting.shift()!();
+    if (this.#waiting.length > 0 && this.active.size + this.#dialling < MAX_CONNECTIONS) {
+      this.#waiting.shift()!();
+    }
   }
 
   /** Closes every connection, idle or in use (as node's Agent.destroy); the pool takes no more. */
@@ -255,57 +258,37 @@ export class LocalPool {
   }
 }
 
-/** Connects (TCP, then TLS for https:) within `ms`; failures are LocalRequestErrors. */
-async function dial(origin: URL, ca: string[] | undefined, ms: number): Promise<Deno.Conn> {
+/** Connects over TCP within `ms`; failures are LocalRequestErrors (local_unreachable). */
+async function dial(origin: URL, ms: number): Promise<Deno.Conn> {
   const hostname = origin.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(origin.port || (origin.protocol === "https:" ? 443 : 80));
-  let conn: Deno.Conn | null = null;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      conn?.close();
-    } catch { /* closed already */ }
-  }, ms);
-  const timeout = () =>
-    new LocalRequestError("local_unreachable", `${origin.host}: connecting took longer than ${ms} ms (ETIMEDOUT)`);
-  try {
-    try {
-      conn = await Deno.connect({ hostname, port });
-    } catch (e) {
-      // Nothing listens, the name does not resolve, or the host is unreachable.
-      const err = e as Error & { code?: string };
-      throw new LocalRequestError(
-        "local_unreachable",
-        `${origin.host}: ${err.message}${err.code ? ` (${err.code})` : ""}`,
-        { cause: e },
+  const port = Number(origin.port || 80);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const connecting = Deno.connect({ hostname, port });
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // A connection made after all is not wanted.
+      connecting.then((c) => c.close(), () => {});
+      reject(
+        new LocalRequestError(
+          "local_unreachable",
+          `${origin.host}: connecting took longer than ${ms} ms (ETIMEDOUT)`,
+        ),
       );
-    }
-    if (timedOut) {
-      conn.close();
-      throw timeout();
-    }
-    (conn as Deno.TcpConn).setNoDelay(true);
-    if (origin.protocol !== "https:") return conn;
-    const tls = await Deno.startTls(conn as Deno.TcpConn, { hostname, caCerts: ca });
-    conn = tls;
-    try {
-      await tls.handshake();
-    } catch (e) {
-      try {
-        tls.close();
-      } catch { /* closed by the timer */ }
-      if (timedOut) throw timeout();
-      throw new LocalRequestError("local_error", `${origin.host}: ${(e as Error).message}`, { cause: e });
-    }
-    if (timedOut) {
-      tls.close();
-      throw timeout();
-    }
-    return tls;
+    }, ms);
+  });
+  try {
+    const conn = await Promise.race([connecting, timedOut]);
+    conn.setNoDelay(true);
+    return conn;
   } catch (e) {
-    if (timedOut && !(e instanceof LocalRequestError)) throw timeout();
-    throw e;
+    if (e instanceof LocalRequestError) throw e;
+    // Nothing listens, the name does not resolve, or the host is unreachable.
+    const err = e as Error & { code?: string };
+    throw new LocalRequestError(
+      "local_unreachable",
+      `${origin.host}: ${err.message}${err.code ? ` (${err.code})` : ""}`,
+      { cause: e },
+    );
   } finally {
     clearTimeout(timer);
   }
@@ -313,11 +296,11 @@ async function dial(origin: URL, ca: string[] | undefined, ms: number): Promise<
 
 const pools = new Map<string, LocalPool>();
 
-/** The pool for an origin and CA list. */
-export function poolFor(origin: URL, ca: string[] | undefined): LocalPool {
-  const key = ca ? `${origin.origin}\n${ca.join("\n")}` : origin.origin;
+/** The pool for an http: origin. */
+export function poolFor(origin: URL): LocalPool {
+  const key = origin.origin;
   let pool = pools.get(key);
-  if (!pool) pools.set(key, pool = new LocalPool(origin, ca));
+  if (!pool) pools.set(key, pool = new LocalPool(origin));
   return pool;
 }
 

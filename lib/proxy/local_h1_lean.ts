@@ -1,5 +1,5 @@
 /**
- * The lean HTTP/1.1 path of sendLocal: the request head serialized here into one Uint8Array
+ * The lean HTTP/1.1 path of sendLocal for http: origins: the request head serialized here into one Uint8Array
  * (local_h1_wire.ts), written on a pooled Deno connection (local_h1_conn.ts), and the answer parsed
  * by llhttp — node's HTTPParser as Deno ships it (`_http_common`) — instead of node:http's
  * ClientRequest/IncomingMessage/Agent/net.Socket machinery. Same rules as local_h1.ts: header lines
@@ -10,7 +10,12 @@
 import { createRequire } from "node:module";
 import type { ByteSink, HeaderLine } from "../protocol/body.ts";
 import { localFailure, refuseLater, unsendable } from "./local_failure.ts";
-import type { LocalExchange, LocalHttpOptions, LocalRequest, LocalResponseHandler } from "./local_http_types.ts";
+import type {
+  LocalExchange,
+  LocalHttpOptions,
+  LocalRequest,
+  LocalResponseHandler,
+} from "./local_http_types.ts";
 import { type ConnOwner, type LocalConn, poolFor } from "./local_h1_conn.ts";
 import { CHUNK_END, chunkHeader, encodeRequestHead, lastChunk } from "./local_h1_wire.ts";
 import { rawConnDuplex } from "./local_h1_raw.ts";
@@ -85,7 +90,7 @@ class H1Exchange implements ConnOwner {
   }
 
   start(fresh: boolean): void {
-    const pool = poolFor(this.origin, this.opts.ca);
+    const pool = poolFor(this.origin);
     const timeout = this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const use = (c: LocalConn) => this.#attach(c);
     const fail = (e: Error) => this.fail(e);
@@ -194,7 +199,13 @@ class H1Exchange implements ConnOwner {
     for (const l of lines) this.#early.push(l);
   }
 
-  onHeadersComplete(status: number, statusText: string, raw: string[] | undefined, upgrade: boolean, keepAlive: boolean): number {
+  onHeadersComplete(
+    status: number,
+    statusText: string,
+    raw: string[] | undefined,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): number {
     if (this.#done) return 0;
     const flat = this.#early.length > 0 ? this.#early.concat(raw ?? []) : raw ?? [];
     this.#early = [];
