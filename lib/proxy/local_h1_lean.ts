@@ -76,6 +76,8 @@ class H1Exchange implements ConnOwner {
   #headDone = false;
   #skipping = false;
   #complete = false;
+  /** A second answer began on the connection: nothing was asked for it. */
+  #extra = false;
   #keepAlive = false;
   #upgrade: { statusText: string; headers: HeaderLine[] } | null = null;
 
@@ -152,9 +154,10 @@ class H1Exchange implements ConnOwner {
       ret = e as Error;
     }
     if (this.#done) return;
+    // Bytes past a complete answer (parsed or not) leave the connection unusable, the answer whole.
+    if (this.#complete) return this.#finish(!this.#extra && ret === chunk.byteLength);
     if (ret instanceof Error) return this.fail(ret);
-    if (this.#upgrade) return this.#handOver(chunk.slice(ret));
-    if (this.#complete) this.#finish(ret === chunk.byteLength);
+    if (this.#upgrade) return this.#handOver(chunk.slice(ret as number));
   }
 
   end(): void {
@@ -207,6 +210,10 @@ class H1Exchange implements ConnOwner {
     keepAlive: boolean,
   ): number {
     if (this.#done) return 0;
+    if (this.#complete) {
+      this.#extra = true;
+      return 0;
+    }
     const flat = this.#early.length > 0 ? this.#early.concat(raw ?? []) : raw ?? [];
     this.#early = [];
     if (status >= 100 && status < 200 && status !== 101) {
@@ -233,7 +240,7 @@ class H1Exchange implements ConnOwner {
   }
 
   onBody(chunk: Uint8Array): void {
-    if (this.#done) return;
+    if (this.#done || this.#complete) return;
     if (!this.#sink!.write(plainBytes(chunk))) this.#conn!.pause();
   }
 
@@ -242,7 +249,7 @@ class H1Exchange implements ConnOwner {
       this.#skipping = false;
       return;
     }
-    if (this.#headDone) this.#complete = true;
+    if (this.#headDone && !this.#complete) this.#complete = true;
   }
 
   /** The answer is complete: the sink ends, the connection goes back to the pool if it can. */
