@@ -157,3 +157,32 @@ Deno.test("a request with a body that finds its reused connection reset fails in
     await origin.close();
   }
 });
+
+Deno.test("connecting to a service whose accept queue is full is local_unreachable after the connect timeout", async () => {
+  // A listener with backlog 0 that never accepts: one connection fills its queue, the next one's SYN is dropped.
+  const child = new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)",
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const port = Number((await reader.read()).value!.trim());
+  reader.releaseLock();
+  const filler = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const started = performance.now();
+    const e = await request(new URL(`http://127.0.0.1:${port}`), { target: "/" }, { connectTimeoutMs: 300 })
+      .then(() => null, (e) => e);
+    assertEquals(e?.code, "local_unreachable", e?.message);
+    assert(/ETIMEDOUT/.test(e.message), e.message);
+    assert(performance.now() - started < 3_000, "the timeout decided, not the kernel's SYN retries");
+  } finally {
+    filler.close();
+    child.kill();
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+    closeLocalConnections();
+  }
+});

@@ -262,26 +262,21 @@ export class LocalPool {
 async function dial(origin: URL, ms: number): Promise<Deno.Conn> {
   const hostname = origin.hostname.replace(/^\[|\]$/g, "");
   const port = Number(origin.port || 80);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const connecting = Deno.connect({ hostname, port });
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      // A connection made after all is not wanted.
-      connecting.then((c) => c.close(), () => {});
-      reject(
-        new LocalRequestError(
-          "local_unreachable",
-          `${origin.host}: connecting took longer than ${ms} ms (ETIMEDOUT)`,
-        ),
-      );
-    }, ms);
-  });
+  // The signal cancels the connect itself, so no attempt outlives its timeout.
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), ms);
   try {
-    const conn = await Promise.race([connecting, timedOut]);
+    const conn = await Deno.connect({ hostname, port, signal: timeout.signal });
     conn.setNoDelay(true);
     return conn;
   } catch (e) {
-    if (e instanceof LocalRequestError) throw e;
+    if (timeout.signal.aborted) {
+      throw new LocalRequestError(
+        "local_unreachable",
+        `${origin.host}: connecting took longer than ${ms} ms (ETIMEDOUT)`,
+        { cause: e },
+      );
+    }
     // Nothing listens, the name does not resolve, or the host is unreachable.
     const err = e as Error & { code?: string };
     throw new LocalRequestError(
