@@ -6,6 +6,7 @@
  * request (user + system, from process.cpuUsage).
  *
  *   deno run -A scripts/bench_local_http.ts [--seconds=N, default 3] [--rounds=N, default 1]
+ *     [--only=PREFIX: the rows whose name starts with it, e.g. to profile one with --cpu-prof]
  */
 import http from "node:http";
 import process from "node:process";
@@ -139,6 +140,8 @@ if (Deno.args.includes("--origin")) {
     ["sendLocal (h1)", hopgate(sendLocal)],
     ["sendH1Node", hopgate((o, r, h) => sendH1Node(o, r, h, {}))],
   ];
+  const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7);
+  if (only) rows.splice(0, rows.length, ...rows.filter(([name]) => name.startsWith(only)));
   console.log(`${CONCURRENCY} in flight, 1 KiB answers, ${SECONDS} s per row, ${ROUNDS} round(s)`);
   console.log(`load average at start: ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   const best = new Map<string, { rps: number; cpuUs: number }>();

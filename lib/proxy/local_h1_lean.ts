@@ -23,7 +23,7 @@ import { headerPairs, plainBytes, pumpBody } from "./local_node_body.ts";
 
 /** The parts of Deno's node HTTPParser (llhttp) used here. */
 interface Parser {
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  initialize(type: number, resource: object | null, maxHeaderSize: number, lenient: number): void;
   execute(data: Uint8Array): number | Error;
   finish(): number | Error | undefined;
   [key: number]: unknown;
@@ -295,7 +295,7 @@ class H1Exchange implements ConnOwner {
   }
 }
 
-/** The connection's parser, made once and initialized for each exchange; callbacks go to `x`. */
+/** The connection's parser, made and initialized once; its callbacks go to the current exchange `x`. */
 function parserFor(conn: LocalConn, x: H1Exchange): Parser {
   const holder = conn as LocalConn & { parser?: Parser; exchange?: H1Exchange };
   holder.exchange = x;
@@ -316,7 +316,9 @@ function parserFor(conn: LocalConn, x: H1Exchange): Parser {
     ) => holder.exchange!.onHeadersComplete(status, statusText ?? "", raw, upgrade, keepAlive);
     p[HTTPParser.kOnBody] = (b: Uint8Array) => holder.exchange!.onBody(b);
     p[HTTPParser.kOnMessageComplete] = () => holder.exchange!.onMessageComplete();
+    // Once per connection: after a complete answer llhttp waits for the next one. No resource, so
+    // Deno runs execute without an AsyncResource scope (measured: a fifth of the parser's cost).
+    p.initialize(HTTPParser.RESPONSE, null, MAX_RESPONSE_HEAD, 0);
   }
-  p.initialize(HTTPParser.RESPONSE, {}, MAX_RESPONSE_HEAD, 0);
   return p;
 }
