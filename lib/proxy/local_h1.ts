@@ -1,10 +1,12 @@
 /**
- * HTTP/1.1 to the local service through node:http with a keep-alive Agent (one per scheme; it pools
- * per host:port). Under Deno node:http writes a raw header array as given (order, case, duplicates)
- * and adds only `Connection: keep-alive` (none when the request has a Connection line) and the body
- * framing; responses come as rawHeaders/rawTrailers, undecoded. tests/local_http_wire.test.ts pins
- * this down byte for byte. A kept-alive socket the service closed as it was reused is retried by
- * node:http itself.
+ * HTTP/1.1 to the local service. http: origins take the lean path (local_h1_lean.ts: the head
+ * serialized by us, pooled Deno connections, llhttp for the answer); https: origins go through
+ * node:http with a keep-alive Agent (one per scheme; it pools per host:port), whose TLS accepts the
+ * self-signed dev certificates Deno.connectTls refuses. Both write the header array of
+ * `h1HeaderArray` as given (order, case, duplicates) and add only `Connection: keep-alive` (none when
+ * the request has a Connection line) and the body framing; responses come raw, undecoded.
+ * tests/local_http_wire.test.ts pins this down byte for byte. A kept-alive connection the service
+ * closed as it was reused is retried (bodiless requests on the lean path; node:http itself here).
  */
 import http from "node:http";
 import https from "node:https";
