@@ -186,3 +186,20 @@ Deno.test("connecting to a service whose accept queue is full is local_unreachab
     closeLocalConnections();
   }
 });
+
+Deno.test("past 256 connections to one origin, requests wait for a free one: all are answered", async () => {
+  const origin = await rawOrigin((_req, socket) => {
+    setTimeout(() => socket.write(bytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")), 50);
+    return null;
+  });
+  try {
+    const answers = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => request(origin.url, { target: `/${i}` })),
+    );
+    assertEquals(answers.filter((a) => latin1(a.body) === "ok").length, 300);
+    assertEquals(origin.connections, 256, "the cap held, and every connection was used");
+  } finally {
+    closeLocalConnections();
+    await origin.close();
+  }
+});
