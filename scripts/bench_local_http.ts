@@ -2,15 +2,22 @@
  * Local HTTP client benchmark: the candidates for replaying tunnelled requests against the local
  * service, measured in one run against the same node:http origin (a child process, so its CPU is
  * not counted): node:http with a keep-alive Agent, npm undici's Pool, Deno's fetch, and HopGate's
- * `sendLocal`. 32 requests in flight, 1 KiB answers; prints req/s and this process's CPU time per
+ * `sendLocal` (its lean HTTP/1.1 path, and `sendH1Node`, the node:http path it had). 32 requests in flight, 1 KiB answers; prints req/s and this process's CPU time per
  * request (user + system, from process.cpuUsage).
  *
  *   deno run -A scripts/bench_local_http.ts [--seconds=N, default 3] [--rounds=N, default 1]
+ *     [--only=PREFIX: the rows whose name starts with it, e.g. to profile one with --cpu-prof]
  */
 import http from "node:http";
 import process from "node:process";
 import { Pool } from "undici";
-import { sendLocal } from "../lib/proxy/local_http.ts";
+import {
+  type LocalExchange,
+  type LocalRequest,
+  type LocalResponseHandler,
+  sendLocal,
+} from "../lib/proxy/local_http.ts";
+import { sendH1Node } from "../lib/proxy/local_h1.ts";
 
 const CONCURRENCY = 32;
 const SECONDS = Number(Deno.args.find((a) => a.startsWith("--seconds="))?.slice(10) ?? 3);
@@ -100,11 +107,14 @@ function denoFetch(port: number): { one: OneRequest; close(): void } {
   return { one, close: () => {} };
 }
 
-function hopgate(port: number): { one: OneRequest; close(): void } {
+type Send = (origin: URL, req: LocalRequest, handler: LocalResponseHandler) => LocalExchange;
+
+/** sendLocal (the lean HTTP/1.1 path for http: origins) or node:http's path as sendLocal had it. */
+const hopgate = (send: Send) => (port: number): { one: OneRequest; close(): void } => {
   const origin = new URL(`http://127.0.0.1:${port}`);
   const one = () =>
     new Promise<void>((resolve, reject) => {
-      sendLocal(origin, {
+      send(origin, {
         method: "GET",
         target: "/small",
         headers: [["Host", "x"]],
@@ -117,7 +127,7 @@ function hopgate(port: number): { one: OneRequest; close(): void } {
       });
     });
   return { one, close: () => {} };
-}
+};
 
 if (Deno.args.includes("--origin")) {
   serveOrigin();
@@ -127,8 +137,11 @@ if (Deno.args.includes("--origin")) {
     ["node:http Agent", nodeHttp],
     ["undici Pool", undici],
     ["Deno fetch", denoFetch],
-    ["sendLocal (h1)", hopgate],
+    ["sendLocal (h1)", hopgate(sendLocal)],
+    ["sendH1Node", hopgate((o, r, h) => sendH1Node(o, r, h, {}))],
   ];
+  const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7);
+  if (only) rows.splice(0, rows.length, ...rows.filter(([name]) => name.startsWith(only)));
   console.log(`${CONCURRENCY} in flight, 1 KiB answers, ${SECONDS} s per row, ${ROUNDS} round(s)`);
   console.log(`load average at start: ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   const best = new Map<string, { rps: number; cpuUs: number }>();

@@ -1,6 +1,6 @@
 /**
  * The local HTTP client on the wire: a raw TCP origin records the exact request bytes, so these
- * tests pin down what node:http under Deno writes (and adds) and how raw answers come back.
+ * tests pin down what the HTTP/1.1 path writes (and adds) and how raw answers come back.
  */
 import { closeLocalConnections } from "../lib/proxy/local_http.ts";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
@@ -240,7 +240,7 @@ Deno.test("an answer that is not HTTP is local_error", async () => {
   }
 });
 
-Deno.test("a kept-alive connection reset by the origin as it is reused is retried on a fresh one (node:http under Deno does it)", async () => {
+Deno.test("a kept-alive connection reset by the origin as it is reused is retried on a fresh one", async () => {
   let n = 0;
   const origin = await rawOrigin((_req, socket) => {
     n++;

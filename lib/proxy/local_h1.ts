@@ -1,10 +1,12 @@
 /**
- * HTTP/1.1 to the local service through node:http with a keep-alive Agent (one per scheme; it pools
- * per host:port). Under Deno node:http writes a raw header array as given (order, case, duplicates)
- * and adds only `Connection: keep-alive` (none when the request has a Connection line) and the body
- * framing; responses come as rawHeaders/rawTrailers, undecoded. tests/local_http_wire.test.ts pins
- * this down byte for byte. A kept-alive socket the service closed as it was reused is retried by
- * node:http itself.
+ * HTTP/1.1 to the local service. http: origins take the lean path (local_h1_lean.ts: the head
+ * serialized by us, pooled Deno connections, llhttp for the answer); https: origins go through
+ * node:http with a keep-alive Agent (one per scheme; it pools per host:port), whose TLS accepts the
+ * self-signed dev certificates Deno.connectTls refuses. Both write the header array of
+ * `h1HeaderArray` as given (order, case, duplicates) and add only `Connection: keep-alive` (none when
+ * the request has a Connection line) and the body framing; responses come raw, undecoded.
+ * tests/local_http_wire.test.ts pins this down byte for byte. A kept-alive connection the service
+ * closed as it was reused is retried (bodiless requests on the lean path; node:http itself here).
  */
 import http from "node:http";
 import https from "node:https";
@@ -18,6 +20,8 @@ import type {
   LocalResponseHandler,
 } from "./local_http_types.ts";
 import { headerPairs, pipeToSink, pumpBody, socketDuplex } from "./local_node_body.ts";
+import { closeLocalPools } from "./local_h1_conn.ts";
+import { sendH1Lean } from "./local_h1_lean.ts";
 
 /** A response head up to this size passes (200 Set-Cookie lines of 1 KiB; node's default is 16 KiB). */
 export const MAX_RESPONSE_HEAD = 512 * 1024;
@@ -40,6 +44,7 @@ function agentFor(origin: URL): http.Agent {
 
 /** Closes the kept-alive connections (shutdown, tests); new requests open fresh ones. */
 export function closeH1Agents(): void {
+  closeLocalPools();
   httpAgent?.destroy();
   httpsAgent?.destroy();
   httpAgent = httpsAgent = undefined;
@@ -84,8 +89,23 @@ export function h1HeaderArray(req: LocalRequest): string[] {
   return out;
 }
 
-/** Sends one HTTP/1.1 request; see sendLocal. */
+/**
+ * Sends one HTTP/1.1 request; see sendLocal. To an http: origin it goes the lean way (local_h1_lean.ts: our head
+ * bytes on pooled Deno connections, llhttp for the answer), chosen by measurement over node:http
+ * (scripts/bench_local_http.ts), which stays as `sendH1Node` for https: origins (see local_h1_conn.ts) and for comparison.
+ */
 export function sendH1(
+  origin: URL,
+  req: LocalRequest,
+  handler: LocalResponseHandler,
+  opts: LocalHttpOptions,
+): LocalExchange {
+  if (origin.protocol === "https:") return sendH1Node(origin, req, handler, opts);
+  return sendH1Lean(origin, req, handler, opts, h1HeaderArray(req));
+}
+
+/** Sends one HTTP/1.1 request through node:http with a keep-alive Agent (the former path). */
+export function sendH1Node(
   origin: URL,
   req: LocalRequest,
   handler: LocalResponseHandler,
