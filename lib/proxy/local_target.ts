@@ -21,12 +21,18 @@ export function pickService(services: readonly LocalService[], path: string): Lo
   return longestPrefix(services, path, (s) => s.prefix);
 }
 
-/** Where a service is dialled: its origin (h2c becomes http) and whether it speaks h2c. */
+const origins = new WeakMap<LocalService, { origin: URL; h2c: boolean }>();
+
+/** Where a service is dialled: its origin (h2c becomes http) and whether it speaks h2c (worked out once). */
 export function serviceOrigin(service: LocalService): { origin: URL; h2c: boolean } {
-  if (service.target.protocol === "h2c:") {
-    return { origin: new URL(`http://${service.target.host}`), h2c: true };
+  let o = origins.get(service);
+  if (!o) {
+    o = service.target.protocol === "h2c:"
+      ? { origin: new URL(`http://${service.target.host}`), h2c: true }
+      : { origin: new URL(service.target.origin), h2c: false };
+    origins.set(service, o);
   }
-  return { origin: new URL(service.target.origin), h2c: false };
+  return o;
 }
 
 /** The local request-target: the target's base path (without its trailing /) + the raw target. The prefix is not stripped. */
