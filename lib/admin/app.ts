@@ -11,6 +11,9 @@ import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { isAuthorized } from "./auth.ts";
 import type { AuthGuard } from "./auth_guard.ts";
+// Bodies are read through readJsonBody, not Hono's bodyLimit: it is the one reader (policy_routes.ts
+// too) and caps a streamed body as it reads, after the Content-Type check; bodyLimit would buffer a copy
+// into a new Request and answer 413 before 415.
 import { readJsonBody } from "./body.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -104,18 +107,19 @@ export function createAdminApi(options: AdminOptions): Hono {
   const log = (options.logger ?? silentLogger).child({ component: "admin" });
   const app = new Hono();
 
-  app.onError((err, c) => {
-    if (err instanceof ApiError) {
-      if (c.req.path.endsWith("/domains/register") || c.req.path.endsWith("/domains/unregister")) {
-        return c.json({ success: false, error: err.message }, err.status);
-      }
-      return c.json(errorBody(err.code, err.message), err.status);
-    }
+  const internal = (err: Error, c: Context) => {
     log.error({ err: { message: err.message, stack: err.stack } }, "admin request failed");
     return c.json(errorBody("internal", "internal error"), 500);
-  });
+  };
+  app.onError((err, c) =>
+    err instanceof ApiError ? c.json(errorBody(err.code, err.message), err.status) : internal(err, c)
+  );
   app.notFound((c) => c.json(errorBody("not_found", `no route ${c.req.method} ${c.req.path}`), 404));
 
+  // Not Hono's bearerAuth: its comparison is async (crypto.subtle), so the guard's check and its record
+  // of a failure would not happen in one turn of the event loop and parallel guesses could all pass the
+  // check first (see auth.ts); it also answers a malformed header with 400 and its own bodies, where
+  // the API has the one 401 body, and it cannot tell the guard why an attempt failed.
   app.use("*", async (c, next) => {
     const guard = options.guard;
     const address = options.clientAddress?.(c.req.raw) || "unknown";
@@ -146,14 +150,18 @@ export function createAdminApi(options: AdminOptions): Hono {
 
   if (hooks.servers) app.route("/", createServersRoutes({ servers: hooks.servers }));
 
-  app.post("/domains/register", async (c) => {
+  // The Go HopGate's calls, for its scripts: a sub-app whose errors take the Go server's shape.
+  const legacy = new Hono();
+  legacy.onError((err, c) =>
+    err instanceof ApiError ? c.json({ success: false, error: err.message }, err.status) : internal(err, c)
+  );
+  legacy.post("/register", async (c) => {
     const body = parse(legacyRegisterBody, await readJsonBody(c.req.raw));
     const domain = validDomain(body.domain, options.serverDomain);
     const issued = await register(domain, body.memo ?? "");
     return c.json({ success: true, client_api_key: issued.client_api_key });
   });
-
-  app.post("/domains/unregister", async (c) => {
+  legacy.post("/unregister", async (c) => {
     const body = parse(legacyUnregisterBody, await readJsonBody(c.req.raw));
     const domain = validDomain(body.domain, options.serverDomain);
     if (!(await store.keyMatches(domain, body.client_api_key))) {
@@ -162,6 +170,7 @@ export function createAdminApi(options: AdminOptions): Hono {
     await remove(domain);
     return c.json({ success: true });
   });
+  app.route("/domains", legacy);
 
   app.post("/domains", async (c) => {
     const body = parse(registerBody, await readJsonBody(c.req.raw));
