@@ -7,6 +7,7 @@ import { assert, assertEquals, assertRejects } from "./support/assert.ts";
 import { seededRandom } from "./support/seeded_random.ts";
 import { extractTarGz, parseTar } from "../db/tar.ts";
 import { openDatabase } from "../db/open.ts";
+import { createLogger } from "../lib/log/logger.ts";
 
 async function gnuTar(files: Record<string, string>, args: string[] = []): Promise<Uint8Array> {
   const dir = await Deno.makeTempDir({ prefix: "hopgate-tar-" });
@@ -89,11 +90,13 @@ Deno.test("tar: extraction in small chunks writes the same files", async () => {
   }
 });
 
-Deno.test("embedded database: a first start from the seed is a working database, fast", async () => {
+Deno.test("embedded database: a first start unpacks the seed (no initdb) and is a working database", async () => {
   const dir = await Deno.makeTempDir({ prefix: "hopgate-seed-" });
   try {
+    const lines: string[] = [];
+    const logger = createLogger({ level: "debug", write: (l) => lines.push(l) });
     const started = performance.now();
-    const database = await openDatabase({ dataDir: dir });
+    const database = await openDatabase({ dataDir: dir, logger });
     const ms = performance.now() - started;
     await database.db.execute(
       "insert into domains (domain, client_api_key) values ('a.test', repeat('a', 64))",
@@ -103,8 +106,10 @@ Deno.test("embedded database: a first start from the seed is a working database,
     const rows = await again.db.execute("select domain from domains");
     await again.close();
     assertEquals((rows as unknown as { rows: unknown[] }).rows, [{ domain: "a.test" }]);
-    // Without the seed a first start runs initdb (≈ 2.5 s here); with it, well under 2 s.
-    assert(ms < 2000, `first open took ${Math.round(ms)} ms`);
+    // Without the seed a first start runs initdb (≈ 2.5 s, and ~450 MB of heap for good); the time is a
+    // figure for the log (benchmarks measure speed, tests do not), the property is that no initdb ran.
+    assert(!lines.some((l) => /running initdb/.test(l)), lines.join("\n"));
+    console.log(`first open from the seed: ${Math.round(ms)} ms`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
