@@ -19,7 +19,8 @@ import { ReceiveWindow, SendCredit } from "./flow_control.ts";
 import { type Frame, isAckEliciting, readFrame } from "./frames/frame.ts";
 import { Packer, type PackerHost } from "./packer.ts";
 import { readPacketHeader } from "./packet.ts";
-import { BASE_DATAGRAM_SIZE, MAX_PROBES, PathMtuDiscovery } from "./pmtu.ts";
+import { BASE_DATAGRAM_SIZE, PathMtuDiscovery } from "./pmtu.ts";
+import { BlackHoleDetector } from "./pmtu_blackhole.ts";
 import { onFrameAcked, requeueFrames } from "./retransmission.ts";
 import { LossRecovery } from "./recovery.ts";
 import { GRANULARITY_MS, RttEstimator } from "./rtt.ts";
@@ -37,9 +38,6 @@ type State = "open" | "closing" | "closed";
 /** Microtask hops a queued flush waits: `await writer.write()` twice and `close()` take about 8. */
 const FLUSH_MICROTASK_HOPS = 16;
 
-/** Consecutive PTOs with packets above the base size outstanding that make a black hole suspect. */
-const BLACK_HOLE_PTO_COUNT = 2;
-
 /** Creates a connection over a datagram session. */
 export function createConnection(session: DatagramSession, options: ConnectionOptions): Connection {
   return new Connection(session, options);
@@ -53,6 +51,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   readonly recovery: LossRecovery;
   readonly acks: AckTracker;
   readonly pmtu: PathMtuDiscovery;
+  readonly blackHole: BlackHoleDetector;
   readonly scheduler = new RoundRobinScheduler<Stream>();
   readonly streamMap: StreamMap;
   readonly connSend = new SendCredit(INITIAL_CONNECTION_WINDOW);
@@ -81,13 +80,6 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #probesToSend = 0;
   /** PTO probes go out at the base size: a black hole is suspected. */
   #baseSizeProbes = false;
-  /** Black-hole evidence: packets above the base size lost since one was last acknowledged. */
-  #largeLost = 0;
-  #firstLargeLost = Infinity;
-  #largeLostFrom = Infinity;
-  #largeLostTo = -Infinity;
-  #smallAckedSinceLargeLost = false;
-  #largestLargeAcked = -1;
   #lastReceiveTime: number;
   #lastKeepAlive: number;
   #closeDeadline: number | undefined;
@@ -121,6 +113,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       Math.min(session.maxDatagramSize, options.pmtuMaxSize ?? Infinity),
       options.pmtuDiscovery ?? true,
     );
+    this.blackHole = new BlackHoleDetector(this.pmtu);
     this.cc = (options.congestionController ?? ((m) => new NewReno(m)))(this.pmtu.current);
     this.#immediate = options.immediate === undefined
       ? (this.clock === systemClock ? setImmediate : undefined)
@@ -385,65 +378,31 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   // --- acknowledgements and loss ---
 
   #onPacketAcked(p: SentPacket): void {
-    if (p.isPmtuProbe) {
-      const size = this.pmtu.onProbeAcked(p.size);
+    const size = this.blackHole.onPacketAcked(p);
+    if (size !== undefined) {
       this.cc.setMaxDatagramSize(size);
       this.#logger.debug({ size }, "packet size probe acknowledged");
-    } else if (p.size > BASE_DATAGRAM_SIZE) {
-      if (p.packetNumber > this.#largestLargeAcked) this.#largestLargeAcked = p.packetNumber;
-      if (p.packetNumber > this.#firstLargeLost) this.#clearBlackHoleEvidence();
-    } else if (p.ackEliciting && p.packetNumber > this.#firstLargeLost) {
-      this.#smallAckedSinceLargeLost = true;
     }
     for (const f of p.frames) onFrameAcked(this, f);
   }
 
   #onPacketLost(p: SentPacket): void {
-    if (p.isPmtuProbe) {
-      this.pmtu.onProbeLost(p.size);
-      return;
-    }
-    // Evidence only when no large packet sent after this one has been acknowledged.
-    if (
-      p.size > BASE_DATAGRAM_SIZE && this.pmtu.current > BASE_DATAGRAM_SIZE &&
-      p.packetNumber > this.#largestLargeAcked
-    ) {
-      this.#largeLost++;
-      if (p.packetNumber < this.#firstLargeLost) this.#firstLargeLost = p.packetNumber;
-      if (p.timeSent < this.#largeLostFrom) this.#largeLostFrom = p.timeSent;
-      if (p.timeSent > this.#largeLostTo) this.#largeLostTo = p.timeSent;
-    }
-    this.#requeueFrames(p.frames);
+    this.blackHole.onPacketLost(p);
+    if (!p.isPmtuProbe) this.#requeueFrames(p.frames);
   }
 
-  #clearBlackHoleEvidence(): void {
-    this.#largeLost = 0;
-    this.#firstLargeLost = Infinity;
-    this.#largeLostFrom = Infinity;
-    this.#largeLostTo = -Infinity;
-    this.#smallAckedSinceLargeLost = false;
-  }
-
-  /**
-   * RFC 8899 §4.3: large packets keep getting lost (none acknowledged since) while smaller ones sent after
-   * them arrive, and this lasts: the losses span at least a PTO's worth of sending (smoothed RTT plus
-   * max_ack_delay). A random loss is cleared by the next large packet's acknowledgement; a burst of drops
-   * from a full receive buffer (which also favours small packets) is over sooner.
-   */
+  /** RFC 8899 §4.3 black hole (see BlackHoleDetector.detected). */
   #checkBlackHole(now: number): void {
-    if (this.#largeLost < MAX_PROBES || !this.#smallAckedSinceLargeLost) return;
-    if (this.#largeLostTo - this.#largeLostFrom < this.rtt.smoothedRtt + this.recovery.maxAckDelay) return;
-    this.#onBlackHole(now);
+    if (this.blackHole.detected(this.rtt.smoothedRtt, this.recovery.maxAckDelay)) this.#onBlackHole(now);
   }
 
   /** Back to the base size: what is outstanding above it is resent now in base-size packets. */
   #onBlackHole(now: number): void {
     const from = this.pmtu.current;
     this.recovery.discardLargerThan(BASE_DATAGRAM_SIZE);
-    this.pmtu.onBlackHole(now);
+    this.blackHole.fallBack(now);
     this.cc.setMaxDatagramSize(this.datagramSize());
     this.#pacer.update(this.cc.congestionWindow, this.rtt.smoothedRtt, this.datagramSize());
-    this.#clearBlackHoleEvidence();
     this.#logger.info({ from, size: this.datagramSize() }, "packet size black hole: back to the base size");
   }
 
@@ -636,14 +595,15 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   /**
    * RFC 9002 §6.2.4: two probe packets; with no new data they carry the oldest unacknowledged frames.
-   * From the second PTO in a row with packets above the base size outstanding, the probes are base-size
-   * packets: if they are acknowledged while the large ones are lost, that is a black hole (#checkBlackHole).
+   * After repeated PTOs with large packets outstanding they go out at the base size (BlackHoleDetector).
    */
   #onProbeTimeout(): void {
     this.probeTimeouts++;
     this.#probesToSend = 2;
-    this.#baseSizeProbes = this.recovery.ptoCount >= BLACK_HOLE_PTO_COUNT &&
-      this.pmtu.current > BASE_DATAGRAM_SIZE && this.recovery.hasOutstandingLargerThan(BASE_DATAGRAM_SIZE);
+    this.#baseSizeProbes = this.blackHole.probeAtBaseSize(
+      this.recovery.ptoCount,
+      () => this.recovery.hasOutstandingLargerThan(BASE_DATAGRAM_SIZE),
+    );
     if (this.scheduler.size > 0) return;
     for (const p of this.recovery.oldestOutstanding(2)) this.#requeueFrames(p.frames);
   }
