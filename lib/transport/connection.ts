@@ -2,7 +2,7 @@
  * A transport connection over one DatagramSession: receives and dispatches packets, drives loss
  * recovery, congestion control, pacing and packet size discovery from one timer, and owns the streams.
  */
-import { type DatagramSession, DatagramTooLargeError, SessionClosedError } from "../dtls/session.ts";
+import { DatagramTooLargeError, SessionClosedError } from "../dtls/session.ts";
 import { setImmediate } from "node:timers";
 import { type Clock, systemClock } from "../log/clock.ts";
 import { type Logger, silentLogger } from "../log/logger.ts";
@@ -13,6 +13,7 @@ import {
   INITIAL_STREAM_WINDOW,
 } from "./connection_options.ts";
 import { AckTracker } from "./ack_tracker.ts";
+import type { DatagramSession } from "./datagram_session.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
 import { ConnectionClosedError, TransportError, TransportErrorCode } from "./errors.ts";
 import { ReceiveWindow, SendCredit } from "./flow_control.ts";
