@@ -17,7 +17,11 @@ import type { DatagramSession } from "./datagram_session.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
 import { ConnectionClosedError, TransportError, TransportErrorCode } from "./errors.ts";
 import { ReceiveWindow, SendCredit } from "./flow_control.ts";
+import { MAX_STREAM_DATA_FRAME_TYPE } from "./frames/flow_control.ts";
 import { type Frame, isAckEliciting, readFrame } from "./frames/frame.ts";
+import { RESET_STREAM_FRAME_TYPE } from "./frames/reset_stream.ts";
+import { STOP_SENDING_FRAME_TYPE } from "./frames/stop_sending.ts";
+import { STREAM_FRAME_TYPE } from "./frames/stream.ts";
 import { Packer, type PackerHost } from "./packer.ts";
 import { readPacketHeader } from "./packet.ts";
 import { BASE_DATAGRAM_SIZE, PathMtuDiscovery } from "./pmtu.ts";
@@ -331,7 +335,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         if (this.#state === "closing") this.#maybeFinishClose();
         return;
       case "stream": {
-        const s = this.streamMap.get(f.streamId, 0x08);
+        const s = this.streamMap.get(f.streamId, STREAM_FRAME_TYPE);
         if (s === undefined) return;
         const before = s.recv.window.highestReceived;
         s.onData(f.offset, f.data, f.fin);
@@ -339,7 +343,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         return;
       }
       case "reset_stream": {
-        const s = this.streamMap.get(f.streamId, 0x04);
+        const s = this.streamMap.get(f.streamId, RESET_STREAM_FRAME_TYPE);
         if (s === undefined) return;
         const before = s.recv.window.highestReceived;
         s.onResetStream(f.errorCode, f.finalSize);
@@ -347,7 +351,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         return;
       }
       case "stop_sending":
-        this.streamMap.get(f.streamId, 0x05)?.onStopSending(f.errorCode);
+        this.streamMap.get(f.streamId, STOP_SENDING_FRAME_TYPE)?.onStopSending(f.errorCode);
         return;
       case "max_data":
         if (this.connSend.update(f.maximumData)) {
@@ -355,7 +359,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         }
         return;
       case "max_stream_data":
-        this.streamMap.get(f.streamId, 0x11)?.onMaxStreamData(f.maximumStreamData);
+        this.streamMap.get(f.streamId, MAX_STREAM_DATA_FRAME_TYPE)?.onMaxStreamData(f.maximumStreamData);
         return;
       case "max_streams":
         this.streamMap.onMaxStreams(f.maximumStreams);
