@@ -30,6 +30,7 @@ import { onFrameAcked, requeueFrames } from "./retransmission.ts";
 import { LossRecovery } from "./recovery.ts";
 import { GRANULARITY_MS, RttEstimator } from "./rtt.ts";
 import { RoundRobinScheduler } from "./scheduler.ts";
+import { type SendLimits, sendMode } from "./send_mode.ts";
 import type { SentFrame, SentPacket } from "./sent_packet.ts";
 import { Stream, type StreamHost } from "./stream.ts";
 import { StreamMap } from "./stream_map.ts";
@@ -38,7 +39,17 @@ import { BufferReader, FrameDecodeError } from "./varint.ts";
 
 export { type ConnectionOptions, INITIAL_CONNECTION_WINDOW, INITIAL_STREAM_WINDOW };
 
-type State = "open" | "closing" | "closed";
+/**
+ * Where the connection is in its life. `closing`: close() was called, streams deliver what is pending
+ * (bounded by `deadline`), then CONNECTION_CLOSE goes out. `closed`: ended, with why; `closeCode` is what
+ * close() was called with (0 if never), which later openStream() errors report.
+ */
+type CloseState =
+  | { readonly phase: "open" }
+  | { readonly phase: "closing"; readonly code: number; readonly reason: string; readonly deadline: number }
+  | { readonly phase: "closed"; readonly info: ConnectionCloseInfo; readonly closeCode: number };
+
+const OPEN: CloseState = { phase: "open" };
 
 /** Microtask hops a queued flush waits: `await writer.write()` twice and `close()` take about 8. */
 const FLUSH_MICROTASK_HOPS = 16;
@@ -70,8 +81,10 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   probeTimeouts = 0;
   #packer: Packer;
   #pacer: Pacer;
+  /** What sendMode reads; built once, the send loop runs per packet. */
+  #limits: SendLimits;
   #logger: Logger;
-  #state: State = "open";
+  #state: CloseState = OPEN;
   #resolveClosed!: (info: ConnectionCloseInfo) => void;
   #onStream: ((s: TransportStream) => void) | undefined;
   #pendingIncoming: Stream[] = [];
@@ -87,9 +100,6 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #baseSizeProbes = false;
   #lastReceiveTime: number;
   #lastKeepAlive: number;
-  #closeDeadline: number | undefined;
-  #closeCode = 0;
-  #closeReason = "";
   readonly #idleTimeout: number;
   readonly #keepAlive: number;
   readonly #closeTimeout: number;
@@ -129,6 +139,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       onPacketAcked: (p) => this.#onPacketAcked(p),
       onPacketLost: (p) => this.#onPacketLost(p),
     });
+    this.#limits = { recovery: this.recovery, cc: this.cc, pmtu: this.pmtu, pacer: this.#pacer };
     const connWindow = Math.max(options.connectionReceiveWindow ?? 1536 * 1024, INITIAL_CONNECTION_WINDOW);
     const maxConnWindow = Math.max(options.maxConnectionReceiveWindow ?? 15 * 1024 * 1024, connWindow);
     this.connRecv = new ReceiveWindow(connWindow, maxConnWindow, now);
@@ -155,7 +166,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   // --- public API ---
 
   openStream(): Promise<TransportStream> {
-    if (this.#state !== "open") return Promise.reject(this.#closedError());
+    if (this.#state.phase !== "open") return Promise.reject(this.#closedError());
     return this.streamMap.open();
   }
 
@@ -165,11 +176,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   }
 
   close(code = 0, reason = ""): Promise<void> {
-    if (this.#state === "open") {
-      this.#state = "closing";
-      this.#closeCode = code;
-      this.#closeReason = reason;
-      this.#closeDeadline = this.clock.now() + this.#closeTimeout;
+    if (this.#state.phase === "open") {
+      this.#state = { phase: "closing", code, reason, deadline: this.clock.now() + this.#closeTimeout };
       this.streamMap.rejectWaiters(this.#closedError());
       this.#maybeFinishClose();
       this.#armTimer();
@@ -178,7 +186,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   }
 
   abort(code = 0, reason = ""): void {
-    if (this.#state === "closed") return;
+    if (this.#state.phase === "closed") return;
     this.#sendConnectionClose(code, reason);
     this.#terminate({ kind: "local", code, reason });
   }
@@ -214,7 +222,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   }
 
   wake(stream: Stream): void {
-    if (this.#state === "closed") return;
+    if (this.#state.phase === "closed") return;
     if (stream.needsMaxStreamData || stream.needsResetStream || stream.needsStopSending) {
       this.controlStreams.add(stream);
     }
@@ -236,7 +244,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     if (stream.needsResetStream || stream.needsStopSending) this.#queueFlush();
     else this.controlStreams.delete(stream);
     if (this.streamMap.needsMaxStreams) this.#queueFlush();
-    if (this.#state === "closing") this.#maybeFinishClose();
+    if (this.#state.phase === "closing") this.#maybeFinishClose();
   }
 
   flushPending(): void {
@@ -277,7 +285,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   // --- receiving ---
 
   #onDatagram(data: Uint8Array): void {
-    if (this.#state === "closed") return;
+    if (this.#state.phase === "closed") return;
     try {
       this.#processPacket(data);
       this.#flush();
@@ -319,7 +327,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.#lastReceiveTime = now;
     for (const f of frames) {
       this.#handleFrame(f, now);
-      if (this.#state === "closed") return;
+      if (this.#state.phase === "closed") return;
     }
   }
 
@@ -332,7 +340,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         this.recovery.onAckReceived(f, now);
         this.#checkBlackHole(now);
         this.#pacer.update(this.cc.congestionWindow, this.rtt.smoothedRtt, this.datagramSize());
-        if (this.#state === "closing") this.#maybeFinishClose();
+        if (this.#state.phase === "closing") this.#maybeFinishClose();
         return;
       case "stream": {
         const s = this.streamMap.get(f.streamId, STREAM_FRAME_TYPE);
@@ -419,7 +427,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   // --- sending ---
 
   #queueFlush(): void {
-    if (this.#flushQueued || this.#flushing || this.#state === "closed") return;
+    if (this.#flushQueued || this.#flushing || this.#state.phase === "closed") return;
     this.#flushQueued = true;
     this.#flushHops = FLUSH_MICROTASK_HOPS;
     queueMicrotask(this.#runQueuedFlush);
@@ -441,7 +449,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   };
 
   #flush(): void {
-    if (this.#state === "closed" || this.#flushing) return;
+    if (this.#state.phase === "closed" || this.#flushing) return;
     this.#flushing = true;
     try {
       this.#sendLoop();
@@ -462,31 +470,27 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #sendLoop(): void {
     this.#pacingDeadline = undefined;
     for (;;) {
-      if (this.#state === "closed") return;
+      if (this.#state.phase === "closed") return;
       const now = this.clock.now();
       const size = this.datagramSize();
-      if (this.#probesToSend > 0) {
-        this.#probesToSend--;
-        const probe = this.#baseSizeProbes ? Math.min(size, BASE_DATAGRAM_SIZE) : size;
-        this.#send(this.#packer.pack(now, probe, true, true), false);
-        continue;
-      }
-      const cwndOpen = this.recovery.bytesInFlight < this.cc.congestionWindow;
-      const probeSize = cwndOpen ? this.pmtu.probeSize(now) : undefined;
-      if (probeSize !== undefined && probeSize > size) {
-        this.pmtu.onProbeSent();
-        this.#send(this.#packer.packPmtuProbe(now, probeSize), true);
-        continue;
-      }
-      let allowData = cwndOpen && this.scheduler.size > 0;
-      if (allowData) {
-        const wait = this.#pacer.timeUntilSend(now, size);
-        if (wait > 0) {
-          if (this.#immediate !== undefined && wait < 1) this.#resumeSoon();
-          else this.#pacingDeadline = now + wait;
-          allowData = false;
+      const mode = sendMode(this.#limits, now, size, this.#probesToSend, this.scheduler.size > 0);
+      switch (mode.kind) {
+        case "pto_probe": {
+          this.#probesToSend--;
+          const probe = this.#baseSizeProbes ? Math.min(size, BASE_DATAGRAM_SIZE) : size;
+          this.#send(this.#packer.pack(now, probe, true, true), false);
+          continue;
         }
+        case "pmtu_probe":
+          this.pmtu.onProbeSent();
+          this.#send(this.#packer.packPmtuProbe(now, mode.size), true);
+          continue;
+        case "pacing_limited":
+          if (this.#immediate !== undefined && mode.waitMs < 1) this.#resumeSoon();
+          else this.#pacingDeadline = now + mode.waitMs;
+          break;
       }
+      const allowData = mode.kind === "any";
       if (!allowData && !this.#packer.hasControlFrames() && !this.acks.ackDue(now)) return;
       const packet = this.#packer.pack(now, size, allowData, false);
       if (packet === undefined) return;
@@ -556,17 +560,17 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       const k = Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#keepAlive;
       if (k < t) t = k;
     }
-    if (this.#closeDeadline !== undefined && this.#closeDeadline < t) t = this.#closeDeadline;
+    if (this.#state.phase === "closing" && this.#state.deadline < t) t = this.#state.deadline;
     return t;
   }
 
   #armTimer(): void {
-    if (this.#state === "closed") return;
+    if (this.#state.phase === "closed") return;
     this.#timer.arm(this.#deadline());
   }
 
   #onTimer(): void {
-    if (this.#state === "closed") return;
+    if (this.#state.phase === "closed") return;
     try {
       this.#onDeadline();
     } catch (e) {
@@ -580,7 +584,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       this.#terminate({ kind: "idle_timeout", code: 0, reason: `no packet for ${this.#idleTimeout} ms` });
       return;
     }
-    if (this.#closeDeadline !== undefined && now >= this.#closeDeadline) {
+    if (this.#state.phase === "closing" && now >= this.#state.deadline) {
       this.#finishClose();
       return;
     }
@@ -616,27 +620,28 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   // --- closing ---
 
   #maybeFinishClose(): void {
-    if (this.#state !== "closing") return;
+    if (this.#state.phase !== "closing") return;
     for (const s of this.streamMap.streams.values()) if (!s.send.isSettled) return;
     this.#finishClose();
   }
 
   #finishClose(): void {
-    this.#sendConnectionClose(this.#closeCode, this.#closeReason);
-    this.#terminate({ kind: "local", code: this.#closeCode, reason: this.#closeReason });
+    if (this.#state.phase !== "closing") return;
+    const { code, reason } = this.#state;
+    this.#sendConnectionClose(code, reason);
+    this.#terminate({ kind: "local", code, reason });
   }
 
   #closedError(): ConnectionClosedError {
-    return new ConnectionClosedError({
-      kind: "local",
-      code: this.#closeCode,
-      reason: "connection is closing",
-    });
+    const st = this.#state;
+    const code = st.phase === "closing" ? st.code : st.phase === "closed" ? st.closeCode : 0;
+    return new ConnectionClosedError({ kind: "local", code, reason: "connection is closing" });
   }
 
   #terminate(info: ConnectionCloseInfo): void {
-    if (this.#state === "closed") return;
-    this.#state = "closed";
+    const prior = this.#state;
+    if (prior.phase === "closed") return;
+    this.#state = { phase: "closed", info, closeCode: prior.phase === "closing" ? prior.code : 0 };
     this.#timer.stop();
     const error = new ConnectionClosedError(info);
     for (const s of this.streamMap.streams.values()) s.onConnectionClosed(error);
