@@ -3,27 +3,23 @@
  * recovery, congestion control, pacing and packet size discovery from one timer, and owns the streams.
  */
 import { DatagramTooLargeError, SessionClosedError } from "../dtls/session.ts";
-import { setImmediate } from "node:timers";
-import { type Clock, systemClock } from "../log/clock.ts";
-import { type Logger, silentLogger } from "../log/logger.ts";
-import { type CongestionController, NewReno, Pacer } from "./congestion.ts";
+import type { Clock } from "../log/clock.ts";
+import type { Logger } from "../log/logger.ts";
+import { type CongestionController, Pacer } from "./congestion.ts";
 import {
   type ConnectionOptions,
   INITIAL_CONNECTION_WINDOW,
   INITIAL_STREAM_WINDOW,
+  type ResolvedOptions,
+  resolveOptions,
 } from "./connection_options.ts";
 import { AckTracker } from "./ack_tracker.ts";
 import type { DatagramSession } from "./datagram_session.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
 import { ConnectionClosedError, TransportError, TransportErrorCode } from "./errors.ts";
 import { ReceiveWindow, SendCredit } from "./flow_control.ts";
-import { MAX_STREAM_DATA_FRAME_TYPE } from "./frames/flow_control.ts";
-import { type Frame, isAckEliciting, readFrame } from "./frames/frame.ts";
-import { RESET_STREAM_FRAME_TYPE } from "./frames/reset_stream.ts";
-import { STOP_SENDING_FRAME_TYPE } from "./frames/stop_sending.ts";
-import { STREAM_FRAME_TYPE } from "./frames/stream.ts";
+import { type FrameHandlerHost, handleFrame, readPacket } from "./frame_handler.ts";
 import { Packer, type PackerHost } from "./packer.ts";
-import { readPacketHeader } from "./packet.ts";
 import { BASE_DATAGRAM_SIZE, PathMtuDiscovery } from "./pmtu.ts";
 import { BlackHoleDetector } from "./pmtu_blackhole.ts";
 import { onFrameAcked, requeueFrames } from "./retransmission.ts";
@@ -35,7 +31,6 @@ import type { SentFrame, SentPacket } from "./sent_packet.ts";
 import { Stream, type StreamHost } from "./stream.ts";
 import { StreamMap } from "./stream_map.ts";
 import type { ConnectionCloseInfo, ConnectionStats, TransportConnection, TransportStream } from "./types.ts";
-import { BufferReader, FrameDecodeError } from "./varint.ts";
 
 export { type ConnectionOptions, INITIAL_CONNECTION_WINDOW, INITIAL_STREAM_WINDOW };
 
@@ -80,6 +75,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   packetsSent = 0;
   probeTimeouts = 0;
   #packer: Packer;
+  /** What received frames act on; the reactions that reach private state are closures. */
+  readonly #frameHost: FrameHandlerHost;
   #pacer: Pacer;
   /** What sendMode reads; built once, the send loop runs per packet. */
   #limits: SendLimits;
@@ -100,56 +97,50 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #baseSizeProbes = false;
   #lastReceiveTime: number;
   #lastKeepAlive: number;
-  readonly #idleTimeout: number;
-  readonly #keepAlive: number;
-  readonly #closeTimeout: number;
-  readonly #closeSession: boolean;
-  readonly #sendSlack: number;
-  readonly #maxStreamWindow: number;
+  readonly #o: ResolvedOptions;
 
   constructor(readonly session: DatagramSession, options: ConnectionOptions) {
-    this.clock = options.clock ?? systemClock;
-    this.#logger = (options.logger ?? silentLogger).child({ component: "transport", session: session.id });
-    this.#idleTimeout = options.idleTimeoutMs ?? 30_000;
-    this.#keepAlive = options.keepAliveMs ?? 10_000;
-    this.#closeTimeout = options.closeTimeoutMs ?? 5_000;
-    this.#closeSession = options.closeSessionOnClose ?? true;
-    this.#sendSlack = options.sendSlack ?? 64 * 1024;
-    this.#maxStreamWindow = Math.max(
-      options.maxStreamReceiveWindow ?? 6 * 1024 * 1024,
-      INITIAL_STREAM_WINDOW,
-    );
+    const o = this.#o = resolveOptions(options);
+    this.clock = o.clock;
+    this.#logger = o.logger.child({ component: "transport", session: session.id });
     const now = this.clock.now();
     this.#lastReceiveTime = now;
     this.#lastKeepAlive = now;
-    const maxAckDelay = options.maxAckDelayMs ?? 10;
-    this.rtt = new RttEstimator(options.initialRttMs ?? 100);
-    this.pmtu = new PathMtuDiscovery(
-      Math.min(session.maxDatagramSize, options.pmtuMaxSize ?? Infinity),
-      options.pmtuDiscovery ?? true,
-    );
+    this.rtt = new RttEstimator(o.initialRttMs);
+    this.pmtu = new PathMtuDiscovery(Math.min(session.maxDatagramSize, o.pmtuMaxSize), o.pmtuDiscovery);
     this.blackHole = new BlackHoleDetector(this.pmtu);
-    this.cc = (options.congestionController ?? ((m) => new NewReno(m)))(this.pmtu.current);
-    this.#immediate = options.immediate === undefined
-      ? (this.clock === systemClock ? setImmediate : undefined)
-      : options.immediate ?? undefined;
+    this.cc = o.congestionController(this.pmtu.current);
+    this.#immediate = o.immediate;
     this.#pacer = new Pacer(this.pmtu.current, now, this.#immediate ? 0.5 : 4);
-    this.acks = new AckTracker(maxAckDelay, options.ackElicitingThreshold ?? 2);
-    this.recovery = new LossRecovery(this.rtt, this.cc, maxAckDelay, {
+    this.acks = new AckTracker(o.maxAckDelayMs, o.ackElicitingThreshold);
+    this.recovery = new LossRecovery(this.rtt, this.cc, o.maxAckDelayMs, {
       onPacketAcked: (p) => this.#onPacketAcked(p),
       onPacketLost: (p) => this.#onPacketLost(p),
     });
     this.#limits = { recovery: this.recovery, cc: this.cc, pmtu: this.pmtu, pacer: this.#pacer };
-    const connWindow = Math.max(options.connectionReceiveWindow ?? 1536 * 1024, INITIAL_CONNECTION_WINDOW);
-    const maxConnWindow = Math.max(options.maxConnectionReceiveWindow ?? 15 * 1024 * 1024, connWindow);
-    this.connRecv = new ReceiveWindow(connWindow, maxConnWindow, now);
-    this.needsMaxData = connWindow > INITIAL_CONNECTION_WINDOW;
+    this.connRecv = new ReceiveWindow(o.connectionReceiveWindow, o.maxConnectionReceiveWindow, now);
+    this.needsMaxData = o.connectionReceiveWindow > INITIAL_CONNECTION_WINDOW;
     this.streamMap = new StreamMap(
       options.role,
-      options.maxIncomingStreams ?? 16_384,
+      o.maxIncomingStreams,
       (id) => this.#createStream(id),
       (s) => this.#emitIncoming(s),
     );
+    this.#frameHost = {
+      streamMap: this.streamMap,
+      connSend: this.connSend,
+      connRecv: this.connRecv,
+      connBlocked: this.connBlocked,
+      scheduler: this.scheduler,
+      onAck: (ack, now) => {
+        this.recovery.onAckReceived(ack, now);
+        this.#checkBlackHole(now);
+        this.#pacer.update(this.cc.congestionWindow, this.rtt.smoothedRtt, this.datagramSize());
+        if (this.#state.phase === "closing") this.#maybeFinishClose();
+      },
+      onConsumed: (s, n) => this.onConsumed(s, n),
+      onPeerClose: (code, reason) => this.#terminate({ kind: "remote", code, reason }),
+    };
     this.#packer = new Packer(this);
     this.#timer = new DeadlineTimer(this.clock, () => this.#onTimer());
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -177,7 +168,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   close(code = 0, reason = ""): Promise<void> {
     if (this.#state.phase === "open") {
-      this.#state = { phase: "closing", code, reason, deadline: this.clock.now() + this.#closeTimeout };
+      this.#state = { phase: "closing", code, reason, deadline: this.clock.now() + this.#o.closeTimeoutMs };
       this.streamMap.rejectWaiters(this.#closedError());
       this.#maybeFinishClose();
       this.#armTimer();
@@ -263,8 +254,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     return new Stream(id, this, {
       sendLimit: INITIAL_STREAM_WINDOW,
       receiveWindow: INITIAL_STREAM_WINDOW,
-      maxReceiveWindow: this.#maxStreamWindow,
-      sendSlack: this.#sendSlack,
+      maxReceiveWindow: this.#o.maxStreamReceiveWindow,
+      sendSlack: this.#o.sendSlack,
     });
   }
 
@@ -301,91 +292,15 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   #processPacket(data: Uint8Array): void {
     const now = this.clock.now();
-    const r = new BufferReader(data);
-    let packetNumber: number;
-    try {
-      packetNumber = readPacketHeader(r).packetNumber;
-    } catch {
-      return; // not ours or truncated: drop it
-    }
-    const frames: Frame[] = [];
-    let ackEliciting = false;
-    try {
-      while (r.remaining > 0) {
-        const f = readFrame(r);
-        if (isAckEliciting(f)) ackEliciting = true;
-        frames.push(f);
-      }
-    } catch (e) {
-      if (e instanceof FrameDecodeError) {
-        throw new TransportError(TransportErrorCode.FRAME_ENCODING_ERROR, e.message);
-      }
-      throw e;
-    }
+    const packet = readPacket(data);
+    if (packet === undefined) return;
     const ackDelay = Math.max(GRANULARITY_MS, this.rtt.smoothedRtt / 4);
-    if (!this.acks.onPacketReceived(packetNumber, ackEliciting, now, ackDelay)) return;
+    if (!this.acks.onPacketReceived(packet.packetNumber, packet.ackEliciting, now, ackDelay)) return;
     this.#lastReceiveTime = now;
-    for (const f of frames) {
-      this.#handleFrame(f, now);
+    for (const f of packet.frames) {
+      handleFrame(this.#frameHost, f, now);
       if (this.#state.phase === "closed") return;
     }
-  }
-
-  #handleFrame(f: Frame, now: number): void {
-    switch (f.type) {
-      case "padding":
-      case "ping":
-        return;
-      case "ack":
-        this.recovery.onAckReceived(f, now);
-        this.#checkBlackHole(now);
-        this.#pacer.update(this.cc.congestionWindow, this.rtt.smoothedRtt, this.datagramSize());
-        if (this.#state.phase === "closing") this.#maybeFinishClose();
-        return;
-      case "stream": {
-        const s = this.streamMap.get(f.streamId, STREAM_FRAME_TYPE);
-        if (s === undefined) return;
-        const before = s.recv.window.highestReceived;
-        s.onData(f.offset, f.data, f.fin);
-        this.#onStreamBytes(s, before);
-        return;
-      }
-      case "reset_stream": {
-        const s = this.streamMap.get(f.streamId, RESET_STREAM_FRAME_TYPE);
-        if (s === undefined) return;
-        const before = s.recv.window.highestReceived;
-        s.onResetStream(f.errorCode, f.finalSize);
-        this.#onStreamBytes(s, before);
-        return;
-      }
-      case "stop_sending":
-        this.streamMap.get(f.streamId, STOP_SENDING_FRAME_TYPE)?.onStopSending(f.errorCode);
-        return;
-      case "max_data":
-        if (this.connSend.update(f.maximumData)) {
-          for (const s of this.connBlocked.splice(0)) this.scheduler.push(s);
-        }
-        return;
-      case "max_stream_data":
-        this.streamMap.get(f.streamId, MAX_STREAM_DATA_FRAME_TYPE)?.onMaxStreamData(f.maximumStreamData);
-        return;
-      case "max_streams":
-        this.streamMap.onMaxStreams(f.maximumStreams);
-        return;
-      case "connection_close":
-        this.#terminate({ kind: "remote", code: f.errorCode, reason: f.reason });
-        return;
-    }
-  }
-
-  /** Connection-level accounting of new stream bytes (RFC 9000 §4.1); discarded bytes count as consumed. */
-  #onStreamBytes(s: Stream, before: number): void {
-    const added = s.recv.window.highestReceived - before;
-    if (added <= 0) return;
-    if (!this.connRecv.onReceived(this.connRecv.highestReceived + added)) {
-      throw new TransportError(TransportErrorCode.FLOW_CONTROL_ERROR, "connection data exceeds MAX_DATA");
-    }
-    if (s.discarding) this.onConsumed(s, added);
   }
 
   // --- acknowledgements and loss ---
@@ -550,14 +465,14 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   // --- timers ---
 
   #deadline(): number {
-    let t = this.#lastReceiveTime + this.#idleTimeout;
+    let t = this.#lastReceiveTime + this.#o.idleTimeoutMs;
     const loss = this.recovery.lossDetectionDeadline();
     if (loss !== undefined && loss < t) t = loss;
     const ack = this.acks.ackDeadline;
     if (ack !== undefined && ack < t) t = ack;
     if (this.#pacingDeadline !== undefined && this.#pacingDeadline < t) t = this.#pacingDeadline;
-    if (this.#keepAlive > 0) {
-      const k = Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#keepAlive;
+    if (this.#o.keepAliveMs > 0) {
+      const k = Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#o.keepAliveMs;
       if (k < t) t = k;
     }
     if (this.#state.phase === "closing" && this.#state.deadline < t) t = this.#state.deadline;
@@ -580,8 +495,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   #onDeadline(): void {
     const now = this.clock.now();
-    if (now >= this.#lastReceiveTime + this.#idleTimeout) {
-      this.#terminate({ kind: "idle_timeout", code: 0, reason: `no packet for ${this.#idleTimeout} ms` });
+    if (now >= this.#lastReceiveTime + this.#o.idleTimeoutMs) {
+      this.#terminate({ kind: "idle_timeout", code: 0, reason: `no packet for ${this.#o.idleTimeoutMs} ms` });
       return;
     }
     if (this.#state.phase === "closing" && now >= this.#state.deadline) {
@@ -594,7 +509,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       else this.#checkBlackHole(now);
     }
     if (
-      this.#keepAlive > 0 && now >= Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#keepAlive
+      this.#o.keepAliveMs > 0 &&
+      now >= Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#o.keepAliveMs
     ) {
       this.#lastKeepAlive = now;
       this.needsPing = true;
@@ -647,7 +563,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     for (const s of this.streamMap.streams.values()) s.onConnectionClosed(error);
     this.streamMap.rejectWaiters(error);
     this.session.onDatagram(null);
-    if (this.#closeSession && info.kind !== "session_closed") {
+    if (this.#o.closeSessionOnClose && info.kind !== "session_closed") {
       try {
         this.session.close(info.reason || info.kind);
       } catch { /* already closed */ }
