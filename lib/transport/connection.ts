@@ -18,6 +18,7 @@ import type { DatagramSession } from "./datagram_session.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
 import { ConnectionClosedError, TransportError, TransportErrorCode } from "./errors.ts";
 import { ReceiveWindow, SendCredit } from "./flow_control.ts";
+import { FlushScheduler } from "./flush_scheduler.ts";
 import { type FrameHandlerHost, handleFrame, readPacket } from "./frame_handler.ts";
 import { Packer, type PackerHost } from "./packer.ts";
 import { BASE_DATAGRAM_SIZE, PathMtuDiscovery } from "./pmtu.ts";
@@ -45,9 +46,6 @@ type CloseState =
   | { readonly phase: "closed"; readonly info: ConnectionCloseInfo; readonly closeCode: number };
 
 const OPEN: CloseState = { phase: "open" };
-
-/** Microtask hops a queued flush waits: `await writer.write()` twice and `close()` take about 8. */
-const FLUSH_MICROTASK_HOPS = 16;
 
 /** Creates a connection over a datagram session. */
 export function createConnection(session: DatagramSession, options: ConnectionOptions): Connection {
@@ -86,12 +84,9 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #onStream: ((s: TransportStream) => void) | undefined;
   #pendingIncoming: Stream[] = [];
   #timer: DeadlineTimer;
-  #flushQueued = false;
-  #flushHops = 0;
+  readonly #flushes: FlushScheduler;
   #flushing = false;
   #pacingDeadline: number | undefined;
-  #immediate: ((fn: () => void) => void) | undefined;
-  #immediateQueued = false;
   #probesToSend = 0;
   /** PTO probes go out at the base size: a black hole is suspected. */
   #baseSizeProbes = false;
@@ -110,8 +105,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.pmtu = new PathMtuDiscovery(Math.min(session.maxDatagramSize, o.pmtuMaxSize), o.pmtuDiscovery);
     this.blackHole = new BlackHoleDetector(this.pmtu);
     this.cc = o.congestionController(this.pmtu.current);
-    this.#immediate = o.immediate;
-    this.#pacer = new Pacer(this.pmtu.current, now, this.#immediate ? 0.5 : 4);
+    this.#flushes = new FlushScheduler(() => this.#flush(), o.immediate);
+    this.#pacer = new Pacer(this.pmtu.current, now, o.immediate ? 0.5 : 4);
     this.acks = new AckTracker(o.maxAckDelayMs, o.ackElicitingThreshold);
     this.recovery = new LossRecovery(this.rtt, this.cc, o.maxAckDelayMs, {
       onPacketAcked: (p) => this.#onPacketAcked(p),
@@ -239,7 +234,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   }
 
   flushPending(): void {
-    if (this.#flushQueued) this.#flush();
+    if (this.#flushes.queued) this.#flush();
   }
 
   // --- PackerHost ---
@@ -342,26 +337,9 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   // --- sending ---
 
   #queueFlush(): void {
-    if (this.#flushQueued || this.#flushing || this.#state.phase === "closed") return;
-    this.#flushQueued = true;
-    this.#flushHops = FLUSH_MICROTASK_HOPS;
-    queueMicrotask(this.#runQueuedFlush);
+    if (this.#flushing || this.#state.phase === "closed") return;
+    this.#flushes.queue();
   }
-
-  /**
-   * Writes made in one burst share packets: a head, its body and the FIN written with several awaits
-   * leave together. The flush waits a few microtask hops for such await chains to settle, but stays in
-   * the same macrotask (a later event, such as a browser's abort, still finds the data sent). Correctness
-   * does not depend on when this runs.
-   */
-  readonly #runQueuedFlush = (): void => {
-    if (--this.#flushHops > 0) {
-      queueMicrotask(this.#runQueuedFlush);
-      return;
-    }
-    this.#flushQueued = false;
-    this.#flush();
-  };
 
   #flush(): void {
     if (this.#state.phase === "closed" || this.#flushing) return;
@@ -401,7 +379,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
           this.#send(this.#packer.packPmtuProbe(now, mode.size), true);
           continue;
         case "pacing_limited":
-          if (this.#immediate !== undefined && mode.waitMs < 1) this.#resumeSoon();
+          if (this.#flushes.canResumeSoon && mode.waitMs < 1) this.#flushes.resumeSoon();
           else this.#pacingDeadline = now + mode.waitMs;
           break;
       }
@@ -411,16 +389,6 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       if (packet === undefined) return;
       this.#send(packet, false);
     }
-  }
-
-  /** Sub-millisecond pacing: resume on the next event-loop turn, after incoming datagrams are read. */
-  #resumeSoon(): void {
-    if (this.#immediateQueued) return;
-    this.#immediateQueued = true;
-    this.#immediate!(() => {
-      this.#immediateQueued = false;
-      this.#flush();
-    });
   }
 
   /** Hands a packet to the session and to loss recovery. */
