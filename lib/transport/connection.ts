@@ -2,7 +2,6 @@
  * A transport connection over one DatagramSession: receives and dispatches packets, drives loss
  * recovery, congestion control, pacing and packet size discovery from one timer, and owns the streams.
  */
-import { DatagramTooLargeError, SessionClosedError } from "../dtls/session.ts";
 import type { Clock } from "../log/clock.ts";
 import type { Logger } from "../log/logger.ts";
 import { type CongestionController, Pacer } from "./congestion.ts";
@@ -21,13 +20,13 @@ import { ReceiveWindow, SendCredit } from "./flow_control.ts";
 import { FlushScheduler } from "./flush_scheduler.ts";
 import { type FrameHandlerHost, handleFrame, readPacket } from "./frame_handler.ts";
 import { Packer, type PackerHost } from "./packer.ts";
+import { Sender } from "./sender.ts";
 import { BASE_DATAGRAM_SIZE, PathMtuDiscovery } from "./pmtu.ts";
 import { BlackHoleDetector } from "./pmtu_blackhole.ts";
 import { onFrameAcked, requeueFrames } from "./retransmission.ts";
 import { LossRecovery } from "./recovery.ts";
 import { GRANULARITY_MS, RttEstimator } from "./rtt.ts";
 import { RoundRobinScheduler } from "./scheduler.ts";
-import { type SendLimits, sendMode } from "./send_mode.ts";
 import type { SentFrame, SentPacket } from "./sent_packet.ts";
 import { Stream, type StreamHost } from "./stream.ts";
 import { StreamMap } from "./stream_map.ts";
@@ -70,14 +69,10 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   needsMaxData = false;
   needsPing = false;
   retransmittedFrames = 0;
-  packetsSent = 0;
   probeTimeouts = 0;
-  #packer: Packer;
+  readonly #sender: Sender;
   /** What received frames act on; the reactions that reach private state are closures. */
   readonly #frameHost: FrameHandlerHost;
-  #pacer: Pacer;
-  /** What sendMode reads; built once, the send loop runs per packet. */
-  #limits: SendLimits;
   #logger: Logger;
   #state: CloseState = OPEN;
   #resolveClosed!: (info: ConnectionCloseInfo) => void;
@@ -86,10 +81,6 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #timer: DeadlineTimer;
   readonly #flushes: FlushScheduler;
   #flushing = false;
-  #pacingDeadline: number | undefined;
-  #probesToSend = 0;
-  /** PTO probes go out at the base size: a black hole is suspected. */
-  #baseSizeProbes = false;
   #lastReceiveTime: number;
   #lastKeepAlive: number;
   readonly #o: ResolvedOptions;
@@ -106,13 +97,11 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.blackHole = new BlackHoleDetector(this.pmtu);
     this.cc = o.congestionController(this.pmtu.current);
     this.#flushes = new FlushScheduler(() => this.#flush(), o.immediate);
-    this.#pacer = new Pacer(this.pmtu.current, now, o.immediate ? 0.5 : 4);
     this.acks = new AckTracker(o.maxAckDelayMs, o.ackElicitingThreshold);
     this.recovery = new LossRecovery(this.rtt, this.cc, o.maxAckDelayMs, {
       onPacketAcked: (p) => this.#onPacketAcked(p),
       onPacketLost: (p) => this.#onPacketLost(p),
     });
-    this.#limits = { recovery: this.recovery, cc: this.cc, pmtu: this.pmtu, pacer: this.#pacer };
     this.connRecv = new ReceiveWindow(o.connectionReceiveWindow, o.maxConnectionReceiveWindow, now);
     this.needsMaxData = o.connectionReceiveWindow > INITIAL_CONNECTION_WINDOW;
     this.streamMap = new StreamMap(
@@ -130,13 +119,31 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       onAck: (ack, now) => {
         this.recovery.onAckReceived(ack, now);
         this.#checkBlackHole(now);
-        this.#pacer.update(this.cc.congestionWindow, this.rtt.smoothedRtt, this.datagramSize());
+        this.#sender.updatePacer();
         if (this.#state.phase === "closing") this.#maybeFinishClose();
       },
       onConsumed: (s, n) => this.onConsumed(s, n),
       onPeerClose: (code, reason) => this.#terminate({ kind: "remote", code, reason }),
     };
-    this.#packer = new Packer(this);
+    this.#sender = new Sender(
+      {
+        clock: this.clock,
+        session,
+        rtt: this.rtt,
+        cc: this.cc,
+        recovery: this.recovery,
+        acks: this.acks,
+        pmtu: this.pmtu,
+        scheduler: this.scheduler,
+        datagramSize: () => this.datagramSize(),
+        isClosed: () => this.#state.phase === "closed",
+        requeueFrames: (frames) => this.#requeueFrames(frames),
+        onSessionClosed: (reason) => this.#terminate({ kind: "session_closed", code: 0, reason }),
+      },
+      new Packer(this),
+      new Pacer(this.pmtu.current, now, o.immediate ? 0.5 : 4),
+      this.#flushes,
+    );
     this.#timer = new DeadlineTimer(this.clock, () => this.#onTimer());
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     session.onDatagram((data) => this.#onDatagram(data));
@@ -173,7 +180,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   abort(code = 0, reason = ""): void {
     if (this.#state.phase === "closed") return;
-    this.#sendConnectionClose(code, reason);
+    this.#sender.sendConnectionClose(code, reason);
     this.#terminate({ kind: "local", code, reason });
   }
 
@@ -183,7 +190,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       minRttMs: this.rtt.minRtt,
       congestionWindow: this.cc.congestionWindow,
       bytesInFlight: this.recovery.bytesInFlight,
-      packetsSent: this.packetsSent,
+      packetsSent: this.#sender.packetsSent,
       packetsLost: this.recovery.packetsLost,
       retransmittedFrames: this.retransmittedFrames,
       maxDatagramSize: this.datagramSize(),
@@ -325,7 +332,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.recovery.discardLargerThan(BASE_DATAGRAM_SIZE);
     this.blackHole.fallBack(now);
     this.cc.setMaxDatagramSize(this.datagramSize());
-    this.#pacer.update(this.cc.congestionWindow, this.rtt.smoothedRtt, this.datagramSize());
+    this.#sender.updatePacer();
     this.#logger.info({ from, size: this.datagramSize() }, "packet size black hole: back to the base size");
   }
 
@@ -345,7 +352,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     if (this.#state.phase === "closed" || this.#flushing) return;
     this.#flushing = true;
     try {
-      this.#sendLoop();
+      this.#sender.sendLoop();
     } catch (e) {
       this.#fail(e);
     } finally {
@@ -360,76 +367,6 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.abort(TransportErrorCode.INTERNAL_ERROR, "internal error");
   }
 
-  #sendLoop(): void {
-    this.#pacingDeadline = undefined;
-    for (;;) {
-      if (this.#state.phase === "closed") return;
-      const now = this.clock.now();
-      const size = this.datagramSize();
-      const mode = sendMode(this.#limits, now, size, this.#probesToSend, this.scheduler.size > 0);
-      switch (mode.kind) {
-        case "pto_probe": {
-          this.#probesToSend--;
-          const probe = this.#baseSizeProbes ? Math.min(size, BASE_DATAGRAM_SIZE) : size;
-          this.#send(this.#packer.pack(now, probe, true, true), false);
-          continue;
-        }
-        case "pmtu_probe":
-          this.pmtu.onProbeSent();
-          this.#send(this.#packer.packPmtuProbe(now, mode.size), true);
-          continue;
-        case "pacing_limited":
-          if (this.#flushes.canResumeSoon && mode.waitMs < 1) this.#flushes.resumeSoon();
-          else this.#pacingDeadline = now + mode.waitMs;
-          break;
-      }
-      const allowData = mode.kind === "any";
-      if (!allowData && !this.#packer.hasControlFrames() && !this.acks.ackDue(now)) return;
-      const packet = this.#packer.pack(now, size, allowData, false);
-      if (packet === undefined) return;
-      this.#send(packet, false);
-    }
-  }
-
-  /** Hands a packet to the session and to loss recovery. */
-  #send(packet: { sent: SentPacket; bytes: Uint8Array } | undefined, isProbe: boolean): void {
-    if (packet === undefined) return;
-    const { sent, bytes } = packet;
-    try {
-      this.session.send(bytes);
-    } catch (e) {
-      if (e instanceof DatagramTooLargeError) {
-        if (isProbe) this.pmtu.onProbeLost(sent.size, true);
-        else {
-          this.pmtu.onSizeRefused(e.max);
-          this.cc.setMaxDatagramSize(this.datagramSize());
-          this.#requeueFrames(sent.frames);
-        }
-        return;
-      }
-      if (e instanceof SessionClosedError) {
-        this.#terminate({ kind: "session_closed", code: 0, reason: e.message });
-        return;
-      }
-      throw e;
-    }
-    this.packetsSent++;
-    this.recovery.onPacketSent(sent);
-    if (sent.inFlight) this.#pacer.onPacketSent(sent.timeSent, sent.size);
-  }
-
-  /** Sent twice: it is never retransmitted, and a lost one leaves the peer only its idle timeout. */
-  #sendConnectionClose(code: number, reason: string): void {
-    for (let i = 0; i < 2; i++) {
-      const packet = this.#packer.packConnectionClose(this.clock.now(), this.datagramSize(), code, reason);
-      try {
-        this.session.send(packet);
-      } catch {
-        return; // the session is gone or refuses: the peer's idle timeout will do
-      }
-    }
-  }
-
   // --- timers ---
 
   #deadline(): number {
@@ -438,7 +375,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     if (loss !== undefined && loss < t) t = loss;
     const ack = this.acks.ackDeadline;
     if (ack !== undefined && ack < t) t = ack;
-    if (this.#pacingDeadline !== undefined && this.#pacingDeadline < t) t = this.#pacingDeadline;
+    const pacing = this.#sender.pacingDeadline;
+    if (pacing !== undefined && pacing < t) t = pacing;
     if (this.#o.keepAliveMs > 0) {
       const k = Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#o.keepAliveMs;
       if (k < t) t = k;
@@ -492,8 +430,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
    */
   #onProbeTimeout(): void {
     this.probeTimeouts++;
-    this.#probesToSend = 2;
-    this.#baseSizeProbes = this.blackHole.probeAtBaseSize(
+    this.#sender.probesToSend = 2;
+    this.#sender.baseSizeProbes = this.blackHole.probeAtBaseSize(
       this.recovery.ptoCount,
       () => this.recovery.hasOutstandingLargerThan(BASE_DATAGRAM_SIZE),
     );
@@ -512,7 +450,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #finishClose(): void {
     if (this.#state.phase !== "closing") return;
     const { code, reason } = this.#state;
-    this.#sendConnectionClose(code, reason);
+    this.#sender.sendConnectionClose(code, reason);
     this.#terminate({ kind: "local", code, reason });
   }
 
