@@ -13,17 +13,19 @@ import {
   resolveOptions,
 } from "./connection_options.ts";
 import { AckTracker } from "./ack_tracker.ts";
+import { closedState, type CloseState, notOpenError, OPEN } from "./close_state.ts";
 import type { DatagramSession } from "./datagram_session.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
 import { ConnectionClosedError, TransportError, TransportErrorCode } from "./errors.ts";
 import { ReceiveWindow, SendCredit } from "./flow_control.ts";
 import { FlushScheduler } from "./flush_scheduler.ts";
-import { type FrameHandlerHost, handleFrame, readPacket } from "./frame_handler.ts";
+import { type FrameEvents, handleFrame, readPacket } from "./frame_handler.ts";
 import { Packer, type PackerHost } from "./packer.ts";
 import { Sender } from "./sender.ts";
 import { BASE_DATAGRAM_SIZE, PathMtuDiscovery } from "./pmtu.ts";
 import { BlackHoleDetector } from "./pmtu_blackhole.ts";
 import { onFrameAcked, requeueFrames } from "./retransmission.ts";
+import { Liveness } from "./liveness.ts";
 import { LossRecovery } from "./recovery.ts";
 import { GRANULARITY_MS, RttEstimator } from "./rtt.ts";
 import { RoundRobinScheduler } from "./scheduler.ts";
@@ -33,18 +35,6 @@ import { StreamMap } from "./stream_map.ts";
 import type { ConnectionCloseInfo, ConnectionStats, TransportConnection, TransportStream } from "./types.ts";
 
 export { type ConnectionOptions, INITIAL_CONNECTION_WINDOW, INITIAL_STREAM_WINDOW };
-
-/**
- * Where the connection is in its life. `closing`: close() was called, streams deliver what is pending
- * (bounded by `deadline`), then CONNECTION_CLOSE goes out. `closed`: ended, with why; `closeCode` is what
- * close() was called with (0 if never), which later openStream() errors report.
- */
-type CloseState =
-  | { readonly phase: "open" }
-  | { readonly phase: "closing"; readonly code: number; readonly reason: string; readonly deadline: number }
-  | { readonly phase: "closed"; readonly info: ConnectionCloseInfo; readonly closeCode: number };
-
-const OPEN: CloseState = { phase: "open" };
 
 /** Creates a connection over a datagram session. */
 export function createConnection(session: DatagramSession, options: ConnectionOptions): Connection {
@@ -71,8 +61,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   retransmittedFrames = 0;
   probeTimeouts = 0;
   readonly #sender: Sender;
-  /** What received frames act on; the reactions that reach private state are closures. */
-  readonly #frameHost: FrameHandlerHost;
+  /** Reactions to received frames that reach private state. */
+  readonly #frameEvents: FrameEvents;
   #logger: Logger;
   #state: CloseState = OPEN;
   #resolveClosed!: (info: ConnectionCloseInfo) => void;
@@ -81,8 +71,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #timer: DeadlineTimer;
   readonly #flushes: FlushScheduler;
   #flushing = false;
-  #lastReceiveTime: number;
-  #lastKeepAlive: number;
+  readonly #liveness: Liveness;
   readonly #o: ResolvedOptions;
 
   constructor(readonly session: DatagramSession, options: ConnectionOptions) {
@@ -90,8 +79,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.clock = o.clock;
     this.#logger = o.logger.child({ component: "transport", session: session.id });
     const now = this.clock.now();
-    this.#lastReceiveTime = now;
-    this.#lastKeepAlive = now;
+    this.#liveness = new Liveness(o.idleTimeoutMs, o.keepAliveMs, now);
     this.rtt = new RttEstimator(o.initialRttMs);
     this.pmtu = new PathMtuDiscovery(Math.min(session.maxDatagramSize, o.pmtuMaxSize), o.pmtuDiscovery);
     this.blackHole = new BlackHoleDetector(this.pmtu);
@@ -110,32 +98,18 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       (id) => this.#createStream(id),
       (s) => this.#emitIncoming(s),
     );
-    this.#frameHost = {
-      streamMap: this.streamMap,
-      connSend: this.connSend,
-      connRecv: this.connRecv,
-      connBlocked: this.connBlocked,
-      scheduler: this.scheduler,
+    this.#frameEvents = {
       onAck: (ack, now) => {
         this.recovery.onAckReceived(ack, now);
         this.#checkBlackHole(now);
         this.#sender.updatePacer();
         if (this.#state.phase === "closing") this.#maybeFinishClose();
       },
-      onConsumed: (s, n) => this.onConsumed(s, n),
       onPeerClose: (code, reason) => this.#terminate({ kind: "remote", code, reason }),
     };
     this.#sender = new Sender(
+      this,
       {
-        clock: this.clock,
-        session,
-        rtt: this.rtt,
-        cc: this.cc,
-        recovery: this.recovery,
-        acks: this.acks,
-        pmtu: this.pmtu,
-        scheduler: this.scheduler,
-        datagramSize: () => this.datagramSize(),
         isClosed: () => this.#state.phase === "closed",
         requeueFrames: (frames) => this.#requeueFrames(frames),
         onSessionClosed: (reason) => this.#terminate({ kind: "session_closed", code: 0, reason }),
@@ -159,7 +133,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   // --- public API ---
 
   openStream(): Promise<TransportStream> {
-    if (this.#state.phase !== "open") return Promise.reject(this.#closedError());
+    if (this.#state.phase !== "open") return Promise.reject(notOpenError(this.#state));
     return this.streamMap.open();
   }
 
@@ -171,7 +145,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   close(code = 0, reason = ""): Promise<void> {
     if (this.#state.phase === "open") {
       this.#state = { phase: "closing", code, reason, deadline: this.clock.now() + this.#o.closeTimeoutMs };
-      this.streamMap.rejectWaiters(this.#closedError());
+      this.streamMap.rejectWaiters(notOpenError(this.#state));
       this.#maybeFinishClose();
       this.#armTimer();
     }
@@ -298,9 +272,9 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     if (packet === undefined) return;
     const ackDelay = Math.max(GRANULARITY_MS, this.rtt.smoothedRtt / 4);
     if (!this.acks.onPacketReceived(packet.packetNumber, packet.ackEliciting, now, ackDelay)) return;
-    this.#lastReceiveTime = now;
+    this.#liveness.onPacketReceived(now);
     for (const f of packet.frames) {
-      handleFrame(this.#frameHost, f, now);
+      handleFrame(this, this.#frameEvents, f, now);
       if (this.#state.phase === "closed") return;
     }
   }
@@ -370,17 +344,15 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   // --- timers ---
 
   #deadline(): number {
-    let t = this.#lastReceiveTime + this.#o.idleTimeoutMs;
+    let t = this.#liveness.idleDeadline;
     const loss = this.recovery.lossDetectionDeadline();
     if (loss !== undefined && loss < t) t = loss;
     const ack = this.acks.ackDeadline;
     if (ack !== undefined && ack < t) t = ack;
     const pacing = this.#sender.pacingDeadline;
     if (pacing !== undefined && pacing < t) t = pacing;
-    if (this.#o.keepAliveMs > 0) {
-      const k = Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#o.keepAliveMs;
-      if (k < t) t = k;
-    }
+    const keepAlive = this.#liveness.keepAliveDeadline;
+    if (keepAlive !== undefined && keepAlive < t) t = keepAlive;
     if (this.#state.phase === "closing" && this.#state.deadline < t) t = this.#state.deadline;
     return t;
   }
@@ -401,7 +373,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   #onDeadline(): void {
     const now = this.clock.now();
-    if (now >= this.#lastReceiveTime + this.#o.idleTimeoutMs) {
+    if (now >= this.#liveness.idleDeadline) {
       this.#terminate({ kind: "idle_timeout", code: 0, reason: `no packet for ${this.#o.idleTimeoutMs} ms` });
       return;
     }
@@ -414,13 +386,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       if (this.recovery.onLossDetectionTimeout(now)) this.#onProbeTimeout();
       else this.#checkBlackHole(now);
     }
-    if (
-      this.#o.keepAliveMs > 0 &&
-      now >= Math.max(this.#lastReceiveTime, this.#lastKeepAlive) + this.#o.keepAliveMs
-    ) {
-      this.#lastKeepAlive = now;
-      this.needsPing = true;
-    }
+    if (this.#liveness.keepAliveDue(now)) this.needsPing = true;
     this.#flush();
   }
 
@@ -454,16 +420,9 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.#terminate({ kind: "local", code, reason });
   }
 
-  #closedError(): ConnectionClosedError {
-    const st = this.#state;
-    const code = st.phase === "closing" ? st.code : st.phase === "closed" ? st.closeCode : 0;
-    return new ConnectionClosedError({ kind: "local", code, reason: "connection is closing" });
-  }
-
   #terminate(info: ConnectionCloseInfo): void {
-    const prior = this.#state;
-    if (prior.phase === "closed") return;
-    this.#state = { phase: "closed", info, closeCode: prior.phase === "closing" ? prior.code : 0 };
+    if (this.#state.phase === "closed") return;
+    this.#state = closedState(this.#state, info);
     this.#timer.stop();
     const error = new ConnectionClosedError(info);
     for (const s of this.streamMap.streams.values()) s.onConnectionClosed(error);

@@ -51,29 +51,33 @@ export function readPacket(data: Uint8Array): ReceivedPacket | undefined {
   return { packetNumber, frames, ackEliciting };
 }
 
-/** The connection state frames act on, and the connection-wide reactions. */
+/** The connection state frames act on. */
 export interface FrameHandlerHost {
   readonly streamMap: StreamMap;
   readonly connSend: SendCredit;
   readonly connRecv: ReceiveWindow;
   readonly connBlocked: Stream[];
   readonly scheduler: RoundRobinScheduler<Stream>;
-  /** An ACK frame: loss recovery, then what depends on it (pacing, packet size, a pending close). */
-  onAck(ack: AckFrame, now: number): void;
   /** Stream bytes the application will never read count as consumed at once. */
   onConsumed(stream: Stream, n: number): void;
+}
+
+/** The connection-wide reactions to frames. */
+export interface FrameEvents {
+  /** An ACK frame: loss recovery, then what depends on it (pacing, packet size, a pending close). */
+  onAck(ack: AckFrame, now: number): void;
   /** The peer's CONNECTION_CLOSE. */
   onPeerClose(code: number, reason: string): void;
 }
 
 /** Acts on one received frame. Throws TransportError when the peer broke the protocol. */
-export function handleFrame(host: FrameHandlerHost, f: Frame, now: number): void {
+export function handleFrame(host: FrameHandlerHost, events: FrameEvents, f: Frame, now: number): void {
   switch (f.type) {
     case "padding":
     case "ping":
       return;
     case "ack":
-      host.onAck(f, now);
+      events.onAck(f, now);
       return;
     case "stream": {
       const s = host.streamMap.get(f.streamId, STREAM_FRAME_TYPE);
@@ -106,7 +110,7 @@ export function handleFrame(host: FrameHandlerHost, f: Frame, now: number): void
       host.streamMap.onMaxStreams(f.maximumStreams);
       return;
     case "connection_close":
-      host.onPeerClose(f.errorCode, f.reason);
+      events.onPeerClose(f.errorCode, f.reason);
       return;
   }
 }

@@ -15,7 +15,7 @@ import type { RttEstimator } from "./rtt.ts";
 import { type SendLimits, sendMode } from "./send_mode.ts";
 import type { SentFrame } from "./sent_packet.ts";
 
-/** What the sender reads, and the connection's reactions it triggers. */
+/** What the sender reads (the connection's parts). */
 export interface SenderHost {
   readonly clock: Clock;
   readonly session: DatagramSession;
@@ -26,6 +26,10 @@ export interface SenderHost {
   readonly pmtu: PathMtuDiscovery;
   readonly scheduler: { readonly size: number };
   datagramSize(): number;
+}
+
+/** The connection's reactions the sender triggers. */
+export interface SenderEvents {
   isClosed(): boolean;
   /** Frames of a packet the session refused, to be sent again. */
   requeueFrames(frames: SentFrame[]): void;
@@ -45,6 +49,7 @@ export class Sender {
 
   constructor(
     readonly host: SenderHost,
+    readonly events: SenderEvents,
     readonly packer: Packer,
     readonly pacer: Pacer,
     readonly flushes: FlushScheduler,
@@ -63,7 +68,7 @@ export class Sender {
     const h = this.host;
     this.pacingDeadline = undefined;
     for (;;) {
-      if (h.isClosed()) return;
+      if (this.events.isClosed()) return;
       const now = h.clock.now();
       const size = h.datagramSize();
       const mode = sendMode(this.#limits, now, size, this.probesToSend, h.scheduler.size > 0);
@@ -104,12 +109,12 @@ export class Sender {
         else {
           h.pmtu.onSizeRefused(e.max);
           h.cc.setMaxDatagramSize(h.datagramSize());
-          h.requeueFrames(sent.frames);
+          this.events.requeueFrames(sent.frames);
         }
         return;
       }
       if (e instanceof SessionClosedError) {
-        h.onSessionClosed(e.message);
+        this.events.onSessionClosed(e.message);
         return;
       }
       throw e;
