@@ -19,12 +19,12 @@ import { DeadlineTimer } from "./deadline_timer.ts";
 import { ConnectionClosedError, TransportError, TransportErrorCode } from "./errors.ts";
 import { ReceiveWindow, SendCredit } from "./flow_control.ts";
 import { FlushScheduler } from "./flush_scheduler.ts";
+import { Framer, type StreamControl } from "./framer.ts";
 import { type FrameEvents, handleFrame, readPacket } from "./frame_handler.ts";
 import { Packer, type PackerHost } from "./packer.ts";
 import { Sender } from "./sender.ts";
 import { BASE_DATAGRAM_SIZE, PathMtuDiscovery } from "./pmtu.ts";
 import { BlackHoleDetector } from "./pmtu_blackhole.ts";
-import { onFrameAcked, requeueFrames } from "./retransmission.ts";
 import { Liveness } from "./liveness.ts";
 import { LossRecovery } from "./recovery.ts";
 import { GRANULARITY_MS, RttEstimator } from "./rtt.ts";
@@ -54,11 +54,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   readonly streamMap: StreamMap;
   readonly connSend = new SendCredit(INITIAL_CONNECTION_WINDOW);
   readonly connRecv: ReceiveWindow;
-  readonly controlStreams = new Set<Stream>();
   readonly connBlocked: Stream[] = [];
-  needsMaxData = false;
-  needsPing = false;
-  retransmittedFrames = 0;
+  readonly framer: Framer = new Framer(this);
   probeTimeouts = 0;
   readonly #sender: Sender;
   /** Reactions to received frames that reach private state. */
@@ -91,12 +88,13 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       onPacketLost: (p) => this.#onPacketLost(p),
     });
     this.connRecv = new ReceiveWindow(o.connectionReceiveWindow, o.maxConnectionReceiveWindow, now);
-    this.needsMaxData = o.connectionReceiveWindow > INITIAL_CONNECTION_WINDOW;
+    if (o.connectionReceiveWindow > INITIAL_CONNECTION_WINDOW) this.framer.queueMaxData();
     this.streamMap = new StreamMap(
       options.role,
       o.maxIncomingStreams,
       (id) => this.#createStream(id),
       (s) => this.#emitIncoming(s),
+      () => this.framer.queueMaxStreams(),
     );
     this.#frameEvents = {
       onAck: (ack, now) => {
@@ -126,7 +124,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         this.#terminate({ kind: "session_closed", code: 0, reason: `${reason.code}: ${reason.message}` }),
       () => this.#terminate({ kind: "session_closed", code: 0, reason: "session failed" }),
     );
-    if (this.needsMaxData || this.streamMap.needsMaxStreams) this.#queueFlush();
+    if (this.framer.hasControlFrames()) this.#queueFlush();
     this.#armTimer();
   }
 
@@ -166,7 +164,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       bytesInFlight: this.recovery.bytesInFlight,
       packetsSent: this.#sender.packetsSent,
       packetsLost: this.recovery.packetsLost,
-      retransmittedFrames: this.retransmittedFrames,
+      retransmittedFrames: this.framer.retransmittedFrames,
       maxDatagramSize: this.datagramSize(),
       openStreams: this.streamMap.streams.size,
       probeTimeouts: this.probeTimeouts,
@@ -190,17 +188,20 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   wake(stream: Stream): void {
     if (this.#state.phase === "closed") return;
-    if (stream.needsMaxStreamData || stream.needsResetStream || stream.needsStopSending) {
-      this.controlStreams.add(stream);
-    }
     this.scheduler.push(stream);
     this.#queueFlush();
+  }
+
+  queueControl(stream: Stream, frame: StreamControl): void {
+    if (this.#state.phase === "closed") return;
+    this.framer.queueStreamControl(stream, frame);
+    this.wake(stream);
   }
 
   onConsumed(stream: Stream, n: number): void {
     this.connRecv.ensureWindowSize(Math.ceil(stream.recv.window.windowSize * 1.5));
     if (this.connRecv.onConsumed(n, this.clock.now(), this.rtt.smoothedRtt) !== undefined) {
-      this.needsMaxData = true;
+      this.framer.queueMaxData();
       this.#queueFlush();
     }
   }
@@ -208,9 +209,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   onTerminated(stream: Stream): void {
     this.streamMap.onTerminated(stream);
     // A terminated stream may still owe the peer a RESET_STREAM or STOP_SENDING; the packer drops it after.
-    if (stream.needsResetStream || stream.needsStopSending) this.#queueFlush();
-    else this.controlStreams.delete(stream);
-    if (this.streamMap.needsMaxStreams) this.#queueFlush();
+    if (this.framer.onStreamTerminated(stream)) this.#queueFlush();
+    if (this.framer.maxStreamsPending) this.#queueFlush();
     if (this.#state.phase === "closing") this.#maybeFinishClose();
   }
 
@@ -287,7 +287,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       this.cc.setMaxDatagramSize(size);
       this.#logger.debug({ size }, "packet size probe acknowledged");
     }
-    for (const f of p.frames) onFrameAcked(this, f);
+    for (const f of p.frames) this.framer.onFrameAcked(f);
   }
 
   #onPacketLost(p: SentPacket): void {
@@ -311,7 +311,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   }
 
   #requeueFrames(frames: SentFrame[]): void {
-    requeueFrames(this, frames);
+    for (const f of frames) this.framer.onFrameLost(f);
     this.#queueFlush();
   }
 
@@ -386,7 +386,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       if (this.recovery.onLossDetectionTimeout(now)) this.#onProbeTimeout();
       else this.#checkBlackHole(now);
     }
-    if (this.#liveness.keepAliveDue(now)) this.needsPing = true;
+    if (this.#liveness.keepAliveDue(now)) this.framer.queuePing();
     this.#flush();
   }
 

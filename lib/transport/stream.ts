@@ -2,6 +2,7 @@
  * One bidirectional stream as the application sees it: Web streams over a SendStream and a
  * ReceiveStream, with backpressure on both sides and reset in both directions (RFC 9000 §3).
  */
+import { StreamControl } from "./framer.ts";
 import { type ConnectionClosedError, StreamResetError } from "./errors.ts";
 import { ReceiveStream } from "./receive_stream.ts";
 import { SendStream } from "./send_stream.ts";
@@ -11,8 +12,10 @@ import type { StreamConsumer, TransportStream } from "./types.ts";
 export interface StreamHost {
   now(): number;
   smoothedRtt(): number;
-  /** The stream has data or a control frame to send. */
+  /** The stream has data to send. */
   wake(stream: Stream): void;
+  /** The stream owes the peer a control frame (the framer queues it). */
+  queueControl(stream: Stream, frame: StreamControl): void;
   /** The application consumed (or the stream discarded) n bytes: connection-level credit. */
   onConsumed(stream: Stream, n: number): void;
   /** Both halves are finished: the connection may forget the stream. */
@@ -36,12 +39,9 @@ export class Stream implements TransportStream {
   readonly recv: ReceiveStream;
   /** In the scheduler's queue. */
   scheduled = false;
-  /** Control frames owed to the peer. */
-  needsMaxStreamData = false;
-  needsResetStream = false;
+  /** The code of the STOP_SENDING we owe or sent. */
   stopSendingCode: number | undefined;
-  needsStopSending = false;
-  resetAcked = false;
+  #resetAcked = false;
   #consumer: StreamConsumer | undefined;
   #paused = false;
   #delivering = false;
@@ -154,8 +154,7 @@ export class Stream implements TransportStream {
     const update = this.recv.window.onConsumed(n, this.host.now(), this.host.smoothedRtt());
     // Once the final size is known (FIN or reset seen) the peer needs no more credit for this stream.
     if (update !== undefined && this.recv.finalSize === undefined) {
-      this.needsMaxStreamData = true;
-      this.host.wake(this);
+      this.host.queueControl(this, StreamControl.MaxStreamData);
     }
     this.host.onConsumed(this, n);
   }
@@ -178,8 +177,7 @@ export class Stream implements TransportStream {
     this.#releaseReceived();
     if (!this.recv.allReceived) {
       this.stopSendingCode = code;
-      this.needsStopSending = true;
-      this.host.wake(this);
+      this.host.queueControl(this, StreamControl.StopSending);
     }
     if (this.recv.finalSize !== undefined) this.#setRecvDone();
   }
@@ -276,8 +274,7 @@ export class Stream implements TransportStream {
     // learns what the stream was (a request head) before it is reset, as if the flush had been immediate.
     if (this.send.sentOffset < this.send.writeOffset) this.host.flushPending();
     this.send.abandon(code);
-    this.needsResetStream = true;
-    this.host.wake(this);
+    this.host.queueControl(this, StreamControl.ResetStream);
   }
 
   #failWriter(error: unknown): void {
@@ -330,6 +327,16 @@ export class Stream implements TransportStream {
     this.checkTerminated();
   }
 
+  /** Our RESET_STREAM was acknowledged: the send half is finished. */
+  onResetAcked(): void {
+    this.#resetAcked = true;
+    this.checkTerminated();
+  }
+
+  get resetAcked(): boolean {
+    return this.#resetAcked;
+  }
+
   /** A sent STREAM frame was acknowledged. */
   onFrameAcked(offset: number, length: number, fin: boolean): void {
     this.send.onAcked(offset, length, fin);
@@ -368,7 +375,7 @@ export class Stream implements TransportStream {
   /** Both halves finished: the send side acknowledged (or reset and the reset acknowledged) and the receive side done. */
   checkTerminated(): void {
     if (this.#terminated || !this.#recvDone) return;
-    const sendDone = this.send.isComplete || (this.send.resetCode !== undefined && this.resetAcked);
+    const sendDone = this.send.isComplete || (this.send.resetCode !== undefined && this.#resetAcked);
     if (!sendDone) return;
     this.#terminated = true;
     this.#finish();
