@@ -2,20 +2,14 @@
 import { ReceiveWindow } from "../lib/transport/flow_control.ts";
 import { decodeFrames } from "../lib/transport/frames/frame.ts";
 import { Framer } from "../lib/transport/framer.ts";
-import type { SentFrame } from "../lib/transport/sent_packet.ts";
-import type { Stream } from "../lib/transport/stream.ts";
+import { IGNORED_FATE, type SentFrame } from "../lib/transport/sent_packet.ts";
 import { StreamMap } from "../lib/transport/stream_map.ts";
 import { BufferWriter } from "../lib/transport/varint.ts";
 import { assert, assertEquals } from "./support/transport_assert.ts";
 
 function setup() {
   const connRecv = new ReceiveWindow(1024 * 1024, 4 * 1024 * 1024, 0);
-  const woken: Stream[] = [];
-  const host = {
-    streamMap: undefined as unknown as StreamMap,
-    connRecv,
-    wake: (s: Stream) => woken.push(s),
-  };
+  const host = { streamMap: undefined as unknown as StreamMap, connRecv };
   const framer = new Framer(host);
   host.streamMap = new StreamMap(
     "server",
@@ -26,7 +20,7 @@ function setup() {
     () => {},
     () => framer.queueMaxStreams(),
   );
-  return { framer, connRecv, streamMap: host.streamMap, woken };
+  return { framer, connRecv, streamMap: host.streamMap };
 }
 
 /** Writes what the framer owes into one packet-sized buffer; returns the decoded frames and their records. */
@@ -45,7 +39,7 @@ Deno.test("framer: MAX_DATA goes out once, with the window's current limit", () 
   assert(framer.hasControlFrames());
   const { frames, sent } = write(framer);
   assertEquals(frames, [{ type: "max_data", maximumData: connRecv.limit }]);
-  assertEquals(sent, [{ kind: "max_data" }]);
+  assertEquals(sent, [{ kind: "max_data", fate: framer }], "the framer learns its fate");
   assertEquals(framer.hasControlFrames(), false, "written once, nothing left");
 });
 
@@ -54,7 +48,7 @@ Deno.test("framer: a lost MAX_DATA is re-sent with the current value, not the ol
   framer.queueMaxData();
   const first = write(framer);
   connRecv.limit += 65536;
-  for (const f of first.sent) framer.onFrameLost(f);
+  for (const f of first.sent) f.fate.onLost(f);
   assertEquals(write(framer).frames, [{ type: "max_data", maximumData: connRecv.limit }]);
 });
 
@@ -64,9 +58,9 @@ Deno.test("framer: a lost MAX_STREAMS is re-sent with the current limit; a lost 
   const first = write(framer);
   assertEquals(first.frames, [{ type: "max_streams", maximumStreams: streamMap.advertisedMaxStreams }]);
   streamMap.advertisedMaxStreams += 50;
-  framer.onFrameLost({ kind: "ping" });
+  framer.onLost({ kind: "ping", fate: IGNORED_FATE });
   assertEquals(framer.hasControlFrames(), false);
-  for (const f of first.sent) framer.onFrameLost(f);
+  for (const f of first.sent) f.fate.onLost(f);
   assertEquals(write(framer).frames, [{
     type: "max_streams",
     maximumStreams: streamMap.advertisedMaxStreams,

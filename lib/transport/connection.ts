@@ -57,6 +57,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   readonly connBlocked: Stream[] = [];
   readonly framer: Framer = new Framer(this);
   probeTimeouts = 0;
+  #retransmittedFrames = 0;
   readonly #sender: Sender;
   /** Reactions to received frames that reach private state. */
   readonly #frameEvents: FrameEvents;
@@ -164,7 +165,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       bytesInFlight: this.recovery.bytesInFlight,
       packetsSent: this.#sender.packetsSent,
       packetsLost: this.recovery.packetsLost,
-      retransmittedFrames: this.framer.retransmittedFrames,
+      retransmittedFrames: this.#retransmittedFrames,
       maxDatagramSize: this.datagramSize(),
       openStreams: this.streamMap.streams.size,
       probeTimeouts: this.probeTimeouts,
@@ -192,6 +193,11 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.#queueFlush();
   }
 
+  onStreamDataLost(stream: Stream): void {
+    this.#retransmittedFrames++;
+    this.wake(stream);
+  }
+
   queueControl(stream: Stream, frame: StreamControl): void {
     if (this.#state.phase === "closed") return;
     this.framer.queueStreamControl(stream, frame);
@@ -209,8 +215,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   onTerminated(stream: Stream): void {
     this.streamMap.onTerminated(stream);
     // A terminated stream may still owe the peer a RESET_STREAM or STOP_SENDING; the packer drops it after.
-    if (this.framer.onStreamTerminated(stream)) this.#queueFlush();
-    if (this.framer.maxStreamsPending) this.#queueFlush();
+    if (this.framer.onStreamTerminated(stream) || this.framer.maxStreamsPending) this.#queueFlush();
     if (this.#state.phase === "closing") this.#maybeFinishClose();
   }
 
@@ -218,8 +223,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     if (this.#flushes.queued) this.#flush();
   }
 
-  // --- PackerHost ---
-
+  /** The size ordinary packets use now (PackerHost, SenderHost). */
   datagramSize(): number {
     return Math.min(this.pmtu.current, this.session.maxDatagramSize);
   }
@@ -287,7 +291,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       this.cc.setMaxDatagramSize(size);
       this.#logger.debug({ size }, "packet size probe acknowledged");
     }
-    for (const f of p.frames) this.framer.onFrameAcked(f);
+    for (const f of p.frames) f.fate.onAcked(f);
   }
 
   #onPacketLost(p: SentPacket): void {
@@ -297,11 +301,8 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   /** RFC 8899 §4.3 black hole (see BlackHoleDetector.detected). */
   #checkBlackHole(now: number): void {
-    if (this.blackHole.detected(this.rtt.smoothedRtt, this.recovery.maxAckDelay)) this.#onBlackHole(now);
-  }
-
-  /** Back to the base size: what is outstanding above it is resent now in base-size packets. */
-  #onBlackHole(now: number): void {
+    if (!this.blackHole.detected(this.rtt.smoothedRtt, this.recovery.maxAckDelay)) return;
+    // Back to the base size: what is outstanding above it is resent now in base-size packets.
     const from = this.pmtu.current;
     this.recovery.discardLargerThan(BASE_DATAGRAM_SIZE);
     this.blackHole.fallBack(now);
@@ -311,7 +312,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   }
 
   #requeueFrames(frames: SentFrame[]): void {
-    for (const f of frames) this.framer.onFrameLost(f);
+    for (const f of frames) f.fate.onLost(f);
     this.#queueFlush();
   }
 

@@ -1,14 +1,15 @@
 /**
  * The one owner of control frames owed to the peer (quic-go's framer.go): MAX_DATA, MAX_STREAMS, PING and
  * each stream's RESET_STREAM, STOP_SENDING and MAX_STREAM_DATA are queued here, written from here by the
- * packer, and learn their fate here: a lost control frame is queued again and re-sent with the current
- * value, not the old one (RFC 9000 §13.3). STREAM frames' fates go to their stream.
+ * packer. Each frame written carries its owner as its fate: MAX_DATA and MAX_STREAMS come back here when
+ * lost and are re-sent with the current value, not the old one (RFC 9000 §13.3); a stream's frames go to
+ * the stream.
  */
 import type { ReceiveWindow } from "./flow_control.ts";
 import { writeMaxDataFrame, writeMaxStreamDataFrame, writeMaxStreamsFrame } from "./frames/flow_control.ts";
 import { writeResetStreamFrame } from "./frames/reset_stream.ts";
 import { writeStopSendingFrame } from "./frames/stop_sending.ts";
-import type { SentFrame } from "./sent_packet.ts";
+import type { FrameFate, SentFrame } from "./sent_packet.ts";
 import type { Stream } from "./stream.ts";
 import type { StreamMap } from "./stream_map.ts";
 import type { BufferWriter } from "./varint.ts";
@@ -23,17 +24,13 @@ export const enum StreamControl {
   MaxStreamData = 4,
 }
 
-/** What the framer reads when it writes a frame (current values) and whom it tells about fates. */
+/** Where the framer reads current values when it writes a frame. */
 export interface FramerHost {
   readonly streamMap: StreamMap;
   readonly connRecv: ReceiveWindow;
-  /** A lost frame needs the stream's attention again (control frame re-queued, or data to resend). */
-  wake(stream: Stream): void;
 }
 
-export class Framer {
-  /** STREAM frames declared lost and queued again (a statistic). */
-  retransmittedFrames = 0;
+export class Framer implements FrameFate {
   #maxData = false;
   #maxStreams = false;
   #ping = false;
@@ -94,12 +91,12 @@ export class Framer {
     const h = this.host;
     if (this.#maxData && w.remaining >= MAX_CONTROL_FRAME) {
       writeMaxDataFrame(w, { type: "max_data", maximumData: h.connRecv.limit });
-      frames.push({ kind: "max_data" });
+      frames.push({ kind: "max_data", fate: this });
       this.#maxData = false;
     }
     if (this.#maxStreams && w.remaining >= MAX_CONTROL_FRAME) {
       writeMaxStreamsFrame(w, { type: "max_streams", maximumStreams: h.streamMap.advertisedMaxStreams });
-      frames.push({ kind: "max_streams" });
+      frames.push({ kind: "max_streams", fate: this });
       this.#maxStreams = false;
     }
     for (const [s, owed] of this.#streams) {
@@ -112,11 +109,11 @@ export class Framer {
           errorCode: s.send.resetCode ?? 0,
           finalSize: s.send.sentOffset,
         });
-        frames.push({ kind: "reset_stream", streamId: s.id });
+        frames.push({ kind: "reset_stream", streamId: s.id, fate: s });
       }
       if (owed & StreamControl.StopSending) {
         writeStopSendingFrame(w, { type: "stop_sending", streamId: s.id, errorCode: s.stopSendingCode ?? 0 });
-        frames.push({ kind: "stop_sending", streamId: s.id });
+        frames.push({ kind: "stop_sending", streamId: s.id, fate: s });
       }
       if (owed & StreamControl.MaxStreamData) {
         writeMaxStreamDataFrame(w, {
@@ -124,65 +121,17 @@ export class Framer {
           streamId: s.id,
           maximumStreamData: s.recv.window.limit,
         });
-        frames.push({ kind: "max_stream_data", streamId: s.id });
+        frames.push({ kind: "max_stream_data", streamId: s.id, fate: s });
       }
     }
   }
 
-  /** A frame's packet was acknowledged. */
-  onFrameAcked(f: SentFrame): void {
-    switch (f.kind) {
-      case "stream":
-        this.host.streamMap.streams.get(f.streamId)?.onFrameAcked(f.offset, f.length, f.fin);
-        return;
-      case "reset_stream":
-        this.host.streamMap.streams.get(f.streamId)?.onResetAcked();
-        return;
-    }
-  }
+  /** FrameFate of MAX_DATA and MAX_STREAMS: nothing to do once acknowledged. */
+  onAcked(_f: SentFrame): void {}
 
-  /** A frame's packet was declared lost: what still matters is queued again (RFC 9000 §13.3). */
-  onFrameLost(f: SentFrame): void {
-    const h = this.host;
-    switch (f.kind) {
-      case "stream": {
-        const s = h.streamMap.streams.get(f.streamId);
-        if (s === undefined) return;
-        s.send.onLost(f.offset, f.length, f.fin);
-        this.retransmittedFrames++;
-        h.wake(s);
-        return;
-      }
-      case "reset_stream": {
-        const s = h.streamMap.streams.get(f.streamId);
-        if (s !== undefined && !s.resetAcked) this.#requeue(s, StreamControl.ResetStream);
-        return;
-      }
-      case "stop_sending": {
-        const s = h.streamMap.streams.get(f.streamId);
-        if (s !== undefined && !s.recv.allReceived) this.#requeue(s, StreamControl.StopSending);
-        return;
-      }
-      case "max_stream_data": {
-        const s = h.streamMap.streams.get(f.streamId);
-        if (s !== undefined && s.recv.finalSize === undefined && !s.discarding) {
-          this.#requeue(s, StreamControl.MaxStreamData);
-        }
-        return;
-      }
-      case "max_data":
-        this.#maxData = true;
-        return;
-      case "max_streams":
-        this.#maxStreams = true;
-        return;
-      case "ping":
-        return;
-    }
-  }
-
-  #requeue(s: Stream, frame: StreamControl): void {
-    this.queueStreamControl(s, frame);
-    this.host.wake(s);
+  /** FrameFate of MAX_DATA and MAX_STREAMS: lost, they are owed again and re-sent with current values. */
+  onLost(f: SentFrame): void {
+    if (f.kind === "max_data") this.#maxData = true;
+    else if (f.kind === "max_streams") this.#maxStreams = true;
   }
 }

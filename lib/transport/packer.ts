@@ -10,7 +10,7 @@ import { PING_FRAME_TYPE } from "./frames/frame.ts";
 import type { Framer } from "./framer.ts";
 import { writePacketHeader } from "./packet.ts";
 import type { RoundRobinScheduler } from "./scheduler.ts";
-import { PacketState, type SentFrame, type SentPacket } from "./sent_packet.ts";
+import { IGNORED_FATE, PacketState, type SentFrame, type SentPacket } from "./sent_packet.ts";
 import type { Stream } from "./stream.ts";
 import { BufferWriter } from "./varint.ts";
 
@@ -94,7 +94,7 @@ export class Packer {
     if (allowData) this.#writeStreamFrames(w, frames);
     if ((ping || h.framer.pingPending) && frames.length === 0 && w.remaining > 0) {
       w.uint8(PING_FRAME_TYPE);
-      frames.push({ kind: "ping" });
+      frames.push({ kind: "ping", fate: IGNORED_FATE });
     }
     if (frames.length > 0) h.framer.onAckElicitingSent();
     if (w.pos === headerEnd) return undefined;
@@ -107,7 +107,7 @@ export class Packer {
     w.uint8(PING_FRAME_TYPE);
     w.bytes.fill(0, w.pos, size); // the rest is PADDING: zero bytes
     w.pos = size;
-    return this.#finish(w, packetNumber, now, [{ kind: "ping" }], true, true);
+    return this.#finish(w, packetNumber, now, [{ kind: "ping", fate: IGNORED_FATE }], true, true);
   }
 
   /** A packet carrying only CONNECTION_CLOSE; it is never retransmitted. */
@@ -140,6 +140,7 @@ export class Packer {
         offset: meta.offset,
         length: meta.length,
         fin: meta.fin,
+        fate: s,
       });
       if (s.send.hasData(h.connSend.available)) h.scheduler.push(s);
       else if (s.send.blockedOnConnection(h.connSend.available)) h.connBlocked.push(s);

@@ -6,6 +6,7 @@ import { StreamControl } from "./framer.ts";
 import { type ConnectionClosedError, StreamResetError } from "./errors.ts";
 import { ReceiveStream } from "./receive_stream.ts";
 import { SendStream } from "./send_stream.ts";
+import type { FrameFate, SentFrame } from "./sent_packet.ts";
 import type { StreamConsumer, TransportStream } from "./types.ts";
 
 /** What a stream needs from its connection. */
@@ -16,6 +17,8 @@ export interface StreamHost {
   wake(stream: Stream): void;
   /** The stream owes the peer a control frame (the framer queues it). */
   queueControl(stream: Stream, frame: StreamControl): void;
+  /** STREAM data was lost and is queued again (counted, then sent like new data). */
+  onStreamDataLost(stream: Stream): void;
   /** The application consumed (or the stream discarded) n bytes: connection-level credit. */
   onConsumed(stream: Stream, n: number): void;
   /** Both halves are finished: the connection may forget the stream. */
@@ -33,7 +36,7 @@ export interface StreamWindows {
   sendSlack: number;
 }
 
-export class Stream implements TransportStream {
+export class Stream implements TransportStream, FrameFate {
   readonly done: Promise<void>;
   readonly send: SendStream;
   readonly recv: ReceiveStream;
@@ -327,20 +330,38 @@ export class Stream implements TransportStream {
     this.checkTerminated();
   }
 
-  /** Our RESET_STREAM was acknowledged: the send half is finished. */
-  onResetAcked(): void {
-    this.#resetAcked = true;
-    this.checkTerminated();
+  /** FrameFate: a frame this stream sent was acknowledged (a terminated stream has nothing left to learn). */
+  onAcked(f: SentFrame): void {
+    if (this.#terminated) return;
+    if (f.kind === "stream") {
+      this.send.onAcked(f.offset, f.length, f.fin);
+      if (this.send.isComplete) this.checkTerminated();
+    } else if (f.kind === "reset_stream") {
+      this.#resetAcked = true;
+      this.checkTerminated();
+    }
   }
 
-  get resetAcked(): boolean {
-    return this.#resetAcked;
-  }
-
-  /** A sent STREAM frame was acknowledged. */
-  onFrameAcked(offset: number, length: number, fin: boolean): void {
-    this.send.onAcked(offset, length, fin);
-    if (this.send.isComplete) this.checkTerminated();
+  /** FrameFate: a frame this stream sent was lost; what still matters is sent again, with current values. */
+  onLost(f: SentFrame): void {
+    if (this.#terminated) return;
+    switch (f.kind) {
+      case "stream":
+        this.send.onLost(f.offset, f.length, f.fin);
+        this.host.onStreamDataLost(this);
+        return;
+      case "reset_stream":
+        if (!this.#resetAcked) this.host.queueControl(this, StreamControl.ResetStream);
+        return;
+      case "stop_sending":
+        if (!this.recv.allReceived) this.host.queueControl(this, StreamControl.StopSending);
+        return;
+      case "max_stream_data":
+        if (this.recv.finalSize === undefined && !this.#discarding) {
+          this.host.queueControl(this, StreamControl.MaxStreamData);
+        }
+        return;
+    }
   }
 
   /** Abandons both directions with an application error code. */
