@@ -4,6 +4,7 @@ import { assert, assertEquals } from "./support/transport_assert.ts";
 import { connectedPair, drive, driveFor, writeData } from "./support/transport_sim.ts";
 import { createHash } from "node:crypto";
 import { BASE_DATAGRAM_SIZE, BLACK_HOLE_BACKOFF_MS, PathMtuDiscovery } from "../lib/transport/pmtu.ts";
+import { BlackHoleDetector } from "../lib/transport/pmtu_blackhole.ts";
 
 const MB = 1024 * 1024;
 
@@ -144,4 +145,76 @@ Deno.test("a short burst of dropped large datagrams (a full receive buffer) is n
   assertEquals(client.pmtu.blackHoles, 0);
   assertEquals(client.stats().maxDatagramSize, 16384);
   client.abort();
+});
+
+/** A sent packet's facts as loss recovery hands them to the hooks. */
+function sent(packetNumber: number, timeSent: number, size: number) {
+  return { packetNumber, timeSent, size, ackEliciting: true, isPmtuProbe: false };
+}
+
+/** A detector whose path was confirmed at 16384 bytes by an acknowledged probe. */
+function confirmedAt16k(): BlackHoleDetector {
+  const d = new BlackHoleDetector(new PathMtuDiscovery(16384, true));
+  d.pmtu.onProbeSent();
+  assertEquals(d.onPacketAcked({ ...sent(0, 0, 16384), isPmtuProbe: true }), 16384);
+  return d;
+}
+
+const SRTT = 20;
+const MAX_ACK_DELAY = 10;
+
+Deno.test("black hole: three large packets lost across srtt + max_ack_delay, a later small one acked: back to 1200", () => {
+  const d = confirmedAt16k();
+  // Simulated time: large packets sent at t = 100, 115, 130 (a 30 ms span), then a small one at 140.
+  d.onPacketLost(sent(1, 100, 16384));
+  d.onPacketLost(sent(2, 115, 16384));
+  assertEquals(d.detected(SRTT, MAX_ACK_DELAY), false, "two losses are not enough");
+  d.onPacketLost(sent(3, 130, 16384));
+  assertEquals(d.detected(SRTT, MAX_ACK_DELAY), false, "no smaller packet has got through yet");
+  d.onPacketAcked(sent(4, 140, BASE_DATAGRAM_SIZE));
+  assert(d.detected(SRTT, MAX_ACK_DELAY));
+  d.fallBack(200);
+  assertEquals(d.pmtu.current, BASE_DATAGRAM_SIZE);
+  assertEquals(d.pmtu.blackHoles, 1);
+  assertEquals(d.detected(SRTT, MAX_ACK_DELAY), false, "the evidence is spent");
+  // Re-probing waits for the back-off, then starts from the ceiling; the next black hole doubles the wait.
+  assertEquals(d.pmtu.probeSize(200 + BLACK_HOLE_BACKOFF_MS - 1), undefined);
+  assertEquals(d.pmtu.probeSize(200 + BLACK_HOLE_BACKOFF_MS), 16384);
+  d.pmtu.onProbeSent();
+  d.onPacketAcked({ ...sent(5, 2300, 16384), isPmtuProbe: true });
+  for (let i = 0; i < 3; i++) d.onPacketLost(sent(6 + i, 3000 + 15 * i, 16384));
+  d.onPacketAcked(sent(9, 3050, BASE_DATAGRAM_SIZE));
+  assert(d.detected(SRTT, MAX_ACK_DELAY));
+  d.fallBack(4000);
+  assertEquals(d.pmtu.probeSize(4000 + BLACK_HOLE_BACKOFF_MS), undefined, "the back-off doubled");
+  assertEquals(d.pmtu.probeSize(4000 + 2 * BLACK_HOLE_BACKOFF_MS), 16384);
+});
+
+Deno.test("black hole: losses spanning less than srtt + max_ack_delay are not one", () => {
+  const d = confirmedAt16k();
+  for (let i = 0; i < 5; i++) d.onPacketLost(sent(1 + i, 100 + 5 * i, 16384)); // a 20 ms span
+  d.onPacketAcked(sent(10, 130, BASE_DATAGRAM_SIZE));
+  assertEquals(d.detected(SRTT, MAX_ACK_DELAY), false);
+  assertEquals(d.pmtu.current, 16384);
+});
+
+Deno.test("black hole: a later large packet acknowledged clears the evidence (random loss)", () => {
+  const d = confirmedAt16k();
+  for (let i = 0; i < 3; i++) d.onPacketLost(sent(1 + i, 100 + 20 * i, 16384));
+  d.onPacketAcked(sent(4, 170, 16384));
+  d.onPacketAcked(sent(5, 180, BASE_DATAGRAM_SIZE));
+  assertEquals(d.detected(SRTT, MAX_ACK_DELAY), false);
+  // Losses of packets sent before that acknowledged large one are no evidence either.
+  for (let i = 0; i < 3; i++) d.onPacketLost(sent(1 + i, 100 + 20 * i, 16384));
+  d.onPacketAcked(sent(6, 190, BASE_DATAGRAM_SIZE));
+  assertEquals(d.detected(SRTT, MAX_ACK_DELAY), false);
+});
+
+Deno.test("black hole: PTO probes go out at the base size from the second PTO with large packets outstanding", () => {
+  const d = confirmedAt16k();
+  assertEquals(d.probeAtBaseSize(1, () => true), false);
+  assertEquals(d.probeAtBaseSize(2, () => false), false);
+  assert(d.probeAtBaseSize(2, () => true));
+  d.fallBack(0);
+  assertEquals(d.probeAtBaseSize(3, () => true), false, "already at the base size");
 });

@@ -6,7 +6,7 @@ import { PathMtuDiscovery } from "../lib/transport/pmtu.ts";
 import { RangeSet } from "../lib/transport/range_set.ts";
 import { LossRecovery } from "../lib/transport/recovery.ts";
 import { RttEstimator } from "../lib/transport/rtt.ts";
-import { PacketState, type SentPacket } from "../lib/transport/sent_packet.ts";
+import { IGNORED_FATE, PacketState, type SentPacket } from "../lib/transport/sent_packet.ts";
 import { assert, assertEquals } from "./support/transport_assert.ts";
 
 function packet(pn: number, timeSent: number, size = 1200): SentPacket {
@@ -17,7 +17,7 @@ function packet(pn: number, timeSent: number, size = 1200): SentPacket {
     ackEliciting: true,
     inFlight: true,
     isPmtuProbe: false,
-    frames: [{ kind: "ping" }],
+    frames: [{ kind: "ping", fate: IGNORED_FATE }],
     state: PacketState.Outstanding,
   };
 }

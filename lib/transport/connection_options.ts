@@ -1,7 +1,8 @@
 /** Connection options and the flow-control values both ends assume before the peer says otherwise. */
-import type { Clock } from "../log/clock.ts";
-import type { Logger } from "../log/logger.ts";
-import type { CongestionController } from "./congestion.ts";
+import { setImmediate } from "node:timers";
+import { type Clock, systemClock } from "../log/clock.ts";
+import { type Logger, silentLogger } from "../log/logger.ts";
+import { type CongestionController, NewReno } from "./congestion.ts";
 
 /** Stream credit each side assumes for a new stream until MAX_STREAM_DATA says more. */
 export const INITIAL_STREAM_WINDOW = 512 * 1024;
@@ -52,4 +53,61 @@ export interface ConnectionOptions {
   immediate?: ((fn: () => void) => void) | null;
   /** Congestion controller factory (default NewReno). */
   congestionController?: (maxDatagramSize: number) => CongestionController;
+}
+
+/** The options with every default applied, as the connection reads them. */
+export interface ResolvedOptions {
+  clock: Clock;
+  logger: Logger;
+  idleTimeoutMs: number;
+  keepAliveMs: number;
+  maxAckDelayMs: number;
+  ackElicitingThreshold: number;
+  initialRttMs: number;
+  connectionReceiveWindow: number;
+  maxConnectionReceiveWindow: number;
+  maxStreamReceiveWindow: number;
+  maxIncomingStreams: number;
+  sendSlack: number;
+  closeTimeoutMs: number;
+  pmtuDiscovery: boolean;
+  pmtuMaxSize: number;
+  closeSessionOnClose: boolean;
+  immediate: ((fn: () => void) => void) | undefined;
+  congestionController: (maxDatagramSize: number) => CongestionController;
+}
+
+/** Applies the defaults documented on ConnectionOptions. */
+export function resolveOptions(o: ConnectionOptions): ResolvedOptions {
+  const clock = o.clock ?? systemClock;
+  const connectionReceiveWindow = Math.max(
+    o.connectionReceiveWindow ?? 1536 * 1024,
+    INITIAL_CONNECTION_WINDOW,
+  );
+  return {
+    clock,
+    logger: o.logger ?? silentLogger,
+    idleTimeoutMs: o.idleTimeoutMs ?? 30_000,
+    keepAliveMs: o.keepAliveMs ?? 10_000,
+    maxAckDelayMs: o.maxAckDelayMs ?? 10,
+    ackElicitingThreshold: o.ackElicitingThreshold ?? 2,
+    initialRttMs: o.initialRttMs ?? 100,
+    connectionReceiveWindow,
+    maxConnectionReceiveWindow: Math.max(
+      o.maxConnectionReceiveWindow ?? 15 * 1024 * 1024,
+      connectionReceiveWindow,
+    ),
+    maxStreamReceiveWindow: Math.max(o.maxStreamReceiveWindow ?? 6 * 1024 * 1024, INITIAL_STREAM_WINDOW),
+    maxIncomingStreams: o.maxIncomingStreams ?? 16_384,
+    sendSlack: o.sendSlack ?? 64 * 1024,
+    closeTimeoutMs: o.closeTimeoutMs ?? 5_000,
+    pmtuDiscovery: o.pmtuDiscovery ?? true,
+    pmtuMaxSize: o.pmtuMaxSize ?? Infinity,
+    closeSessionOnClose: o.closeSessionOnClose ?? true,
+    // Sub-millisecond pacing needs a next-turn hook; an injected clock drives its own timers instead.
+    immediate: o.immediate === undefined
+      ? (clock === systemClock ? setImmediate : undefined)
+      : o.immediate ?? undefined,
+    congestionController: o.congestionController ?? ((m) => new NewReno(m)),
+  };
 }

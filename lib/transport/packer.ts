@@ -3,36 +3,28 @@
  * scheduler, filling the packet up to the current datagram size (RFC 9000 §12.4, §13).
  */
 import type { AckTracker } from "./ack_tracker.ts";
-import type { ReceiveWindow, SendCredit } from "./flow_control.ts";
+import type { SendCredit } from "./flow_control.ts";
 import { ackFrameLength, writeAckFrame } from "./frames/ack.ts";
 import { writeConnectionCloseFrame } from "./frames/connection_close.ts";
 import { PING_FRAME_TYPE } from "./frames/frame.ts";
-import { writeMaxDataFrame, writeMaxStreamDataFrame, writeMaxStreamsFrame } from "./frames/flow_control.ts";
-import { writeResetStreamFrame } from "./frames/reset_stream.ts";
-import { writeStopSendingFrame } from "./frames/stop_sending.ts";
+import type { Framer } from "./framer.ts";
 import { writePacketHeader } from "./packet.ts";
 import type { RoundRobinScheduler } from "./scheduler.ts";
-import { PacketState, type SentFrame, type SentPacket } from "./sent_packet.ts";
+import { IGNORED_FATE, PacketState, type SentFrame, type SentPacket } from "./sent_packet.ts";
 import type { Stream } from "./stream.ts";
-import type { StreamMap } from "./stream_map.ts";
 import { BufferWriter } from "./varint.ts";
 
-/** Generous upper bound of any one control frame (type + three 8-byte varints). */
-const MAX_CONTROL_FRAME = 25;
 /** Below this much room a STREAM frame is not worth starting. */
 const MIN_STREAM_FRAME_ROOM = 16;
 
 /** What the packer reads from and updates on the connection. */
 export interface PackerHost {
   readonly acks: AckTracker;
+  /** The source of control frames. */
+  readonly framer: Framer;
   readonly scheduler: RoundRobinScheduler<Stream>;
-  readonly controlStreams: Set<Stream>;
   readonly connBlocked: Stream[];
-  readonly streamMap: StreamMap;
   readonly connSend: SendCredit;
-  readonly connRecv: ReceiveWindow;
-  needsMaxData: boolean;
-  needsPing: boolean;
 }
 
 export interface PackedPacket {
@@ -46,8 +38,7 @@ export class Packer {
   constructor(readonly host: PackerHost) {}
 
   hasControlFrames(): boolean {
-    const h = this.host;
-    return h.needsMaxData || h.needsPing || h.streamMap.needsMaxStreams || h.controlStreams.size > 0;
+    return this.host.framer.hasControlFrames();
   }
 
   /**
@@ -99,13 +90,13 @@ export class Packer {
       }
     }
     const frames: SentFrame[] = [];
-    this.#writeControlFrames(w, frames);
+    h.framer.writeControlFrames(w, frames);
     if (allowData) this.#writeStreamFrames(w, frames);
-    if ((ping || h.needsPing) && frames.length === 0 && w.remaining > 0) {
+    if ((ping || h.framer.pingPending) && frames.length === 0 && w.remaining > 0) {
       w.uint8(PING_FRAME_TYPE);
-      frames.push({ kind: "ping" });
+      frames.push({ kind: "ping", fate: IGNORED_FATE });
     }
-    if (h.needsPing && frames.length > 0) h.needsPing = false;
+    if (frames.length > 0) h.framer.onAckElicitingSent();
     if (w.pos === headerEnd) return undefined;
     return this.#finish(w, packetNumber, now, frames, frames.length > 0);
   }
@@ -116,7 +107,7 @@ export class Packer {
     w.uint8(PING_FRAME_TYPE);
     w.bytes.fill(0, w.pos, size); // the rest is PADDING: zero bytes
     w.pos = size;
-    return this.#finish(w, packetNumber, now, [{ kind: "ping" }], true, true);
+    return this.#finish(w, packetNumber, now, [{ kind: "ping", fate: IGNORED_FATE }], true, true);
   }
 
   /** A packet carrying only CONNECTION_CLOSE; it is never retransmitted. */
@@ -124,48 +115,6 @@ export class Packer {
     const { w, packetNumber } = this.#begin(size);
     writeConnectionCloseFrame(w, { type: "connection_close", errorCode: code, frameType: 0, reason });
     return this.#finish(w, packetNumber, now, [], false).bytes;
-  }
-
-  #writeControlFrames(w: BufferWriter, frames: SentFrame[]): void {
-    const h = this.host;
-    if (h.needsMaxData && w.remaining >= MAX_CONTROL_FRAME) {
-      writeMaxDataFrame(w, { type: "max_data", maximumData: h.connRecv.limit });
-      frames.push({ kind: "max_data" });
-      h.needsMaxData = false;
-    }
-    if (h.streamMap.needsMaxStreams && w.remaining >= MAX_CONTROL_FRAME) {
-      writeMaxStreamsFrame(w, { type: "max_streams", maximumStreams: h.streamMap.advertisedMaxStreams });
-      frames.push({ kind: "max_streams" });
-      h.streamMap.needsMaxStreams = false;
-    }
-    for (const s of h.controlStreams) {
-      if (w.remaining < 3 * MAX_CONTROL_FRAME) return;
-      h.controlStreams.delete(s);
-      if (s.needsResetStream) {
-        s.needsResetStream = false;
-        writeResetStreamFrame(w, {
-          type: "reset_stream",
-          streamId: s.id,
-          errorCode: s.send.resetCode ?? 0,
-          finalSize: s.send.sentOffset,
-        });
-        frames.push({ kind: "reset_stream", streamId: s.id });
-      }
-      if (s.needsStopSending) {
-        s.needsStopSending = false;
-        writeStopSendingFrame(w, { type: "stop_sending", streamId: s.id, errorCode: s.stopSendingCode ?? 0 });
-        frames.push({ kind: "stop_sending", streamId: s.id });
-      }
-      if (s.needsMaxStreamData) {
-        s.needsMaxStreamData = false;
-        writeMaxStreamDataFrame(w, {
-          type: "max_stream_data",
-          streamId: s.id,
-          maximumStreamData: s.recv.window.limit,
-        });
-        frames.push({ kind: "max_stream_data", streamId: s.id });
-      }
-    }
   }
 
   /** Round robin: each stream writes one frame per turn; one with more to send goes to the back. */
@@ -191,6 +140,7 @@ export class Packer {
         offset: meta.offset,
         length: meta.length,
         fin: meta.fin,
+        fate: s,
       });
       if (s.send.hasData(h.connSend.available)) h.scheduler.push(s);
       else if (s.send.blockedOnConnection(h.connSend.available)) h.connBlocked.push(s);

@@ -4,7 +4,7 @@
  */
 import type { CongestionController } from "./congestion.ts";
 import { TransportError, TransportErrorCode } from "./errors.ts";
-import type { AckFrame } from "./frames/ack.ts";
+import { ACK_FRAME_TYPE, type AckFrame } from "./frames/ack.ts";
 import { GRANULARITY_MS, type RttEstimator } from "./rtt.ts";
 import { PacketState, type SentPacket } from "./sent_packet.ts";
 
@@ -89,7 +89,7 @@ export class LossRecovery {
       throw new TransportError(
         TransportErrorCode.PROTOCOL_VIOLATION,
         `ACK of unsent packet ${largest}`,
-        0x02,
+        ACK_FRAME_TYPE,
       );
     }
     if (largest > this.largestAcked) this.largestAcked = largest;

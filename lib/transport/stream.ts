@@ -2,17 +2,23 @@
  * One bidirectional stream as the application sees it: Web streams over a SendStream and a
  * ReceiveStream, with backpressure on both sides and reset in both directions (RFC 9000 §3).
  */
+import { StreamControl } from "./framer.ts";
 import { type ConnectionClosedError, StreamResetError } from "./errors.ts";
 import { ReceiveStream } from "./receive_stream.ts";
 import { SendStream } from "./send_stream.ts";
+import type { FrameFate, SentFrame } from "./sent_packet.ts";
 import type { StreamConsumer, TransportStream } from "./types.ts";
 
 /** What a stream needs from its connection. */
 export interface StreamHost {
   now(): number;
   smoothedRtt(): number;
-  /** The stream has data or a control frame to send. */
+  /** The stream has data to send. */
   wake(stream: Stream): void;
+  /** The stream owes the peer a control frame (the framer queues it). */
+  queueControl(stream: Stream, frame: StreamControl): void;
+  /** STREAM data was lost and is queued again (counted, then sent like new data). */
+  onStreamDataLost(stream: Stream): void;
   /** The application consumed (or the stream discarded) n bytes: connection-level credit. */
   onConsumed(stream: Stream, n: number): void;
   /** Both halves are finished: the connection may forget the stream. */
@@ -30,18 +36,15 @@ export interface StreamWindows {
   sendSlack: number;
 }
 
-export class Stream implements TransportStream {
+export class Stream implements TransportStream, FrameFate {
   readonly done: Promise<void>;
   readonly send: SendStream;
   readonly recv: ReceiveStream;
   /** In the scheduler's queue. */
   scheduled = false;
-  /** Control frames owed to the peer. */
-  needsMaxStreamData = false;
-  needsResetStream = false;
+  /** The code of the STOP_SENDING we owe or sent. */
   stopSendingCode: number | undefined;
-  needsStopSending = false;
-  resetAcked = false;
+  #resetAcked = false;
   #consumer: StreamConsumer | undefined;
   #paused = false;
   #delivering = false;
@@ -154,8 +157,7 @@ export class Stream implements TransportStream {
     const update = this.recv.window.onConsumed(n, this.host.now(), this.host.smoothedRtt());
     // Once the final size is known (FIN or reset seen) the peer needs no more credit for this stream.
     if (update !== undefined && this.recv.finalSize === undefined) {
-      this.needsMaxStreamData = true;
-      this.host.wake(this);
+      this.host.queueControl(this, StreamControl.MaxStreamData);
     }
     this.host.onConsumed(this, n);
   }
@@ -178,8 +180,7 @@ export class Stream implements TransportStream {
     this.#releaseReceived();
     if (!this.recv.allReceived) {
       this.stopSendingCode = code;
-      this.needsStopSending = true;
-      this.host.wake(this);
+      this.host.queueControl(this, StreamControl.StopSending);
     }
     if (this.recv.finalSize !== undefined) this.#setRecvDone();
   }
@@ -276,8 +277,7 @@ export class Stream implements TransportStream {
     // learns what the stream was (a request head) before it is reset, as if the flush had been immediate.
     if (this.send.sentOffset < this.send.writeOffset) this.host.flushPending();
     this.send.abandon(code);
-    this.needsResetStream = true;
-    this.host.wake(this);
+    this.host.queueControl(this, StreamControl.ResetStream);
   }
 
   #failWriter(error: unknown): void {
@@ -330,10 +330,38 @@ export class Stream implements TransportStream {
     this.checkTerminated();
   }
 
-  /** A sent STREAM frame was acknowledged. */
-  onFrameAcked(offset: number, length: number, fin: boolean): void {
-    this.send.onAcked(offset, length, fin);
-    if (this.send.isComplete) this.checkTerminated();
+  /** FrameFate: a frame this stream sent was acknowledged (a terminated stream has nothing left to learn). */
+  onAcked(f: SentFrame): void {
+    if (this.#terminated) return;
+    if (f.kind === "stream") {
+      this.send.onAcked(f.offset, f.length, f.fin);
+      if (this.send.isComplete) this.checkTerminated();
+    } else if (f.kind === "reset_stream") {
+      this.#resetAcked = true;
+      this.checkTerminated();
+    }
+  }
+
+  /** FrameFate: a frame this stream sent was lost; what still matters is sent again, with current values. */
+  onLost(f: SentFrame): void {
+    if (this.#terminated) return;
+    switch (f.kind) {
+      case "stream":
+        this.send.onLost(f.offset, f.length, f.fin);
+        this.host.onStreamDataLost(this);
+        return;
+      case "reset_stream":
+        if (!this.#resetAcked) this.host.queueControl(this, StreamControl.ResetStream);
+        return;
+      case "stop_sending":
+        if (!this.recv.allReceived) this.host.queueControl(this, StreamControl.StopSending);
+        return;
+      case "max_stream_data":
+        if (this.recv.finalSize === undefined && !this.#discarding) {
+          this.host.queueControl(this, StreamControl.MaxStreamData);
+        }
+        return;
+    }
   }
 
   /** Abandons both directions with an application error code. */
@@ -368,7 +396,7 @@ export class Stream implements TransportStream {
   /** Both halves finished: the send side acknowledged (or reset and the reset acknowledged) and the receive side done. */
   checkTerminated(): void {
     if (this.#terminated || !this.#recvDone) return;
-    const sendDone = this.send.isComplete || (this.send.resetCode !== undefined && this.resetAcked);
+    const sendDone = this.send.isComplete || (this.send.resetCode !== undefined && this.#resetAcked);
     if (!sendDone) return;
     this.#terminated = true;
     this.#finish();

@@ -12,7 +12,6 @@ export class StreamMap {
   readonly streams = new Map<number, Stream>();
   /** Limit on peer-initiated streams we advertised. */
   advertisedMaxStreams = INITIAL_MAX_STREAMS;
-  needsMaxStreams = false;
   #localOpened = 0;
   #peerMaxStreams = INITIAL_MAX_STREAMS;
   #peerOpened = 0;
@@ -25,11 +24,13 @@ export class StreamMap {
     readonly maxIncomingStreams: number,
     readonly create: (id: number) => Stream,
     readonly onIncoming: (s: Stream) => void,
+    /** The limit on peer-initiated streams went up: MAX_STREAMS is owed. */
+    readonly onMaxStreamsRaised: () => void,
   ) {
     this.#localBit = role === "client" ? 0 : 1;
     if (maxIncomingStreams > INITIAL_MAX_STREAMS) {
       this.advertisedMaxStreams = maxIncomingStreams;
-      this.needsMaxStreams = true;
+      onMaxStreamsRaised();
     }
   }
 
@@ -111,7 +112,7 @@ export class StreamMap {
     const limit = this.#peerClosed + this.maxIncomingStreams;
     if (limit - this.advertisedMaxStreams >= this.maxIncomingStreams / 2) {
       this.advertisedMaxStreams = limit;
-      this.needsMaxStreams = true;
+      this.onMaxStreamsRaised();
     }
   }
 

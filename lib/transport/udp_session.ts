@@ -4,11 +4,11 @@
  */
 import {
   type CloseReason,
-  type DatagramSession,
   DatagramTooLargeError,
   type PeerAddress,
   SessionClosedError,
 } from "../dtls/session.ts";
+import type { DatagramSession } from "./datagram_session.ts";
 
 export interface UdpSessionOptions {
   /** Local address to bind (port 0 picks one). */
