@@ -38,8 +38,14 @@ async function grpcOrigin(): Promise<{ port: number; close(): void }> {
     },
     Count(call: grpc.ServerWritableStream<{ text: string; count: number }, unknown>) {
       for (let i = 0; i < call.request.count; i++) call.write({ text: `${call.request.text} ${i}` });
+      // grpc-js may send an error status before writes still queued in its own pipeline: give them a
+      // moment, so the test checks the tunnel, not that race in the service.
       if (call.request.text === "fail") {
-        call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: "stopped after 2 replies" });
+        setTimeout(
+          () =>
+            call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: "stopped after 2 replies" }),
+          50,
+        );
       } else call.end();
     },
   });
