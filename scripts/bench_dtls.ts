@@ -11,6 +11,7 @@ import { startDtlsServer } from "../lib/dtls/server.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
 import { setImmediate } from "node:timers";
+import process from "node:process";
 import { RecordOpener, RecordSealer, SUITES } from "../lib/dtls/cipher.ts";
 import { CipherSuiteId } from "../lib/dtls/constants.ts";
 import { newRecordHeader, readRecordHeader } from "../lib/dtls/record.ts";
@@ -26,6 +27,8 @@ interface Figure {
   bytes: number;
   seconds: number;
   lost: number;
+  /** Process CPU (user + system) per received record, both ends together, in µs. */
+  cpuUs: number;
 }
 
 /** Sends for SECONDS with at most WINDOW in flight; `received()` is the receiver's running count. */
@@ -40,6 +43,7 @@ async function run(
   let lastProgress = performance.now();
   let lastReceived = 0;
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   const end = start + SECONDS * 1000;
   while (performance.now() < end) {
     const r = received();
@@ -59,8 +63,16 @@ async function run(
     await new Promise((res) => setImmediate(res));
   }
   const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const atEnd = received();
   await new Promise((res) => setTimeout(res, 100));
-  return { records: received(), bytes: received() * size, seconds, lost };
+  return {
+    records: received(),
+    bytes: received() * size,
+    seconds,
+    lost,
+    cpuUs: (cpu.user + cpu.system) / Math.max(1, atEnd),
+  };
 }
 
 async function dtlsFigures(): Promise<Map<string, Figure>> {
@@ -165,6 +177,8 @@ const rows = [[
   "raw UDP rec/s",
   "raw MB/s",
   "DTLS/raw",
+  "CPU µs/rec",
+  "raw CPU µs/rec",
 ]];
 for (const [name, f] of dtls) {
   const size = Number(name.split(" ")[1]);
@@ -181,6 +195,8 @@ for (const [name, f] of dtls) {
     fmt(rawRps),
     fmt(r.bytes / r.seconds / 1e6, 1),
     `${fmt((rps / rawRps) * 100, 0)} %`,
+    fmt(f.cpuUs, 1),
+    fmt(r.cpuUs, 1),
   ]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
