@@ -23,7 +23,7 @@ import {
 } from "./session.ts";
 import { MAX_PLAINTEXT_LENGTH } from "./record.ts";
 import { repairReplayWindow } from "./client_quirks.ts";
-import { readEstablished, retireLibrary, type TakenOverSession } from "./client_takeover.ts";
+import { handOverLibrary, readEstablished, type TakenOverSession } from "./client_takeover.ts";
 import { ClientRecordLayer, type Inbound, type RecordCounters } from "./client_records.ts";
 import { ClientUdp } from "./client_udp.ts";
 import { ContentType } from "./constants.ts";
@@ -134,8 +134,7 @@ function attemptHandshake(o: ConnectDtlsOptions, address: string): Promise<Datag
       }
       // Application data that arrived during the handshake, which the library would emit next.
       const early = takeLibraryBuffered(socket);
-      retireLibrary(socket);
-      ClientSession.open(taken, address, early, o).then(resolve, reject);
+      ClientSession.open(socket, taken, address, early, o).then(resolve, reject);
     };
     socket.once("error", onError);
     socket.once("connected", onConnected);
@@ -172,6 +171,8 @@ function classifyHandshakeError(e: Error, o: ConnectDtlsOptions): DtlsError {
 }
 
 const MAX_EARLY_DATAGRAMS = 64;
+/** How long the library's socket stays ours after the handshake: enough to read what was queued on it. */
+const LIBRARY_GRACE_MS = 10;
 let nextId = 1;
 
 /** Which code carries the session's records; "own" is the only one this adapter uses after the handshake. */
@@ -195,16 +196,26 @@ class ClientSession implements DatagramSession {
   #udp: ClientUdp | null = null;
   readonly #log: Logger;
 
-  /** Binds our socket on the handshake's local port and starts carrying records. */
+  /**
+   * Moves the session off the library. Its socket first feeds our record layer for a short grace
+   * (what the server sent right after its Finished is already queued there), then closes, and
+   * ours binds the same local port. No SO_REUSEADDR: with it, the kernel may hand two sockets the
+   * same ephemeral port, and the server keys sessions by port. The session is resolved only once
+   * our socket is bound, so nothing of ours is in flight across the swap.
+   */
   static async open(
+    library: unknown,
     taken: TakenOverSession,
     address: string,
     early: Uint8Array[],
     o: ConnectDtlsOptions,
   ): Promise<ClientSession> {
     const session = new ClientSession(taken, early, o);
+    const closeLibrary = handOverLibrary(library, (d) => session.#onDatagram(d));
+    await new Promise((r) => setTimeout(r, LIBRARY_GRACE_MS));
+    closeLibrary();
     try {
-      session.#udp = await ClientUdp.bind({
+      session.#udp = await ClientUdp.bindAfterClose({
         family: taken.family,
         localPort: taken.localPort,
         peer: { transport: "udp", hostname: address, port: o.port },
@@ -212,10 +223,14 @@ class ClientSession implements DatagramSession {
         onError: (e) => session.#finish({ code: "socket_error", message: String(e), remote: false }),
       });
     } catch (e) {
+      session.#finish({ code: "socket_error", message: String(e), remote: false });
       throw new DtlsHandshakeError(
         `handshake done, but local UDP port ${taken.localPort} could not be bound again: ${String(e)}`,
         { cause: e },
       );
+    }
+    if (session.#reason !== undefined) {
+      throw new DtlsHandshakeError(`the session ended right after its handshake: ${session.#reason.message}`);
     }
     return session;
   }

@@ -49,11 +49,12 @@ interface LibEpoch {
 interface LibSocket {
   _handshakeFinished?: boolean;
   _isClosed?: boolean;
+  bufferedMessages?: unknown[];
   recordLayer?: { epochs?: LibEpoch[]; readEpochNr?: number; writeEpochNr?: number };
   udp?: {
     address(): { address: string; port: number; family?: string | number };
-    removeAllListeners(): unknown;
-    on(event: "error", f: () => void): unknown;
+    removeAllListeners(event?: string): unknown;
+    on(event: "error" | "message", f: (m: Uint8Array) => void): unknown;
     close(): unknown;
   };
   options?: { type?: string };
@@ -121,20 +122,29 @@ export function readEstablished(socket: unknown): TakenOverSession {
 }
 
 /**
- * Stops the library: it must never send or receive again. Its UDP socket is closed, which frees
- * the local port for the socket we bind in its place (Linux frees it on the next turn of the loop).
+ * Stops the library from sending or handling anything and routes what its UDP socket still
+ * receives (datagrams queued before our socket was bound) to `onDatagram`. Returns the function
+ * that finally closes that socket, which frees the local port.
  */
-export function retireLibrary(socket: unknown): void {
+export function handOverLibrary(socket: unknown, onDatagram: (d: Uint8Array) => void): () => void {
   const s = socket as LibSocket;
-  s._isClosed = true; // its send() and close() now refuse or do nothing harmful
+  s._isClosed = true; // its send() refuses from now on
+  s.bufferedMessages = [];
   const udp = s.udp;
-  if (udp === undefined) return;
+  if (udp === undefined) return () => {};
   udp.removeAllListeners();
-  // A late close error must not become an unhandled "error" event.
+  // A late socket error must not become an unhandled "error" event.
   udp.on("error", () => {});
-  try {
-    udp.close();
-  } catch {
-    // already closed
-  }
+  udp.on("message", (m: Uint8Array) => onDatagram(m));
+  let closed = false;
+  return () => {
+    if (closed) return;
+    closed = true;
+    udp.removeAllListeners("message");
+    try {
+      udp.close();
+    } catch {
+      // already closed
+    }
+  };
 }

@@ -15,7 +15,7 @@ export interface ClientUdpOptions {
   onError: (e: unknown) => void;
 }
 
-/** The library's port is freed a loop turn after its close; retry the bind that long, no longer. */
+/** The port is freed a loop turn after the library's close: retry the bind that long, no longer. */
 const BIND_ATTEMPTS = 50;
 const BIND_RETRY_MS = 2;
 
@@ -35,17 +35,21 @@ export class ClientUdp {
     this.done = this.#receiveLoop();
   }
 
-  /** Binds the port the library just released; rejects with AddrInUse if another socket took it. */
-  static async bind(o: ClientUdpOptions): Promise<ClientUdp> {
-    const hostname = o.family === "udp6" ? "::" : "0.0.0.0";
+  /** Binds the port once the library has released it (its close frees it a loop turn later). */
+  static async bindAfterClose(o: ClientUdpOptions): Promise<ClientUdp> {
     for (let attempt = 1;; attempt++) {
       try {
-        return new ClientUdp(Deno.listenDatagram({ transport: "udp", hostname, port: o.localPort }), o);
+        return new ClientUdp(ClientUdp.#listen(o), o);
       } catch (e) {
         if (!(e instanceof Deno.errors.AddrInUse) || attempt >= BIND_ATTEMPTS) throw e;
         await new Promise((r) => setTimeout(r, BIND_RETRY_MS));
       }
     }
+  }
+
+  static #listen(o: ClientUdpOptions): Deno.DatagramConn {
+    const hostname = o.family === "udp6" ? "::" : "0.0.0.0";
+    return Deno.listenDatagram({ transport: "udp", hostname, port: o.localPort });
   }
 
   get localPort(): number {
