@@ -1,7 +1,9 @@
 /**
- * DTLS throughput on loopback: our client adapter (node-dtls-client) ↔ our server, each way, at
- * 1 200 and 16 000-byte payloads, next to raw UDP (Deno.listenDatagram ↔ Deno.listenDatagram)
- * measured in the same run. Both ends run in this one process, so the sender reads the receiver's
+ * DTLS throughput on loopback: our client adapter (node-dtls-client's handshake, then our own
+ * record path) ↔ our server, each way, at 1 200 and 16 000-byte payloads, next to raw UDP
+ * (Deno.listenDatagram ↔ Deno.listenDatagram) measured in the same run. "CPU µs/rec" is the
+ * process's CPU time (user + system, both ends) per delivered record; the server side is the
+ * same code in every run, so a change in it is the client's. Both ends run in this one process, so the sender reads the receiver's
  * counter directly and keeps at most WINDOW datagrams in flight: a closed loop that measures
  * per-record cost rather than how fast the socket buffer overflows.
  *
