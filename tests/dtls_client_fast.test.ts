@@ -7,7 +7,9 @@ import { assert, assertEquals, assertThrows } from "./support/dtls_assert.ts";
 import { dtls } from "node-dtls-client";
 import { connectDtls } from "../lib/dtls/client.ts";
 import { readEstablished } from "../lib/dtls/client_takeover.ts";
-import { RecordSealer, SUITES } from "../lib/dtls/cipher.ts";
+import { RecordOpener, RecordSealer, SUITES } from "../lib/dtls/cipher.ts";
+import { ClientRecordLayer } from "../lib/dtls/client_records.ts";
+import { ReplayWindow } from "../lib/dtls/replay_window.ts";
 import { CipherSuiteId, ContentType, DTLS_1_2 } from "../lib/dtls/constants.ts";
 import { DtlsHandshakeError } from "../lib/dtls/errors.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
@@ -208,4 +210,61 @@ Deno.test("takeover refuses a library state it does not recognise, loudly", () =
     },
   };
   assertThrows(() => readEstablished(fake), DtlsHandshakeError, "cipher suite");
+});
+
+Deno.test("fast path over IPv6 loopback: the takeover rebinds a udp6 port and data flows both ways", async () => {
+  let server;
+  try {
+    ({ server } = await startEchoServer({ hostname: "::1" }));
+  } catch (e) {
+    console.log(`no IPv6 loopback here (${String(e)}); nothing to test`);
+    return;
+  }
+  const c = await connectDtls({ hostname: "::1", port: server.addr.port, identity: IDENTITY, psk: PSK });
+  try {
+    const got = new Promise<Uint8Array>((r) => c.onDatagram(r));
+    c.send(new TextEncoder().encode("over v6"));
+    assertEquals(new TextDecoder().decode(await got), "over v6");
+  } finally {
+    c.close();
+    await c.closed;
+    await server.close();
+  }
+});
+
+Deno.test("client record layer fuzz: random and mutated datagrams never throw and never deliver", () => {
+  const suite = SUITES[CipherSuiteId.TLS_PSK_WITH_AES_128_GCM_SHA256];
+  const key = crypto.getRandomValues(new Uint8Array(16));
+  const salt = crypto.getRandomValues(new Uint8Array(4));
+  const layer = new ClientRecordLayer({
+    sealer: new RecordSealer(suite, key, salt),
+    opener: new RecordOpener(suite, key, salt),
+    epoch: 1,
+    nextSeq: 1,
+    window: new ReplayWindow(),
+    localAddress: "0.0.0.0",
+    localPort: 1,
+    family: "udp4",
+  });
+  const rnd = seededRandom(5);
+  const real = layer.seal(ContentType.application_data, new Uint8Array(40))!;
+  let delivered = 0;
+  for (let i = 0; i < 20_000; i++) {
+    let d: Uint8Array;
+    if (i % 2 === 0) {
+      d = new Uint8Array(Math.floor(rnd() * 120));
+      for (let k = 0; k < d.length; k++) d[k] = Math.floor(rnd() * 256);
+      if (d.length >= 5 && rnd() < 0.5) d.set([23, 0xfe, 0xfd, 0, 1], 0); // plausible header
+    } else {
+      d = real.slice();
+      d[Math.floor(rnd() * d.length)] ^= 1 + Math.floor(rnd() * 255);
+      if (rnd() < 0.3) d = d.subarray(0, Math.floor(rnd() * d.length));
+    }
+    layer.receive(d, () => delivered++);
+  }
+  assertEquals(delivered, 0);
+  // The untouched record still opens once: forged input moved nothing.
+  layer.receive(real, () => delivered++);
+  layer.receive(real, () => delivered++);
+  assertEquals(delivered, 1);
 });
