@@ -211,6 +211,12 @@ class ClientSession implements DatagramSession {
     o: ConnectDtlsOptions,
   ): Promise<ClientSession> {
     const session = new ClientSession(taken, early, o);
+    // Records after the server's Finished in the same datagram are still emitted by the library
+    // (it is in the middle of that datagram); they arrive here as plaintext.
+    (library as { on(e: "message", f: (m: Uint8Array) => void): void }).on(
+      "message",
+      (m) => session.#onInbound({ kind: "data", data: new Uint8Array(m.buffer, m.byteOffset, m.byteLength) }),
+    );
     const closeLibrary = handOverLibrary(library, (d) => session.#onDatagram(d));
     await new Promise((r) => setTimeout(r, LIBRARY_GRACE_MS));
     closeLibrary();
