@@ -1,7 +1,9 @@
 /**
- * DTLS throughput on loopback: our client adapter (node-dtls-client) ↔ our server, each way, at
- * 1 200 and 16 000-byte payloads, next to raw UDP (Deno.listenDatagram ↔ Deno.listenDatagram)
- * measured in the same run. Both ends run in this one process, so the sender reads the receiver's
+ * DTLS throughput on loopback: our client adapter (node-dtls-client's handshake, then our own
+ * record path) ↔ our server, each way, at 1 200 and 16 000-byte payloads, next to raw UDP
+ * (Deno.listenDatagram ↔ Deno.listenDatagram) measured in the same run. "CPU µs/rec" is the
+ * process's CPU time (user + system, both ends) per delivered record; the server side is the
+ * same code in every run, so a change in it is the client's. Both ends run in this one process, so the sender reads the receiver's
  * counter directly and keeps at most WINDOW datagrams in flight: a closed loop that measures
  * per-record cost rather than how fast the socket buffer overflows.
  *
@@ -11,6 +13,7 @@ import { startDtlsServer } from "../lib/dtls/server.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
 import { setImmediate } from "node:timers";
+import process from "node:process";
 import { RecordOpener, RecordSealer, SUITES } from "../lib/dtls/cipher.ts";
 import { CipherSuiteId } from "../lib/dtls/constants.ts";
 import { newRecordHeader, readRecordHeader } from "../lib/dtls/record.ts";
@@ -26,6 +29,8 @@ interface Figure {
   bytes: number;
   seconds: number;
   lost: number;
+  /** Process CPU (user + system) per received record, both ends together, in µs. */
+  cpuUs: number;
 }
 
 /** Sends for SECONDS with at most WINDOW in flight; `received()` is the receiver's running count. */
@@ -40,6 +45,7 @@ async function run(
   let lastProgress = performance.now();
   let lastReceived = 0;
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   const end = start + SECONDS * 1000;
   while (performance.now() < end) {
     const r = received();
@@ -59,8 +65,16 @@ async function run(
     await new Promise((res) => setImmediate(res));
   }
   const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const atEnd = received();
   await new Promise((res) => setTimeout(res, 100));
-  return { records: received(), bytes: received() * size, seconds, lost };
+  return {
+    records: received(),
+    bytes: received() * size,
+    seconds,
+    lost,
+    cpuUs: (cpu.user + cpu.system) / Math.max(1, atEnd),
+  };
 }
 
 async function dtlsFigures(): Promise<Map<string, Figure>> {
@@ -151,6 +165,79 @@ function cipherFigures(): string[] {
   return lines;
 }
 
+/** CPU time of this process's main thread (the client's, in clientThreadFigures), in µs. */
+function mainThreadCpuUs(): number {
+  const stat = Deno.readTextFileSync(`/proc/self/task/${Deno.pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // fields 14 and 15 (utime, stime) in clock ticks, 100 a second on Linux
+  return (Number(f[11]) + Number(f[12])) * 10_000;
+}
+
+/**
+ * The client alone: the server runs in a Worker (its own thread), and the client's thread CPU
+ * per delivered record is read from /proc. The sender waits on a shared counter (Atomics.waitAsync),
+ * so no polling is counted.
+ */
+async function clientThreadFigures(): Promise<string[]> {
+  const shared = new SharedArrayBuffer(8);
+  const counts = new Int32Array(shared);
+  const worker = new Worker(new URL("./bench_dtls_server.ts", import.meta.url), { type: "module" });
+  const next = () => new Promise<Record<string, unknown>>((r) => (worker.onmessage = (e) => r(e.data)));
+  let reply = next();
+  worker.postMessage({ cmd: "start", shared, identity, psk });
+  const { port } = (await reply) as { port: number };
+  const client = await connectDtls({ hostname: "127.0.0.1", port, identity, psk });
+  client.onDatagram(() => {
+    Atomics.add(counts, 1, 1);
+    Atomics.notify(counts, 1);
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  const lines: string[] = [];
+  for (const size of SIZES) {
+    // client → server: this thread seals and sends
+    const payload = crypto.getRandomValues(new Uint8Array(size));
+    Atomics.store(counts, 0, 0);
+    let sent = 0;
+    let lost = 0;
+    let cpu0 = mainThreadCpuUs();
+    const end = performance.now() + SECONDS * 1000;
+    while (performance.now() < end) {
+      const r = Atomics.load(counts, 0);
+      while (sent - lost - Atomics.load(counts, 0) < WINDOW) {
+        client.send(payload);
+        sent++;
+      }
+      const w = Atomics.waitAsync(counts, 0, r, 50);
+      if ((w.async ? await w.value : w.value) === "timed-out") lost = sent - Atomics.load(counts, 0);
+    }
+    let n = Atomics.load(counts, 0);
+    const up = (mainThreadCpuUs() - cpu0) / Math.max(1, n);
+    lines.push(
+      `client → server ${fmt(size)} B: ${fmt(n / SECONDS)} records/s, client ${fmt(up, 1)} µs CPU per record`,
+    );
+    // server → client: this thread receives and opens
+    await new Promise((r) => setTimeout(r, 100));
+    Atomics.store(counts, 1, 0);
+    reply = next();
+    cpu0 = mainThreadCpuUs();
+    worker.postMessage({ cmd: "send", size, seconds: SECONDS, window: WINDOW });
+    await reply;
+    n = Atomics.load(counts, 1);
+    const down = (mainThreadCpuUs() - cpu0) / Math.max(1, n);
+    lines.push(
+      `server → client ${fmt(size)} B: ${fmt(n / SECONDS)} records/s, client ${
+        fmt(down, 1)
+      } µs CPU per record`,
+    );
+  }
+  client.close();
+  await client.closed;
+  reply = next();
+  worker.postMessage({ cmd: "stop" });
+  await reply;
+  return lines;
+}
+
 const raw = await rawFigures();
 const dtls = await dtlsFigures();
 
@@ -165,6 +252,8 @@ const rows = [[
   "raw UDP rec/s",
   "raw MB/s",
   "DTLS/raw",
+  "CPU µs/rec",
+  "raw CPU µs/rec",
 ]];
 for (const [name, f] of dtls) {
   const size = Number(name.split(" ")[1]);
@@ -181,12 +270,16 @@ for (const [name, f] of dtls) {
     fmt(rawRps),
     fmt(r.bytes / r.seconds / 1e6, 1),
     `${fmt((rps / rawRps) * 100, 0)} %`,
+    fmt(f.cpuUs, 1),
+    fmt(r.cpuUs, 1),
   ]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 for (const r of rows) {
   console.log(r.map((c, i) => (i < 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  "));
 }
+console.log("\nThe client's thread alone (server in a Worker), CPU from /proc per delivered record:");
+for (const line of await clientThreadFigures()) console.log(`  ${line}`);
 console.log("");
 for (const line of cipherFigures()) console.log(line);
 console.log(

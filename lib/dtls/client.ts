@@ -3,6 +3,10 @@
  * a handshake flight (one lost datagram stalls it until its timeout), so each attempt gets a
  * fresh socket, and failed attempts are retried with exponential backoff and jitter, except when
  * the server rejected our key: that cannot improve by retrying, so it fails at once.
+ *
+ * The library only does the handshake: once it is done, the session's keys, sequence numbers and
+ * local port move to our own record layer (client_takeover.ts, client_records.ts) on our own
+ * Deno.listenDatagram socket (client_udp.ts), the same codec and cipher the server uses.
  */
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
@@ -19,6 +23,10 @@ import {
 } from "./session.ts";
 import { MAX_PLAINTEXT_LENGTH } from "./record.ts";
 import { repairReplayWindow } from "./client_quirks.ts";
+import { handOverLibrary, readEstablished, type TakenOverSession } from "./client_takeover.ts";
+import { ClientRecordLayer, type Inbound, type RecordCounters } from "./client_records.ts";
+import { ClientUdp } from "./client_udp.ts";
+import { ContentType } from "./constants.ts";
 import { isStaleSessionHint } from "./stale_hint.ts";
 
 export type ClientCipherSuite = "TLS_PSK_WITH_AES_128_GCM_SHA256";
@@ -115,13 +123,31 @@ function attemptHandshake(o: ConnectDtlsOptions, address: string): Promise<Datag
           "dtls: could not repair node-dtls-client's replay window (library changed?)",
         );
       }
-      // Created synchronously: the library emits datagrams that arrived during the handshake
-      // right after "connected", and the session must already be listening.
-      resolve(new ClientSession(socket, o));
+      // From here on the records are ours (client_takeover.ts); the library only did the handshake.
+      let taken: TakenOverSession;
+      try {
+        taken = readEstablished(socket);
+      } catch (e) {
+        socket.close(); // the library's own close_notify: the server forgets the half-built session
+        reject(e);
+        return;
+      }
+      // Application data that arrived during the handshake, which the library would emit next.
+      const early = takeLibraryBuffered(socket);
+      ClientSession.open(socket, taken, address, early, o).then(resolve, reject);
     };
     socket.once("error", onError);
     socket.once("connected", onConnected);
   });
+}
+
+/** The plaintexts the library buffered during its handshake; it will not emit them after this. */
+function takeLibraryBuffered(socket: unknown): Uint8Array[] {
+  const s = socket as { bufferedMessages?: Array<{ msg?: { data?: Uint8Array } }> };
+  const out: Uint8Array[] = [];
+  for (const m of s.bufferedMessages ?? []) if (m.msg?.data instanceof Uint8Array) out.push(m.msg.data);
+  s.bufferedMessages = [];
+  return out;
 }
 
 /** Maps node-dtls-client's error messages (its only signal) to our typed errors. */
@@ -145,7 +171,12 @@ function classifyHandshakeError(e: Error, o: ConnectDtlsOptions): DtlsError {
 }
 
 const MAX_EARLY_DATAGRAMS = 64;
+/** How long the library's socket stays ours after the handshake: enough to read what was queued on it. */
+const LIBRARY_GRACE_MS = 10;
 let nextId = 1;
+
+/** Which code carries the session's records; "own" is the only one this adapter uses after the handshake. */
+export type ClientRecordPath = "own";
 
 class ClientSession implements DatagramSession {
   readonly id: string;
@@ -153,55 +184,95 @@ class ClientSession implements DatagramSession {
   readonly remoteAddress: PeerAddress;
   readonly maxDatagramSize: number;
   readonly closed: Promise<CloseReason>;
+  /** Exposed so tests (and the admin view) can prove no record went through node-dtls-client. */
+  readonly recordPath: ClientRecordPath = "own";
   #resolveClosed!: (r: CloseReason) => void;
   #reason: CloseReason | undefined;
-  #closingLocally: string | undefined;
   #receiver: ((data: Uint8Array) => void) | null = null;
   /** Datagrams that arrived before onDatagram was set. */
   #early: Uint8Array[] = [];
   #pathHint: (() => void) | null = null;
-  readonly #socket: dtls.Socket;
+  readonly #records: ClientRecordLayer;
+  #udp: ClientUdp | null = null;
+  readonly #log: Logger;
 
-  constructor(socket: dtls.Socket, o: ConnectDtlsOptions) {
-    this.#socket = socket;
+  /**
+   * Moves the session off the library. Its socket first feeds our record layer for a short grace
+   * (what the server sent right after its Finished is already queued there), then closes, and
+   * ours binds the same local port. No SO_REUSEADDR: with it, the kernel may hand two sockets the
+   * same ephemeral port, and the server keys sessions by port. The session is resolved only once
+   * our socket is bound, so nothing of ours is in flight across the swap.
+   */
+  static async open(
+    library: unknown,
+    taken: TakenOverSession,
+    address: string,
+    early: Uint8Array[],
+    o: ConnectDtlsOptions,
+  ): Promise<ClientSession> {
+    const session = new ClientSession(taken, early, o);
+    // Records after the server's Finished in the same datagram are still emitted by the library
+    // (it is in the middle of that datagram); they arrive here as plaintext.
+    (library as { on(e: "message", f: (m: Uint8Array) => void): void }).on(
+      "message",
+      (m) => session.#onInbound({ kind: "data", data: new Uint8Array(m.buffer, m.byteOffset, m.byteLength) }),
+    );
+    const closeLibrary = handOverLibrary(library, (d) => session.#onDatagram(d));
+    await new Promise((r) => setTimeout(r, LIBRARY_GRACE_MS));
+    closeLibrary();
+    try {
+      session.#udp = await ClientUdp.bindAfterClose({
+        family: taken.family,
+        localPort: taken.localPort,
+        peer: { transport: "udp", hostname: address, port: o.port },
+        onDatagram: (d) => session.#onDatagram(d),
+        onError: (e) => session.#finish({ code: "socket_error", message: String(e), remote: false }),
+      });
+    } catch (e) {
+      session.#finish({ code: "socket_error", message: String(e), remote: false });
+      throw new DtlsHandshakeError(
+        `handshake done, but local UDP port ${taken.localPort} could not be bound again: ${String(e)}`,
+        { cause: e },
+      );
+    }
+    if (session.#reason !== undefined) {
+      throw new DtlsHandshakeError(`the session ended right after its handshake: ${session.#reason.message}`);
+    }
+    return session;
+  }
+
+  private constructor(taken: TakenOverSession, early: Uint8Array[], o: ConnectDtlsOptions) {
     this.id = `c${(nextId++).toString(36)}`;
     this.identity = o.identity;
     this.remoteAddress = { hostname: o.hostname, port: o.port };
     this.maxDatagramSize = Math.min(o.maxDatagramSize ?? MAX_PLAINTEXT_LENGTH, MAX_PLAINTEXT_LENGTH);
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    socket.on("message", (msg: Buffer) => {
-      const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
-      if (this.#receiver !== null) this.#receiver(data);
-      else if (this.#early.length < MAX_EARLY_DATAGRAMS) this.#early.push(data);
-    });
-    // The library drops epoch-0 records after its handshake, so the server's stale-session hint is
-    // read beside it, from the UDP socket underneath (a field the library does not export).
-    const udp = (socket as unknown as { udp?: { on(e: "message", f: (m: Buffer) => void): void } }).udp;
-    udp?.on("message", (msg: Buffer) => {
-      if (this.#reason === undefined && isStaleSessionHint(new Uint8Array(msg))) this.#pathHint?.();
-    });
-    // The library answers a peer's close_notify with its own and closes the socket ("close");
-    // a fatal alert or socket failure surfaces as "error" without "close".
-    socket.on("close", () => {
-      if (this.#closingLocally !== undefined) {
-        this.#finish({ code: "closed", message: this.#closingLocally, remote: false });
-      } else this.#finish({ code: "close_notify", message: "server sent close_notify", remote: true });
-    });
-    socket.on("error", (e: Error) => {
-      const msg = e?.message ?? String(e);
-      const code = /fatal alert/.test(msg) ? "alert" : "socket_error";
-      this.#finish({ code, message: msg, remote: true });
-    });
+    this.#records = new ClientRecordLayer(taken);
+    this.#early = early.slice(0, MAX_EARLY_DATAGRAMS);
+    this.#log = (o.logger ?? silentLogger).child({ component: "dtls-client" });
+  }
+
+  /** Records sealed, opened and dropped by our own record layer. */
+  get recordCounters(): Readonly<RecordCounters> {
+    return this.#records.counters;
+  }
+
+  /** The local UDP port (the server's key for this session). */
+  get localPort(): number {
+    return this.#udp?.localPort ?? 0;
   }
 
   send(data: Uint8Array): void {
-    if (this.#reason !== undefined || this.#closingLocally !== undefined) {
-      throw new SessionClosedError(this.#reason);
-    }
+    if (this.#reason !== undefined) throw new SessionClosedError(this.#reason);
     if (data.length > this.maxDatagramSize) {
       throw new DatagramTooLargeError(data.length, this.maxDatagramSize);
     }
-    this.#socket.send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    const record = this.#records.seal(ContentType.application_data, data);
+    if (record === null) {
+      this.#end({ code: "closed", message: "record sequence numbers exhausted", remote: false }, false);
+      throw new SessionClosedError(this.#reason);
+    }
+    this.#udp?.send(record);
   }
 
   onDatagram(receiver: ((data: Uint8Array) => void) | null): void {
@@ -217,13 +288,41 @@ class ClientSession implements DatagramSession {
   }
 
   close(message = "closed locally"): void {
-    if (this.#reason !== undefined || this.#closingLocally !== undefined) return;
-    this.#closingLocally = message;
-    try {
-      this.#socket.close();
-    } catch (e) {
-      this.#finish({ code: "closed", message: `${message} (${String(e)})`, remote: false });
+    this.#end({ code: "closed", message, remote: false }, true);
+  }
+
+  #onDatagram(datagram: Uint8Array): void {
+    if (this.#reason !== undefined) return;
+    // The stale-session hint is an epoch-0 record our layer drops; it is read before it.
+    if (isStaleSessionHint(datagram)) {
+      this.#pathHint?.();
+      return;
     }
+    this.#records.receive(datagram, this.#onInbound);
+  }
+
+  readonly #onInbound = (r: Inbound): void => {
+    if (this.#reason !== undefined) return;
+    if (r.kind === "data") {
+      if (r.data.length > this.maxDatagramSize) return;
+      if (this.#receiver !== null) this.#receiver(r.data);
+      else if (this.#early.length < MAX_EARLY_DATAGRAMS) this.#early.push(r.data);
+    } else if (r.kind === "close_notify") {
+      // RFC 5246 §7.2.1: answer with our own close_notify and close down at once.
+      this.#end({ code: "close_notify", message: "server sent close_notify", remote: true }, true);
+    } else {
+      this.#end({ code: "alert", message: `received fatal alert: ${r.alert}`, remote: true }, false);
+    }
+  };
+
+  /** Ends the session: optionally sends close_notify, then closes the socket once it has left. */
+  #end(reason: CloseReason, sendCloseNotify: boolean): void {
+    if (this.#reason !== undefined) return;
+    if (sendCloseNotify) {
+      const alert = this.#records.closeNotify();
+      if (alert !== null) this.#udp?.send(alert);
+    }
+    this.#finish(reason);
   }
 
   #finish(reason: CloseReason): void {
@@ -233,6 +332,7 @@ class ClientSession implements DatagramSession {
     this.#pathHint = null;
     this.#early = [];
     this.#resolveClosed(reason);
+    this.#udp?.close().catch((e) => this.#log.debug({ err: String(e) }, "dtls: closing the socket failed"));
   }
 }
 

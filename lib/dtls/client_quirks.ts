@@ -41,3 +41,10 @@ export function repairReplayWindow(socket: unknown): boolean {
   patched = true;
   return true;
 }
+
+/** The window our patch keeps for a library epoch (its accepted records), or undefined if unpatched. */
+export function libraryReplayWindow(libraryWindow: unknown): ReplayWindow | undefined {
+  if (typeof libraryWindow !== "object" || libraryWindow === null) return undefined;
+  const w = (libraryWindow as { [OURS]?: ReplayWindow })[OURS];
+  return w instanceof ReplayWindow ? w : undefined;
+}
