@@ -4,7 +4,8 @@
  * the certificates served by SNI are verified against Pebble's root.
  */
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
-import { freePort, type Pebble, startPebble } from "./support/pebble.ts";
+import { type Pebble, startPebble } from "./support/pebble.ts";
+import { freePort } from "./support/ports.ts";
 import { ADMIN_KEY, SERVER_DOMAIN, startTestServer, type TestServer } from "./support/server.ts";
 import { type ResolverProxy, startResolverProxy } from "./support/resolver_proxy.ts";
 import type { LogLine } from "./support/process.ts";

@@ -13,15 +13,9 @@ import {
   type TunnelServer,
 } from "./support/tunnel_env.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
+import { freePort } from "./support/ports.ts";
 
 const DOMAIN = "app.test";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test("inspector: a request through the tunnel appears in Chromium within 1 s and in the JSON API", async () => {
   const origin = startOrigin("inspected");

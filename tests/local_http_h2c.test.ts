@@ -3,11 +3,11 @@
  * and a raw node:http2 service that records what arrives (path bytes, header lines, trailers).
  */
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import http2 from "node:http2";
 import type { HeaderLine } from "../lib/protocol/body.ts";
 import { closeLocalConnections, sendLocal } from "../lib/proxy/local_http.ts";
 import { assert, assertEquals } from "./support/assert.ts";
+import { startGrpcEcho } from "./support/grpc_echo.ts";
 import {
   bytes,
   chunkSource,
@@ -18,38 +18,6 @@ import {
   request,
   throttledSink,
 } from "./support/local_http.ts";
-
-type Handlers = grpc.UntypedServiceImplementation;
-
-async function grpcOrigin(): Promise<{ url: URL; close(): void }> {
-  const definition = protoLoader.loadSync(new URL("./support/local_echo.proto", import.meta.url).pathname);
-  // deno-lint-ignore no-explicit-any
-  const echo = (grpc.loadPackageDefinition(definition) as any).hopgate.test.Echo;
-  const server = new grpc.Server();
-  const handlers: Handlers = {
-    Say(call: grpc.ServerUnaryCall<{ text: string }, unknown>, done: grpc.sendUnaryData<unknown>) {
-      if (call.request.text === "fail") {
-        return done({ code: grpc.status.INVALID_ARGUMENT, details: "text must not be fail" });
-      }
-      done(null, { text: `echo: ${call.request.text}` });
-    },
-    Count(call: grpc.ServerWritableStream<{ text: string; count: number }, unknown>) {
-      for (let i = 0; i < call.request.count; i++) call.write({ text: `${call.request.text} ${i}` });
-      if (call.request.text === "fail") {
-        call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: "stopped after 2 replies" });
-      } else call.end();
-    },
-  };
-  server.addService(echo.service, handlers);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      "127.0.0.1:0",
-      grpc.ServerCredentials.createInsecure(),
-      (e, p) => e ? reject(e) : resolve(p),
-    )
-  );
-  return { url: new URL(`http://127.0.0.1:${port}`), close: () => server.forceShutdown() };
-}
 
 /** A length-prefixed gRPC message carrying EchoRequest{text = 1, count = 2} (protobuf, by hand). */
 function echoRequest(text: string, count = 0): Uint8Array {
@@ -87,7 +55,7 @@ function grpcCall(url: URL, method: string, message: Uint8Array) {
 const value = (lines: HeaderLine[] | null, name: string) => lines?.find(([n]) => n === name)?.[1];
 
 Deno.test("a grpc-js unary call over h2c answers with its message and grpc-status 0 in trailers", async () => {
-  const origin = await grpcOrigin();
+  const origin = await startGrpcEcho();
   try {
     const res = await grpcCall(origin.url, "Say", echoRequest("hello"));
     assertEquals(res.status, 200);
@@ -101,7 +69,7 @@ Deno.test("a grpc-js unary call over h2c answers with its message and grpc-statu
 });
 
 Deno.test("a failing unary call carries its status and message (trailers-only answer: in the head)", async () => {
-  const origin = await grpcOrigin();
+  const origin = await startGrpcEcho();
   try {
     const res = await grpcCall(origin.url, "Say", echoRequest("fail"));
     const status = value(res.headers, "grpc-status") ?? value(res.trailers, "grpc-status");
@@ -114,7 +82,7 @@ Deno.test("a failing unary call carries its status and message (trailers-only an
 });
 
 Deno.test("a server-streaming call delivers every message, then its trailers (ok and failed)", async () => {
-  const origin = await grpcOrigin();
+  const origin = await startGrpcEcho();
   try {
     const ok = await grpcCall(origin.url, "Count", echoRequest("n", 3));
     assertEquals(echoReplies(ok.body), ["n 0", "n 1", "n 2"]);

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { PUBLIC_HOST, startHarness, within } from "./support/proxy_harness.ts";
 import { connectPlain, rawExchange } from "./support/raw_http.ts";
+import { freePort } from "./support/ports.ts";
 
 type Handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>;
 
@@ -195,12 +196,7 @@ Deno.test("server-sent events arrive incrementally: the first before the origin 
 });
 
 Deno.test("a local origin that is down answers 502 local_unreachable naming the cause", async () => {
-  const port = (() => {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const p = (l.addr as Deno.NetAddr).port;
-    l.close();
-    return p;
-  })();
+  const port = freePort();
   await using t = await startHarness(`http://127.0.0.1:${port}`);
   const res = await t.fetch("/", { headers: { accept: "application/json" } });
   assert.equal(res.status, 502);

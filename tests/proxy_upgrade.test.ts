@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { startHarness } from "./support/proxy_harness.ts";
 import { connectPlain, rawExchange } from "./support/raw_http.ts";
+import { freePort } from "./support/ports.ts";
 
 function once<T>(ws: WebSocket, type: string): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -82,12 +83,7 @@ Deno.test("an upgrade the origin answers with 200 stays HTTP: the next request o
 });
 
 Deno.test("an upgrade to a local service that is down is a complete 502 page", async () => {
-  const port = (() => {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const p = (l.addr as Deno.NetAddr).port;
-    l.close();
-    return p;
-  })();
+  const port = freePort();
   await using t = await startHarness(`http://127.0.0.1:${port}`);
   const [res] = await rawExchange(
     await connectPlain(t.front.addr.port),

@@ -6,8 +6,8 @@
  */
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { assertEquals } from "./support/assert.ts";
+import { echoService, startGrpcEcho } from "./support/grpc_echo.ts";
 import {
   startTunnelClient,
   startTunnelServer,
@@ -16,48 +16,9 @@ import {
 } from "./support/tunnel_env.ts";
 
 const DOMAIN = "grpc.test";
-const PROTO = new URL("./support/local_echo.proto", import.meta.url).pathname;
 
 // deno-lint-ignore no-explicit-any
 type Echo = any;
-
-function echoService(): Echo {
-  const definition = protoLoader.loadSync(PROTO);
-  // deno-lint-ignore no-explicit-any
-  return (grpc.loadPackageDefinition(definition) as any).hopgate.test.Echo;
-}
-
-async function grpcOrigin(): Promise<{ port: number; close(): void }> {
-  const server = new grpc.Server();
-  server.addService(echoService().service, {
-    Say(call: grpc.ServerUnaryCall<{ text: string }, unknown>, done: grpc.sendUnaryData<unknown>) {
-      if (call.request.text === "fail") {
-        return done({ code: grpc.status.INVALID_ARGUMENT, details: "text must not be fail" });
-      }
-      done(null, { text: `echo: ${call.request.text}` });
-    },
-    Count(call: grpc.ServerWritableStream<{ text: string; count: number }, unknown>) {
-      for (let i = 0; i < call.request.count; i++) call.write({ text: `${call.request.text} ${i}` });
-      // grpc-js may send an error status before writes still queued in its own pipeline: give them a
-      // moment, so the test checks the tunnel, not that race in the service.
-      if (call.request.text === "fail") {
-        setTimeout(
-          () =>
-            call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: "stopped after 2 replies" }),
-          50,
-        );
-      } else call.end();
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      "127.0.0.1:0",
-      grpc.ServerCredentials.createInsecure(),
-      (e, p) => e ? reject(e) : resolve(p),
-    )
-  );
-  return { port, close: () => server.forceShutdown() };
-}
 
 function grpcClient(srv: TunnelServer): Echo {
   const Echo = echoService();
@@ -90,7 +51,7 @@ function count(
 
 for (const mode of ["a service declared h2c://", "content-type application/grpc on a plain target"]) {
   Deno.test(`gRPC through the tunnel (${mode}): unary and server-streaming, statuses in trailers`, async () => {
-    const origin = await grpcOrigin();
+    const origin = await startGrpcEcho();
     let srv: TunnelServer | undefined;
     let tunnel: Awaited<ReturnType<typeof startTunnelClient>> | undefined;
     let client: Echo | undefined;

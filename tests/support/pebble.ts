@@ -3,6 +3,7 @@
  * every name with 127.0.0.1) as processes for end-to-end ACME tests, on free loopback ports.
  * Pebble's own HTTPS uses a certificate from a throwaway CA made here (`caFile` trusts it).
  */
+import { freePort } from "./ports.ts";
 import { issueHostCertificate, loadOrCreateCa } from "../../lib/tls/self_signed.ts";
 
 export interface Pebble {
@@ -23,14 +24,6 @@ export interface PebbleOptions {
   /** The port Pebble's validator dials for HTTP-01: the HopGate server's plain HTTP listener. */
   httpPort: number;
   dir: string;
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** A UDP port that was free a moment ago on 127.0.0.1. */
