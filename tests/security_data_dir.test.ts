@@ -71,13 +71,17 @@ async function rawRows(dir: string): Promise<Record<string, unknown>[]> {
 }
 
 Deno.test("every file under the data directory is owner-only whatever the umask, and no key is stored in plain text", async () => {
-  const previous = Deno.umask(0); // the server inherits it: PGlite would create 0666 files
   const dataDir = await Deno.makeTempDir({ prefix: "hopgate-sec-data-" });
   try {
     await Deno.chmod(dataDir, 0o777);
     await Deno.writeTextFile(`${dataDir}/left-over.txt`, "from an older version");
     await Deno.chmod(`${dataDir}/left-over.txt`, 0o666);
-    const server = await startTestServer({ dataDir });
+    // The server inherits umask 0 (PGlite would create 0666 files); only for the spawn, which happens
+    // before startTestServer's first await, so parallel test modules keep theirs.
+    const previous = Deno.umask(0);
+    const starting = startTestServer({ dataDir });
+    Deno.umask(previous);
+    const server = await starting;
     let key;
     try {
       key = await register(server);
@@ -101,7 +105,6 @@ Deno.test("every file under the data directory is owner-only whatever the umask,
     assertMatch(String(row.client_key_hash), /^[0-9a-f]{64}$/);
     assert(!JSON.stringify(row).includes(key), "a column holds the key");
   } finally {
-    Deno.umask(previous);
     await Deno.remove(dataDir, { recursive: true });
   }
 });

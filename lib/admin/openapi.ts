@@ -79,6 +79,10 @@ const errors = {
   400: json("Error", "Invalid domain, body or JSON"),
   401: json("Error", "Missing or wrong admin API key"),
   413: json("Error", "Body over 64 KB"),
+  429: {
+    ...json("Error", "Too many failed attempts from this address; wait Retry-After seconds"),
+    headers: { "Retry-After": { schema: { type: "integer" }, description: "Seconds to wait" } },
+  },
 };
 const domainPath = {
   name: "domain",
@@ -94,7 +98,7 @@ const body = (props: Record<string, unknown>, required: string[]) => ({
 
 /** Builds the document; `serverDomain` fills in the server URL. */
 export function openApiDocument(serverDomain: string): Record<string, unknown> {
-  return {
+  return withRateLimitAnswers({
     openapi: "3.1.0",
     info: {
       title: "HopGate admin API",
@@ -250,5 +254,19 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
         Server: serverSchema,
       },
     },
-  };
+  });
+}
+
+/** Every operation that can answer 401 can also answer 429 (the per-address limit of failed attempts). */
+function withRateLimitAnswers(doc: Record<string, unknown>): Record<string, unknown> {
+  for (
+    const item of Object.values(
+      doc.paths as Record<string, Record<string, { responses?: Record<number, unknown> }>>,
+    )
+  ) {
+    for (const op of Object.values(item)) {
+      if (op.responses?.[401] !== undefined) op.responses[429] = errors[429];
+    }
+  }
+  return doc;
 }
