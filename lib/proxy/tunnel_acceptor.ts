@@ -82,11 +82,24 @@ export interface TcpAcceptorOptions extends AcceptorOptions {
  * proof, then the same tunnel as over DTLS; never throws.
  */
 export async function acceptTcpTunnel(socket: tls.TLSSocket, options: TcpAcceptorOptions): Promise<void> {
+  // Bounded like the DTLS server's handshakes: sockets that never authenticate cannot pile up.
+  if (pendingTcpAuth >= MAX_PENDING_TCP_AUTH) {
+    socket.destroy();
+    return;
+  }
+  pendingTcpAuth++;
+  let session: DatagramSession | null = null;
   try {
-    const session = await acceptTcp(socket, { lookupPsk: options.lookupPsk, logger: options.logger });
-    if (session !== null) await acceptTunnel(session, options);
+    session = await acceptTcp(socket, { lookupPsk: options.lookupPsk, logger: options.logger });
   } catch (e) {
     options.logger.warn({ component: "tunnel", err: (e as Error).message }, "tcp carrier failed");
     socket.destroy();
+  } finally {
+    pendingTcpAuth--;
   }
+  if (session !== null) await acceptTunnel(session, options);
 }
+
+/** TCP carriers between TLS handshake and PSK proof, at most (the front bounds TLS handshakes themselves). */
+const MAX_PENDING_TCP_AUTH = 1024;
+let pendingTcpAuth = 0;
