@@ -4,13 +4,21 @@
  */
 import { exitOnConfigError } from "./lib/config/build.ts";
 import { helpText } from "./lib/config/options.ts";
-import { allServices, clientOptions, loadClientConfig } from "./lib/config/client_config.ts";
+import {
+  allServices,
+  clientOptions,
+  loadClientConfig,
+  type ServiceTarget,
+} from "./lib/config/client_config.ts";
+import { loginUsage, runLogin } from "./lib/config/client_login.ts";
 import { VERSION } from "./lib/config/version.ts";
 import { createLogger } from "./lib/log/logger.ts";
 import { CarrierTrustError, KeyRejectedError, runTunnelClient } from "./lib/proxy/tunnel_client.ts";
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
 import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
 import type { TransportConnection } from "./lib/transport/types.ts";
+import { type CaptureStore, createCaptureStore } from "./lib/inspect/capture.ts";
+import { type RunningInspector, startInspector } from "./lib/inspect/serve.ts";
 
 /** The private CA's PEM, or exit with the variable and the fix. */
 async function readCaFile(file: string | undefined): Promise<string | undefined> {
@@ -43,7 +51,62 @@ function requestLine(r: ServedRequest): string {
   }`;
 }
 
+/** The start-up banner: what a developer needs to see once, on a terminal. */
+function banner(publicUrl: string, services: ServiceTarget[], carrier: string, inspector: string): string {
+  const lines = ["", "HopGate tunnel up (Ctrl-C to stop)", ""];
+  for (const s of services) {
+    const from = `${publicUrl}${s.prefix === "/" ? "" : s.prefix}`;
+    lines.push(`  Forwarding   ${from} -> ${s.target.href.replace(/\/$/, "")}`);
+  }
+  lines.push(`  Carrier      ${carrier}`, `  Inspector    ${inspector}`, "");
+  return lines.join("\n");
+}
+
+/** Reads one line from the terminal without echoing it (the key must not stay on the screen). */
+async function readHiddenLine(question: string): Promise<string> {
+  await Deno.stderr.write(new TextEncoder().encode(question));
+  Deno.stdin.setRaw(true);
+  const bytes: number[] = [];
+  try {
+    const buf = new Uint8Array(256);
+    for (;;) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) break;
+      const chunk = buf.subarray(0, n);
+      const end = chunk.findIndex((b) => b === 10 || b === 13 || b === 3 || b === 4);
+      if (end >= 0 && chunk[end] === 3) throw new Error("cancelled");
+      bytes.push(...(end >= 0 ? chunk.subarray(0, end) : chunk));
+      if (end >= 0) break;
+    }
+  } finally {
+    Deno.stdin.setRaw(false);
+    await Deno.stderr.write(new TextEncoder().encode("\n"));
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+async function login(args: string[]): Promise<void> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(`Saves the server, domain and key for hopgate-client http PORT.\n\nUsage: ${loginUsage}`);
+    return;
+  }
+  try {
+    const path = await runLogin({
+      args,
+      env: Deno.env.toObject(),
+      readStdin: () =>
+        Deno.stdin.isTerminal()
+          ? readHiddenLine("Client API key: ")
+          : new Response(Deno.stdin.readable).text(),
+    });
+    console.log(`Saved to ${path}; start a tunnel with: hopgate-client http 3000`);
+  } catch (e) {
+    exitOnConfigError(e, "hopgate-client login");
+  }
+}
+
 async function main(): Promise<void> {
+  if (Deno.args[0] === "login") return await login(Deno.args.slice(1));
   let built;
   try {
     built = loadClientConfig({ args: Deno.args, env: Deno.env.toObject() });
@@ -54,7 +117,8 @@ async function main(): Promise<void> {
     console.log(
       helpText(
         `hopgate-client ${VERSION}: the private side of a HopGate tunnel`,
-        "hopgate-client [options]",
+        "hopgate-client http PORT|HOST:PORT|URL [options]\n       hopgate-client [options]\n       " +
+          loginUsage,
         clientOptions,
       ),
     );
@@ -76,6 +140,24 @@ async function main(): Promise<void> {
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());
   const caPem = await readCaFile(config.caFile);
   let announced = "";
+  // The capture store is the forwarder's exchange observer (runTunnelClient → handleStream `observer`);
+  // undefined when the inspector is off or could not listen, so nothing is captured for nobody.
+  let inspector: CaptureStore | undefined;
+  let inspectorAddress = "off";
+  let inspectorServer: RunningInspector | undefined;
+  if (config.inspectListen) {
+    const store = createCaptureStore();
+    const started = startInspector(config.inspectListen, store);
+    if (typeof started === "string") {
+      inspectorAddress = `unavailable: ${started}`;
+      console.error(`hopgate-client: inspector not started: ${started}`);
+      logger.warn({ component: "inspector", reason: started }, "inspector not started; going on without it");
+    } else {
+      inspector = store;
+      inspectorServer = started;
+      inspectorAddress = started.url;
+    }
+  }
   let current: { id: string; connection: TransportConnection; carrier: "udp" | "tcp" } | undefined;
   const metrics = createMetrics({
     sessions: () =>
@@ -103,24 +185,28 @@ async function main(): Promise<void> {
       caPem,
       serverName: config.serverName,
       udpReprobeMs: config.udpReprobeMs,
+      observer: inspector,
       onConnected(publicUrl, sessionId, connection, carrier) {
         current = { id: sessionId, connection, carrier };
         connection.closed.then(() => {
           if (current?.connection === connection) current = undefined;
         });
-        if (!terminal) return;
+        if (!terminal) {
+          logger.info({
+            component: "client",
+            public_url: publicUrl,
+            local_targets: services.map((s) => `${s.prefix}=${s.target.href}`),
+            carrier,
+            inspector: inspectorAddress,
+          }, "client ready");
+          return;
+        }
         if (announced === publicUrl) {
           console.log(`Reconnected over ${carrierName[carrier]} (session ${sessionId})`);
           return;
         }
         announced = publicUrl;
-        console.log(
-          `Connected to ${config.serverAddr.hostname}:${config.serverAddr.port} over ${carrierName[carrier]}`,
-        );
-        for (const s of services) {
-          const from = `${publicUrl}${s.prefix === "/" ? "" : s.prefix}`;
-          console.log(`Forwarding ${from} -> ${s.target.href.replace(/\/$/, "")}`);
-        }
+        console.log(banner(publicUrl, services, carrierName[carrier], inspectorAddress));
       },
       onRequest(r) {
         metrics.observeRequest({
@@ -156,6 +242,8 @@ async function main(): Promise<void> {
     throw e;
   }
   await metricsServer?.shutdown();
+  await inspectorServer?.close();
+  if (terminal) console.log("Stopped.");
   Deno.exit(0);
 }
 

@@ -2,6 +2,7 @@
  * hopgate-server: configuration → database → certificates → listeners.
  * Prints one JSON line `server ready` with the bound addresses once it serves.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type tls from "node:tls";
 import { Hono } from "hono";
 import { exitOnConfigError } from "./lib/config/build.ts";
@@ -11,6 +12,11 @@ import { VERSION } from "./lib/config/version.ts";
 import { captureConsole, createLogger, type Logger } from "./lib/log/logger.ts";
 import { DatabaseError, openDatabase } from "./db/open.ts";
 import { createDomainStore } from "./db/domains.ts";
+import { createPolicyStore } from "./db/policies.ts";
+import { restrictUmask, secureTree } from "./db/data_dir.ts";
+import { createKeySealer } from "./db/key_seal.ts";
+import { loadServerSecret } from "./db/secret.ts";
+import { createAuthGuard } from "./lib/admin/auth_guard.ts";
 import { createApiRoutes } from "./lib/admin/app.ts";
 import { startDtlsServer } from "./lib/dtls/server.ts";
 import { pskFromApiKey } from "./lib/dtls/psk.ts";
@@ -18,7 +24,10 @@ import { SessionRegistry } from "./lib/proxy/registry.ts";
 import { acceptTcpTunnel, acceptTunnel } from "./lib/proxy/tunnel_acceptor.ts";
 import { startTunnelTlsListener, type TunnelTlsListener } from "./lib/proxy/tunnel_tls_listener.ts";
 import { createGateway } from "./lib/proxy/gateway.ts";
-import { type Front, type FrontHandlers, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
+import { type Front, type FrontHandler, startHttpFront, startHttpsFront } from "./lib/proxy/front.ts";
+import { serveWeb } from "./lib/proxy/web_bridge.ts";
+import { createPolicyBook } from "./lib/proxy/policy_book.ts";
+import { cidrContains, parseIp } from "./lib/config/cidr.ts";
 import { type CertificateStore, openSelfSignedStore } from "./lib/tls/certificate_store.ts";
 import { type AcmeCertificateStore, openAcmeStore } from "./lib/tls/acme_store.ts";
 import { errorResponse } from "./lib/pages/mod.ts";
@@ -37,39 +46,47 @@ function origin(scheme: "http" | "https", host: string, port: number): string {
 }
 
 /**
- * The plain HTTP listener when TLS is on: ACME's HTTP-01 path answers pending challenges, everything
- * else goes to HTTPS.
+ * The plain HTTP listener when TLS is on: ACME's HTTP-01 path answers pending challenges, requests for
+ * hosts this server serves go to HTTPS, anything else gets the 404 page.
  */
 function redirectToHttps(
   httpsPort: () => number,
+  isKnownHost: (host: string) => boolean,
   challenge?: (path: string) => Promise<string | undefined>,
-): FrontHandlers {
-  return {
-    async fetch(request) {
-      const url = new URL(request.url);
-      if (url.pathname.startsWith("/.well-known/acme-challenge/")) {
-        const keyAuthorization = await challenge?.(url.pathname);
-        if (keyAuthorization !== undefined) {
-          return new Response(keyAuthorization, { headers: { "content-type": "text/plain" } });
-        }
-        return errorResponse(
-          404,
-          "no_challenge",
-          "No ACME challenge is pending here.",
-          request,
-          crypto.randomUUID(),
-        );
+): FrontHandler {
+  const app = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    if (url.pathname.startsWith("/.well-known/acme-challenge/")) {
+      const keyAuthorization = await challenge?.(url.pathname);
+      if (keyAuthorization !== undefined) {
+        return new Response(keyAuthorization, { headers: { "content-type": "text/plain" } });
       }
-      const host = (request.headers.get("host") ?? url.hostname).replace(/:\d+$/, "");
-      return new Response(null, {
-        status: 308,
-        headers: { location: `${origin("https", host, httpsPort())}${url.pathname}${url.search}` },
-      });
-    },
-    upgrade(_request, socket) {
-      socket.destroy();
-    },
+      return errorResponse(
+        404,
+        "no_challenge",
+        "No ACME challenge is pending here.",
+        request,
+        crypto.randomUUID(),
+      );
+    }
+    const host = (request.headers.get("host") ?? url.hostname).replace(/:\d+$/, "").toLowerCase()
+      .replace(/\.$/, "");
+    // Only hosts this server serves: a redirect must not send a visitor wherever the Host header says.
+    if (!isKnownHost(host)) {
+      return errorResponse(
+        404,
+        "unknown_host",
+        "This host is not served by this HopGate server.",
+        request,
+        crypto.randomUUID(),
+      );
+    }
+    return new Response(null, {
+      status: 308,
+      headers: { location: `${origin("https", host, httpsPort())}${url.pathname}${url.search}` },
+    });
   };
+  return (req, res) => void serveWeb(req, res, app);
 }
 
 async function readAcmeCa(file: string): Promise<string> {
@@ -84,8 +101,24 @@ async function readAcmeCa(file: string): Promise<string> {
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const started = performance.now();
   const log = logger.child({ component: "server" });
+  // Owner-only from here on (the embedded database, TLS keys, the secret), and existing files fixed.
+  restrictUmask();
+  await secureTree(config.dataDir);
   const database = await openDatabase({ dsn: config.dbDsn, dataDir: config.dataDir, logger });
-  const store = createDomainStore(database.db);
+  let store;
+  try {
+    const secret = await loadServerSecret({
+      secretKeyHex: config.secretKey,
+      dataDir: config.dataDir,
+      dsn: config.dbDsn,
+    });
+    store = createDomainStore(database.db, createKeySealer(secret));
+    const sealed = await store.sealLegacyKeys();
+    if (sealed > 0) log.info({ sealed }, "client keys sealed at rest");
+  } catch (e) {
+    await database.close().catch(() => {});
+    throw e;
+  }
   const domains = new Set((await store.list()).map((d) => d.domain));
   const registry = new SessionRegistry();
   let certs: CertificateStore | undefined;
@@ -126,6 +159,13 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       acceptTunnel(session, { registry, isRegistered: (d) => domains.has(d), publicUrl, logger }),
   });
 
+  const policyStore = createPolicyStore(database.db);
+  const policies = await createPolicyBook(policyStore, { logger });
+
+  // The admin API rate-limits by peer address, which only the front knows: carried in async context.
+  const peer = new AsyncLocalStorage<string>();
+  const authGuard = createAuthGuard({ logger });
+
   let stopping = false;
   const own = new Hono();
   own.get("/healthz", (c) => c.json({ status: "ok" }));
@@ -140,9 +180,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     "/api/v1",
     createApiRoutes({
       store,
+      policies: policyStore,
       adminApiKey: config.adminApiKey,
       serverDomain: config.domain,
       logger,
+      guard: authGuard,
+      clientAddress: () => peer.getStore() ?? "",
       hooks: {
         ...(acme
           ? {
@@ -192,15 +235,28 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     handshakes: () => ({
       succeeded: dtls.stats().handshakesCompleted,
       failed: dtls.stats().handshakesFailed,
+      rateLimited: dtls.stats().handshakesRateLimited,
+      evicted: dtls.stats().handshakesEvicted,
     }),
+    adminAuth: () => authGuard.stats(),
     certificates: acme ? () => acme.certificates() : undefined,
   });
   const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
 
+  const trusted = config.trustedProxies;
   const gateway = createGateway({
     serverDomain: config.domain,
-    ownApp: (request) => own.fetch(request),
+    // localhost and IP literals reach the admin API only where no public name is served (dev, tests).
+    ownAddressHosts: config.tlsMode === "self-signed" || config.debug,
+    ownApp: (request, remoteAddr) => peer.run(remoteAddr, () => own.fetch(request)),
     isRegistered: (d) => domains.has(d),
+    isTrustedProxy: trusted.length === 0 ? undefined : (address) => {
+      const ip = parseIp(address);
+      return ip !== null && trusted.some((c) => cidrContains(c, ip));
+    },
+    policy: (domain) => policies.get(domain),
+    onPolicyDenied: (domain, reason) => metrics.observePolicyDenial(domain, reason),
+    hsts: (domain) => config.tlsMode === "acme" && domains.has(domain),
     registry,
     proxyTimeoutMs: config.proxyTimeoutMs,
     logger,
@@ -219,13 +275,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       listen: config.httpsListen,
       defaultCert: store.defaultPair(),
       sni: (name) => store.contextFor(name),
-      handlers: gateway,
+      handler: gateway.handle,
+      onTunnelSocket,
+      logger,
     });
     fronts.push(https);
     publicPort = https.addr.port;
-    // Until the rewritten HTTPS front routes ALPN "hopgate/1" to onTunnelSocket, the TCP carrier
-    // has its own TLS listener on the DTLS port number (TCP), which clients dial; this block goes
-    // when startHttpsFront({ onTunnelSocket }) lands.
+    // Clients dial the TCP carrier on the DTLS port number: the HTTPS front takes it (ALPN
+    // "hopgate/1") when both share a port, as the defaults do; otherwise a TLS listener of its own.
     if (dtls.addr.port !== https.addr.port) {
       const own = store;
       tunnelTls = await startTunnelTlsListener({
@@ -237,12 +294,20 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         log.warn({ err: (e as Error).message }, "TCP carrier listener not started");
         return undefined;
       });
-    } else log.warn({}, "the TCP carrier needs the HTTPS front's ALPN hook on this port");
+    }
     fronts.push(
-      await startHttpFront(config.httpListen, redirectToHttps(() => publicPort, acme?.challengeResponse)),
+      await startHttpFront({
+        listen: config.httpListen,
+        handler: redirectToHttps(
+          () => publicPort,
+          (h) => h === config.domain || domains.has(h),
+          acme?.challengeResponse,
+        ),
+        logger,
+      }),
     );
   } else {
-    const http = await startHttpFront(config.httpListen, gateway);
+    const http = await startHttpFront({ listen: config.httpListen, handler: gateway.handle, logger });
     fronts.push(http);
     publicPort = http.addr.port;
   }
@@ -281,6 +346,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         await tunnelTls?.close();
         for (const f of fronts) f.destroyConnections();
         await Promise.all(closing);
+        policies.close();
         await metricsServer?.shutdown();
         await database.close();
         log.info({}, "server stopped");

@@ -25,5 +25,21 @@ export const migrations: Migration[] = [
     "statements": [
       "CREATE TABLE \"acme_challenges\" (\n\t\"token\" varchar(255) PRIMARY KEY NOT NULL,\n\t\"key_authorization\" text NOT NULL,\n\t\"created_at\" timestamp with time zone DEFAULT now() NOT NULL\n);"
     ]
+  },
+  {
+    "tag": "0003_sealed_client_keys",
+    "statements": [
+      "ALTER TABLE \"domains\" ALTER COLUMN \"client_api_key\" DROP NOT NULL;",
+      "ALTER TABLE \"domains\" ADD COLUMN \"client_key_hash\" varchar(64);",
+      "ALTER TABLE \"domains\" ADD COLUMN \"client_key_sealed\" text;",
+      "ALTER TABLE \"domains\" ADD CONSTRAINT \"domains_client_key_hash_unique\" UNIQUE(\"client_key_hash\");"
+    ]
+  },
+  {
+    "tag": "0004_domain_policies",
+    "statements": [
+      "CREATE TABLE \"domain_policies\" (\n\t\"domain\" varchar(253) PRIMARY KEY NOT NULL,\n\t\"policy\" jsonb NOT NULL,\n\t\"updated_at\" timestamp with time zone DEFAULT now() NOT NULL\n);",
+      "ALTER TABLE \"domain_policies\" ADD CONSTRAINT \"domain_policies_domain_domains_domain_fk\" FOREIGN KEY (\"domain\") REFERENCES \"public\".\"domains\"(\"domain\") ON DELETE cascade ON UPDATE no action;"
+    ]
   }
 ];

@@ -12,6 +12,7 @@ import * as schema from "./schema.ts";
 import { migrations } from "./migrations.ts";
 import type { Logger } from "../lib/log/logger.ts";
 import { silentLogger } from "../lib/log/logger.ts";
+import { DataDirInUseError, lockDataDir, restrictUmask, secureTree } from "./data_dir.ts";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -24,7 +25,10 @@ export interface Database {
 }
 
 export class DatabaseError extends Error {
-  constructor(readonly code: "DB_UNREACHABLE" | "DB_MIGRATION_FAILED" | "DB_OPEN_FAILED", message: string) {
+  constructor(
+    readonly code: "DB_UNREACHABLE" | "DB_MIGRATION_FAILED" | "DB_OPEN_FAILED" | "DB_DATA_DIR_IN_USE",
+    message: string,
+  ) {
     super(message);
     this.name = "DatabaseError";
   }
@@ -60,13 +64,34 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
 }
 
 async function openPglite(dataDir: string): Promise<Database> {
-  const dir = `${dataDir.replace(/\/+$/, "")}/pglite`;
+  const root = dataDir.replace(/\/+$/, "") || "/";
+  const dir = `${root}/pglite`;
+  let lock;
   try {
-    await Deno.mkdir(dir, { recursive: true });
+    // PGlite creates its files 0666: owner-only before it starts, and existing files fixed.
+    restrictUmask();
+    await secureTree(root);
+    lock = await lockDataDir(root);
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     const client = await PGlite.create(dir);
+    await secureTree(dir);
     const db = drizzlePglite(client, { schema }) as unknown as Db;
-    return { db, kind: "pglite", location: dir, close: () => client.close() };
+    const held = lock;
+    return {
+      db,
+      kind: "pglite",
+      location: dir,
+      close: async () => {
+        try {
+          await client.close();
+        } finally {
+          held.release();
+        }
+      },
+    };
   } catch (e) {
+    lock?.release();
+    if (e instanceof DataDirInUseError) throw new DatabaseError("DB_DATA_DIR_IN_USE", e.message);
     throw new DatabaseError(
       "DB_OPEN_FAILED",
       `cannot open the embedded database in ${dir}: ${

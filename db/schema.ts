@@ -1,11 +1,18 @@
 /** drizzle tables. One PostgreSQL schema for both backends (embedded PGlite and PostgreSQL). */
-import { pgTable, text, timestamp, uuid, varchar } from "drizzle-orm/pg-core";
+import { jsonb, pgTable, text, timestamp, uuid, varchar } from "drizzle-orm/pg-core";
 
 export const domains = pgTable("domains", {
   id: uuid("id").primaryKey().defaultRandom(),
   domain: varchar("domain", { length: 253 }).notNull().unique(),
-  /** 64 hex characters = 32 random bytes; also the DTLS PSK of the domain's clients. */
-  clientApiKey: varchar("client_api_key", { length: 64 }).notNull().unique(),
+  /** Legacy plain-text key: emptied at start-up once sealed (0003); never written any more. */
+  clientApiKey: varchar("client_api_key", { length: 64 }).unique(),
+  /** HMAC-SHA-256 (hex) of the key under the server secret: uniqueness and lookup without the key. */
+  clientKeyHash: varchar("client_key_hash", { length: 64 }).unique(),
+  /**
+   * The key (64 hex characters = 32 random bytes, also the DTLS PSK of the domain's clients) sealed
+   * with AES-256-GCM under the server secret; see db/key_seal.ts.
+   */
+  clientKeySealed: text("client_key_sealed"),
   memo: text("memo").notNull().default(""),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
@@ -56,4 +63,16 @@ export const acmeChallenges = pgTable("acme_challenges", {
   token: varchar("token", { length: 255 }).primaryKey(),
   keyAuthorization: text("key_authorization").notNull(),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * A domain's access rules at the edge (basic auth, IP lists, rate limit, header rules), as the admin
+ * API stores them: passwords only as bcrypt hashes. Removed with its domain.
+ */
+export const domainPolicies = pgTable("domain_policies", {
+  domain: varchar("domain", { length: 253 }).primaryKey().references(() => domains.domain, {
+    onDelete: "cascade",
+  }),
+  policy: jsonb("policy").notNull(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 });

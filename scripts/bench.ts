@@ -16,9 +16,12 @@
  * pass/fail exit status) and writes bench-results/bench-<timestamp>.json with the process logs'
  * notable lines next to it.
  *
- *   deno run -A scripts/bench.ts [--quick] [--no-netns] [--profile]
+ *   deno run -A scripts/bench.ts [--quick] [--no-netns] [--profile] [--only=refs]
  *
  * --quick: 3 s load phases, 20 MB transfers, 200 sessions. --no-netns: skip the namespace rows.
+ * Reference rows (scripts/bench/refs.ts), same run and origin: a one-hop Deno proxy and ssh -R over
+ * loopback, with CPU microseconds per request for every row. --only=refs: direct and the references
+ * only (no HopGate stack, no namespace rows).
  * --profile: one more HTTP stack, its server and client under deno --cpu-prof, small-request load only;
  * the profiles go to bench-results/ and are summarized in the report (idle share, top functions).
  * The namespace rows need root, ip (iproute2) and iptables; as root, missing tools (and wrk) are
@@ -48,22 +51,29 @@ import { ensureCommands, Namespace, netnsUnavailable, PATH_MTU } from "./bench/n
 import { buildReport } from "./bench/report.ts";
 import type { Results } from "./bench/results.ts";
 import { summarize } from "./bench/profile_summary.ts";
+import { cpuMeter, processTree } from "./bench/cpu.ts";
+import { fmtCpu, measureRefs } from "./bench/refs.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const NETNS_DTLS_PORT = 4433;
 const SESSIONS_DOMAIN = `sessions.${BENCH_DOMAIN}`;
 const args = new Set(Deno.args);
 for (const a of args) {
-  if (!["--quick", "--no-netns", "--profile"].includes(a)) {
-    console.error(`bench: unknown argument ${a}\nusage: deno task bench [--quick] [--no-netns] [--profile]`);
+  if (!["--quick", "--no-netns", "--profile", "--only=refs"].includes(a)) {
+    console.error(
+      `bench: unknown argument ${a}\nusage: deno task bench [--quick] [--no-netns] [--profile] [--only=refs]`,
+    );
     Deno.exit(2);
   }
 }
 const QUICK = args.has("--quick");
+const ONLY_REFS = args.has("--only=refs");
 const CONFIG = {
   mode: QUICK ? "quick" : "full",
   loadSeconds: QUICK ? 3 : 10,
   connections: 32,
+  /** wrk threads: 2, as the team's side-by-side harness (shared/peers/bench.sh) that issue 10's figures come from. */
+  wrkThreads: 2,
   transferBytes: QUICK ? 20 * MB : 100 * MB,
   sessions: QUICK ? 200 : 1000,
   sessionConcurrency: 50,
@@ -111,6 +121,9 @@ const results: Results = {
   problems: [],
   logs: {},
 };
+
+/** The origin of the main rows (its CPU per request is printed next to every row's, for scale). */
+const originPids: number[] = [];
 
 function problem(message: string): void {
   results.problems.push(message);
@@ -185,9 +198,15 @@ async function uploadFile(bytes: number): Promise<string> {
 async function direct(origin: Origin, upload: string): Promise<void> {
   const base = `http://127.0.0.1:${origin.port}`;
   await phase("direct small requests", async () => {
-    const r = await wrk(`${base}/small`, { seconds: CONFIG.loadSeconds, connections: CONFIG.connections });
+    const meter = await cpuMeter({ origin: [origin.proc.pid] });
+    const r = await wrk(`${base}/small`, {
+      seconds: CONFIG.loadSeconds,
+      connections: CONFIG.connections,
+      threads: CONFIG.wrkThreads,
+    });
     results.small.direct = r;
-    say(`direct small requests: ${fmtSmall(r)}`);
+    (results.cpu ??= {}).direct = meter(r.requests);
+    say(`direct small requests: ${fmtSmall(r)}; ${fmtCpu(results.cpu.direct)}`);
   });
   await phase("direct download", async () => {
     const r = await curlDownload({ url: base, maxTimeS: CONFIG.transferMaxS }, CONFIG.transferBytes);
@@ -309,14 +328,21 @@ async function throughStack(
       ? `https://127.0.0.1:${stack.httpsPort}/small`
       : `http://127.0.0.1:${stack.httpPort}/small`;
     const peaks = rssPeaks(pids);
+    const meter = await cpuMeter({
+      server: processTree(pids.server),
+      client: processTree(pids.client),
+      origin: originPids,
+    });
     const r = await wrk(url, {
       seconds: CONFIG.loadSeconds,
       connections: CONFIG.connections,
+      threads: CONFIG.wrkThreads,
       host: BENCH_DOMAIN,
     });
     memory.smallLoadPeakKb = peaks();
     results.small[label] = r;
-    say(`${label} small requests: ${fmtSmall(r)}`);
+    (results.cpu ??= {})[label] = meter(r.requests);
+    say(`${label} small requests: ${fmtSmall(r)}; ${fmtCpu(results.cpu[label])}`);
   });
   if (!isHttps) {
     await phase("HopGate front only", async () => {
@@ -324,6 +350,7 @@ async function throughStack(
       const r = await wrk(`http://127.0.0.1:${stack.httpPort}/healthz`, {
         seconds: CONFIG.loadSeconds,
         connections: CONFIG.connections,
+        threads: CONFIG.wrkThreads,
       });
       results.small.frontOnly = r;
       say(`HopGate front only (/healthz): ${fmtSmall(r)}`);
@@ -380,6 +407,7 @@ async function profile(origin: Origin): Promise<void> {
     const r = await wrk(`http://127.0.0.1:${stack.httpPort}/small`, {
       seconds: CONFIG.loadSeconds,
       connections: CONFIG.connections,
+      threads: CONFIG.wrkThreads,
       host: BENCH_DOMAIN,
     });
     say(`profiled HTTP stack, small requests: ${fmtSmall(r)}`);
@@ -413,8 +441,8 @@ function tcpCarrierEnv(stack: Stack): Record<string, string> {
 }
 
 async function lossy(): Promise<void> {
-  if (args.has("--no-netns")) {
-    results.lossy.skipped = "--no-netns";
+  if (args.has("--no-netns") || ONLY_REFS) {
+    results.lossy.skipped = ONLY_REFS ? "--only=refs" : "--no-netns";
     return;
   }
   const why = await netnsUnavailable();
@@ -444,7 +472,7 @@ async function lossy(): Promise<void> {
     });
     results.lossy.ports = { origin: origin.port, dtls: stack.dtlsPort, http: stack.httpPort };
     const small = (url: string, host?: string, seconds = CONFIG.loadSeconds) =>
-      wrk(url, { seconds, connections: CONFIG.connections, host, ns });
+      wrk(url, { seconds, connections: CONFIG.connections, threads: CONFIG.wrkThreads, host, ns });
     const down = (url: string, resolve?: string, maxTimeS = CONFIG.lossyTransferMaxS) =>
       curlDownload({ url, resolve, ns, maxTimeS }, CONFIG.transferBytes);
     const directUrl = `http://127.0.0.1:${origin.port}`;
@@ -574,9 +602,25 @@ async function main(): Promise<void> {
   const upload = await uploadFile(CONFIG.transferBytes);
   const origin = await startOrigin(logDir);
   say(`origin on 127.0.0.1:${origin.port}`);
+  originPids.push(origin.proc.pid);
   await direct(origin, upload);
+  results.refs = {};
+  await measureRefs({
+    config: CONFIG,
+    originPid: origin.proc.pid,
+    originPort: origin.port,
+    work,
+    logDir,
+    upload,
+    refs: results.refs,
+    cpu: results.cpu ??= {},
+    phase,
+    say,
+  });
+  if (ONLY_REFS) results.only = "refs";
 
   await phase("HTTPS stack", async () => {
+    if (ONLY_REFS) return; // --only=refs: no HopGate stack
     const stack = await startStack({
       name: "https",
       tls: "self-signed",
@@ -595,6 +639,7 @@ async function main(): Promise<void> {
   });
 
   await phase("HTTP stack", async () => {
+    if (ONLY_REFS) return; // --only=refs: no HopGate stack
     const stack = await startStack({
       name: "http",
       tls: "off",
@@ -610,7 +655,8 @@ async function main(): Promise<void> {
       await stopStack(stack);
     }
   });
-  await phase("HTTPS stack, TCP carrier", async () => {
+  if (!ONLY_REFS) {
+    await phase("HTTPS stack, TCP carrier", async () => {
     const stack = await startStack({
       name: "https-tcp",
       tls: "self-signed",
@@ -628,8 +674,9 @@ async function main(): Promise<void> {
     } finally {
       await stopStack(stack);
     }
-  });
-  if (args.has("--profile")) await phase("CPU profiles", () => profile(origin));
+    });
+  }
+  if (args.has("--profile") && !ONLY_REFS) await phase("CPU profiles", () => profile(origin));
   await origin.proc.stop();
 
   (results.env.loadAverage as Record<string, number>).beforeNamespace = loadAverage();

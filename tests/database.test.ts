@@ -5,6 +5,7 @@ import { startProcess } from "./support/process.ts";
 const ENV = {
   HOP_SERVER_DOMAIN: "hop.test",
   HOP_ADMIN_API_KEY: "test-admin-key-0123456789abcdef",
+  HOP_SECRET_KEY: "7c1e9a4f0b3d5e7f9a1c3e5f7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d",
   HOP_SERVER_HTTP_LISTEN: "127.0.0.1:0",
   HOP_SERVER_HTTPS_LISTEN: "127.0.0.1:0",
   HOP_SERVER_DTLS_LISTEN: "127.0.0.1:0",

@@ -12,8 +12,12 @@ import {
 const head = {
   requestId: "req-1",
   method: "POST",
-  path: "/api/items?x=1&y=%20",
-  headers: [["accept", "text/html"], ["set-cookie", "a=1"], ["set-cookie", "b=2"], ["x-utf8", "héllo ✓"]] as [
+  // Byte strings: raw UTF-8 in the target and in a header value cross as bytes.
+  target: "/api/\xed\x95\x9c?x=1&y=%20&q=\xed\x95\x9c",
+  headers: [["Accept", "text/html"], ["Set-Cookie", "a=1"], ["set-cookie", "b=2"], [
+    "X-UTF8",
+    "h\xc3\xa9llo",
+  ]] as [
     string,
     string,
   ][],
@@ -37,6 +41,14 @@ const samples: Message[] = [
     headers: [["set-cookie", "a=1"], ["set-cookie", "b=2"]],
   },
   { type: "RESPONSE_HEAD", status: 599, statusText: "", headers: [] },
+  {
+    type: "RESPONSE_HEAD",
+    status: 101,
+    statusText: "Switching Protocols",
+    headers: [["Upgrade", "websocket"]],
+  },
+  { type: "DATA", data: new Uint8Array([0, 1, 2, 255]) },
+  { type: "TRAILERS", trailers: [["grpc-status", "0"], ["grpc-message", "ok"]] },
   { type: "ERROR", code: "local_unreachable", message: "connect 127.0.0.1:3000: refused" },
 ];
 
@@ -64,24 +76,25 @@ Deno.test("decode rejects unknown types, truncation and trailing bytes with Prot
   assert.throws(() => decode(longer), { code: "trailing_bytes" });
 });
 
-Deno.test("decode refuses a frame announcing more than 64 KB before reading it", () => {
+Deno.test("decode refuses a head announcing more than 512 KB before reading it", () => {
   const frame = new Uint8Array(FRAME_HEADER_BYTES);
   frame[0] = 0x10;
   new DataView(frame.buffer).setUint32(1, MAX_PAYLOAD_BYTES + 1);
   assert.throws(() => decode(frame), { code: "too_large" });
 });
 
-Deno.test("encode refuses more than 256 headers, CRLF in values and non-token methods", () => {
-  const many = Array.from({ length: 257 }, (_, i) => [`x-${i}`, "v"] as [string, string]);
+Deno.test("encode refuses more than 8192 headers, CRLF in values, non-token methods, spaces in targets", () => {
+  const many = Array.from({ length: 8193 }, (_, i) => [`x-${i}`, "v"] as [string, string]);
   assert.throws(() => encode({ type: "REQUEST_HEAD", ...head, headers: many }), ProtocolError);
   assert.throws(
     () => encode({ type: "REQUEST_HEAD", ...head, headers: [["x", "a\r\nb: c"]] }),
     ProtocolError,
   );
   assert.throws(() => encode({ type: "REQUEST_HEAD", ...head, method: "GET /" }), ProtocolError);
-  assert.throws(() => encode({ type: "REQUEST_HEAD", ...head, path: "no-slash" }), ProtocolError);
+  assert.throws(() => encode({ type: "REQUEST_HEAD", ...head, target: "/a b" }), ProtocolError);
+  assert.throws(() => encode({ type: "REQUEST_HEAD", ...head, target: "/a\x7f" }), ProtocolError);
   assert.throws(
-    () => encode({ type: "RESPONSE_HEAD", status: 101, statusText: "", headers: [] }),
+    () => encode({ type: "RESPONSE_HEAD", status: 100, statusText: "", headers: [] }),
     ProtocolError,
   );
 });
@@ -100,7 +113,7 @@ Deno.test("fuzz: random bytes only ever throw ProtocolError", () => {
     for (let j = 0; j < len; j++) bytes[j] = Math.floor(rand() * 256);
     // Make the header plausible half the time so payload decoders are exercised too.
     if (len >= 5 && rand() < 0.5) {
-      bytes[0] = [0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x12, 0x13][Math.floor(rand() * 8)];
+      bytes[0] = [0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15][Math.floor(rand() * 10)];
       new DataView(bytes.buffer).setUint32(1, len - 5);
     }
     try {

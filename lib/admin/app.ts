@@ -10,9 +10,12 @@ import { type DomainStore, DomainTakenError } from "../../db/domains.ts";
 import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { isAuthorized } from "./auth.ts";
+import type { AuthGuard } from "./auth_guard.ts";
 import { readJsonBody } from "./body.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
+import type { PolicyStore } from "../../db/policies.ts";
+import { createPolicyRoutes } from "./policy_routes.ts";
 
 /** A connected tunnel session, as GET /domains/{domain} lists it. */
 export interface SessionSummary {
@@ -57,6 +60,12 @@ export interface AdminOptions {
   serverDomain: string;
   logger?: Logger;
   hooks?: AdminHooks;
+  /** Per-domain access rules (PUT/GET/DELETE /domains/{domain}/policy); absent: no such routes. */
+  policies?: PolicyStore;
+  /** Rate limit of failed bearer attempts per address; absent: none. */
+  guard?: AuthGuard;
+  /** The requesting peer's address (the front knows it, the Request does not). */
+  clientAddress?: (request: Request) => string;
 }
 
 const registerBody = z.strictObject({
@@ -103,14 +112,32 @@ export function createAdminApi(options: AdminOptions): Hono {
   app.notFound((c) => c.json(errorBody("not_found", `no route ${c.req.method} ${c.req.path}`), 404));
 
   app.use("*", async (c, next) => {
-    if (!(await isAuthorized(c.req.header("authorization") ?? null, options.adminApiKey))) {
+    const guard = options.guard;
+    const address = options.clientAddress?.(c.req.raw) || "unknown";
+    const wait = guard?.retryAfter(address) ?? 0;
+    if (guard && wait > 0) {
+      guard.limited(address);
+      c.header("retry-after", String(wait));
+      return c.json(errorBody("rate_limited", `too many failed attempts; retry in ${wait} s`), 429);
+    }
+    const header = c.req.header("authorization") ?? null;
+    if (!isAuthorized(header, options.adminApiKey)) {
+      const reason = header === null ? "missing key" : "wrong key";
+      guard?.failed(address, { method: c.req.method, path: c.req.path, reason });
       return c.json(errorBody("unauthorized", "missing or wrong admin API key"), 401);
     }
     await next();
   });
 
-  const domainParam = (c: Context) =>
-    validDomain(decodeURIComponent(c.req.param("domain") ?? ""), options.serverDomain);
+  const domainParam = (c: Context) => {
+    let raw: string;
+    try {
+      raw = decodeURIComponent(c.req.param("domain") ?? "");
+    } catch {
+      throw new ApiError(400, "invalid_domain", "domain is not valid percent-encoding");
+    }
+    return validDomain(raw, options.serverDomain);
+  };
 
   app.post("/domains/register", async (c) => {
     const body = parse(legacyRegisterBody, await readJsonBody(c.req.raw));
@@ -122,8 +149,7 @@ export function createAdminApi(options: AdminOptions): Hono {
   app.post("/domains/unregister", async (c) => {
     const body = parse(legacyUnregisterBody, await readJsonBody(c.req.raw));
     const domain = validDomain(body.domain, options.serverDomain);
-    const key = await store.clientKey(domain);
-    if (key === null || !(await isAuthorized(`Bearer ${body.client_api_key}`, key))) {
+    if (!(await store.keyMatches(domain, body.client_api_key))) {
       throw new ApiError(404, "not_found", "no such domain with that client API key");
     }
     await remove(domain);
@@ -180,6 +206,10 @@ export function createAdminApi(options: AdminOptions): Hono {
     await hooks.domainChanged?.(domain, "key_rotated");
     return c.json(rotated);
   });
+
+  if (options.policies) {
+    app.route("/", createPolicyRoutes({ policies: options.policies, domains: store, logger: log }));
+  }
 
   async function register(domain: string, memo: string) {
     try {

@@ -1,17 +1,17 @@
 /** Bearer authentication for the admin API, compared in constant time. */
+import { createHash, timingSafeEqual } from "node:crypto";
 
-const encoder = new TextEncoder();
-
-async function digest(s: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(s)));
+function digest(s: string): Uint8Array {
+  return createHash("sha256").update(s).digest();
 }
 
-/** True when the Authorization header carries exactly `Bearer <key>`. Hashing first makes the comparison length-blind. */
-export async function isAuthorized(header: string | null, key: string): Promise<boolean> {
+/**
+ * True when the Authorization header carries exactly `Bearer <key>`. Hashing first makes the
+ * comparison length-blind. Synchronous, so that a caller's rate-limit check and its record of a
+ * failure happen in one turn of the event loop (parallel guesses cannot all pass the check first).
+ */
+export function isAuthorized(header: string | null, key: string): boolean {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
-  const given = await digest(m ? m[1].trim() : "");
-  const wanted = await digest(key);
-  let diff = m ? 0 : 1;
-  for (let i = 0; i < wanted.length; i++) diff |= given[i] ^ wanted[i];
-  return diff === 0;
+  const given = digest(m ? m[1].trim() : "");
+  return timingSafeEqual(given, digest(key)) && m !== null;
 }

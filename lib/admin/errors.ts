@@ -2,7 +2,7 @@
 
 export class ApiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 404 | 409 | 413 | 415 | 500,
+    readonly status: 400 | 401 | 404 | 409 | 413 | 415 | 429 | 500,
     readonly code: string,
     message: string,
   ) {

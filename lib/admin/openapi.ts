@@ -1,5 +1,6 @@
 /** The OpenAPI 3.1 document of the admin API, served at /api/v1/openapi.json. */
 import { VERSION } from "../config/version.ts";
+import { policyPaths, policySchemas } from "./policy_openapi.ts";
 
 const error = {
   type: "object",
@@ -101,6 +102,7 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
     servers: [{ url: `https://${serverDomain}/api/v1/admin` }],
     security: [{ bearer: [] }],
     paths: {
+      ...policyPaths,
       "/domains": {
         get: {
           summary: "List registered domains (never with their keys)",
@@ -240,6 +242,7 @@ export function openApiDocument(serverDomain: string): Record<string, unknown> {
         IssuedDomain: issued,
         Session: session,
         Certificate: certificate,
+        ...policySchemas,
       },
     },
   };

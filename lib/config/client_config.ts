@@ -33,6 +33,8 @@ export interface ClientConfig {
   logFormat: "auto" | "json" | "pretty";
   /** Optional Prometheus /metrics listener. */
   metricsListen?: ListenAddress;
+  /** The request inspector's listener; null when turned off. */
+  inspectListen: ListenAddress | null;
   /** Carrier: auto (UDP, TCP when UDP does not pass), udp or tcp. */
   transport: "auto" | "udp" | "tcp";
   /** PEM file of a private CA the TCP carrier trusts besides the system roots. */
@@ -67,6 +69,15 @@ export const clientOptions: OptionSpec[] = [
     secret: true,
   },
   {
+    key: "apiKeyFile",
+    flag: "api-key-file",
+    env: "HOP_CLIENT_API_KEY_FILE",
+    description:
+      "A file (mode 0600) holding the client key, instead of HOP_CLIENT_API_KEY: keeps it out of ps " +
+      "and shell history.",
+    example: "/etc/hopgate/client.key",
+  },
+  {
     key: "localTarget",
     flag: "local-target",
     env: "HOP_CLIENT_LOCAL_TARGET",
@@ -96,6 +107,14 @@ export const clientOptions: OptionSpec[] = [
     env: "HOP_CLIENT_METRICS_LISTEN",
     description: "Optional Prometheus /metrics listener (unset: none).",
     example: "127.0.0.1:9101",
+  },
+  {
+    key: "inspectListen",
+    flag: "inspect-listen",
+    env: "HOP_CLIENT_INSPECT_LISTEN",
+    description: "The request inspector's web page and API (off: none).",
+    default: "127.0.0.1:4040",
+    example: "127.0.0.1:4041",
   },
   {
     key: "transport",
@@ -149,14 +168,16 @@ export const clientOptions: OptionSpec[] = [
   },
 ];
 
-/** "127.0.0.1:3000", "3000" or a full http(s) URL → a URL. */
+/** "127.0.0.1:3000", "3000" or a full http(s) URL (h2c://host:port for HTTP/2 without TLS) → a URL. */
 export function parseTarget(s: string): URL | string {
   const v = s.trim();
   if (/^\d{1,5}$/.test(v)) return parseTarget(`127.0.0.1:${v}`);
   const withScheme = /^[a-z]+:\/\//i.test(v) ? v : `http://${v}`;
   try {
     const u = new URL(withScheme);
-    if (u.protocol !== "http:" && u.protocol !== "https:") return "must use http or https";
+    if (u.protocol !== "http:" && u.protocol !== "https:" && u.protocol !== "h2c:") {
+      return "must use http, https or h2c (HTTP/2 without TLS, e.g. h2c://127.0.0.1:50051)";
+    }
     if (!u.port && !/^[a-z]+:\/\//i.test(v)) return "needs a port, e.g. 127.0.0.1:3000";
     return u;
   } catch {
@@ -198,11 +219,13 @@ const services = z.string().transform((s, ctx): ServiceTarget[] => {
 const schemas = {
   serverAddr: dialAddress,
   domain: domainName,
-  apiKey,
+  apiKey: apiKey.optional(),
+  apiKeyFile: z.string().min(1, "must not be empty").optional(),
   localTarget: target.optional(),
   services,
   hostHeader: z.enum(["preserve", "rewrite"], { error: () => "must be preserve or rewrite" }),
   metricsListen: listenAddress.optional(),
+  inspectListen: z.union([z.literal("off").transform(() => null), listenAddress]),
   transport: z.enum(["auto", "udp", "tcp"], { error: () => "must be auto, udp or tcp" }),
   caFile: z.string().min(1, "must not be empty").optional(),
   serverName: domainName.optional(),
@@ -214,9 +237,14 @@ const schemas = {
 
 /** Loads and validates the client configuration; throws ConfigError with every problem. */
 export function loadClientConfig(sources: Sources): Built<ClientConfig> {
-  const built = buildConfig<ClientConfig>(clientOptions, schemas, sources);
+  const built = buildConfig<ClientConfig>(clientOptions, schemas, {
+    ...sources,
+    args: httpShorthand(sources.args),
+    userConfigFile: sources.userConfigFile ?? userConfigPath(sources.env),
+  });
   if (built.help || built.version) return built;
   const c = built.config;
+  c.apiKey = resolveApiKey(c.apiKey, (c as { apiKeyFile?: string }).apiKeyFile);
   if (!c.localTarget && !c.services.some((s) => s.prefix === "/")) {
     throw new ConfigError([{
       variable: "HOP_CLIENT_LOCAL_TARGET",
@@ -232,9 +260,66 @@ export function loadClientConfig(sources: Sources): Built<ClientConfig> {
   return built;
 }
 
+/** The key from HOP_CLIENT_API_KEY or the file HOP_CLIENT_API_KEY_FILE names (exactly one of them). */
+function resolveApiKey(key: string | undefined, file: string | undefined): string {
+  if (key !== undefined && file !== undefined) {
+    throw new ConfigError([{
+      variable: "HOP_CLIENT_API_KEY_FILE",
+      message:
+        "and HOP_CLIENT_API_KEY are both set; keep only the file (it stays out of ps and shell history)",
+    }]);
+  }
+  if (key !== undefined) return key;
+  if (file === undefined) {
+    throw new ConfigError([{
+      variable: "HOP_CLIENT_API_KEY",
+      message: "is required; set it like HOP_CLIENT_API_KEY=<64 hex characters>, or put the key in a file " +
+        "named by HOP_CLIENT_API_KEY_FILE",
+    }]);
+  }
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (e) {
+    throw new ConfigError([{
+      variable: "HOP_CLIENT_API_KEY_FILE",
+      message: `${file} cannot be read: ${
+        (e as Error).message
+      } (give a file holding the 64-hex-character key)`,
+    }]);
+  }
+  const r = apiKey.safeParse(text);
+  if (!r.success) {
+    throw new ConfigError([{
+      variable: "HOP_CLIENT_API_KEY_FILE",
+      message: `${file} ${r.error.issues[0]?.message ?? "is not a client key"}`,
+    }]);
+  }
+  return r.data;
+}
+
 /** Every service the client serves, the local target as "/" last: longest prefix first. */
 export function allServices(c: ClientConfig): ServiceTarget[] {
   const list = [...c.services];
   if (c.localTarget && !list.some((s) => s.prefix === "/")) list.push({ prefix: "/", target: c.localTarget });
   return list.sort((a, b) => b.prefix.length - a.prefix.length);
+}
+
+/** The per-user config file: $XDG_CONFIG_HOME/hopgate/client.env, else ~/.config/hopgate/client.env. */
+export function userConfigPath(env: Record<string, string | undefined>): string | undefined {
+  const base = env.XDG_CONFIG_HOME || (env.HOME ? `${env.HOME}/.config` : undefined);
+  return base ? `${base}/hopgate/client.env` : undefined;
+}
+
+/** `http TARGET [flags]` → `--local-target=TARGET [flags]`; other argument lists are left alone. */
+export function httpShorthand(args: string[]): string[] {
+  if (args[0] !== "http") return args;
+  const target = args[1];
+  if (target === undefined || target.startsWith("-")) {
+    throw new ConfigError([{
+      variable: "http",
+      message: "needs the local target, e.g. hopgate-client http 3000 (or 127.0.0.1:8080, http://host:port)",
+    }]);
+  }
+  return [`--local-target=${target}`, ...args.slice(2)];
 }

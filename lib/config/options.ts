@@ -113,6 +113,8 @@ export interface Sources {
   env: Record<string, string | undefined>;
   /** The .env file to read; `--env-file` overrides it. Default `.env` in the working directory. */
   envFile?: string;
+  /** A per-user file read after the .env file (lowest before defaults), e.g. ~/.config/hopgate/client.env. */
+  userConfigFile?: string;
 }
 
 /** Merges flags > environment > .env > defaults into raw strings keyed by option key. */
@@ -124,6 +126,7 @@ export function collectRaw(specs: OptionSpec[], sources: Sources): {
   const parsed = parseArgs(sources.args, specs);
   const file = parsed.envFile ?? sources.envFile ?? ".env";
   const dotenv = readDotenvFile(file);
+  const user = sources.userConfigFile ? readDotenvFile(sources.userConfigFile) : {};
   const raw: Record<string, string | undefined> = {};
   const origin: Record<string, string> = {};
   for (const s of specs) {
@@ -134,6 +137,8 @@ export function collectRaw(specs: OptionSpec[], sources: Sources): {
     else if (fromEnv !== undefined && fromEnv !== "") [raw[s.key], origin[s.key]] = [fromEnv, s.env];
     else if (fromFile !== undefined && fromFile !== "") {
       [raw[s.key], origin[s.key]] = [fromFile, `${s.env} (${file})`];
+    } else if (user[s.env] !== undefined && user[s.env] !== "") {
+      [raw[s.key], origin[s.key]] = [user[s.env], `${s.env} (${sources.userConfigFile})`];
     } else [raw[s.key], origin[s.key]] = [s.default, s.env];
   }
   return { raw, origin, parsed };

@@ -1,8 +1,10 @@
 /** The server's configuration: option table, schemas and the typed result. */
+import { type Cidr, parseCidr } from "./cidr.ts";
 import { z } from "zod";
 import type { LogFormat, LogLevel } from "../log/logger.ts";
 import { buildConfig, type Built } from "./build.ts";
-import { logLevelOption, type OptionSpec, type Sources } from "./options.ts";
+import { ConfigError, logLevelOption, type OptionSpec, type Sources } from "./options.ts";
+import { keyStrength, randomHexKey } from "./key_strength.ts";
 import {
   boolean,
   domainName,
@@ -55,6 +57,10 @@ export interface ServerConfig {
   acmeCaFile?: string;
   /** Where /metrics is served; never the public port. Absent: no metrics listener. */
   metricsListen?: ListenAddress;
+  /** HOP_SECRET_KEY: 64 hex characters sealing client keys at rest; required with dbDsn. */
+  secretKey?: string;
+  /** Peers (CIDRs) whose X-Forwarded-For is trusted: a load balancer or CDN in front of the server. */
+  trustedProxies: Cidr[];
 }
 
 export const serverOptions: OptionSpec[] = [
@@ -93,8 +99,18 @@ export const serverOptions: OptionSpec[] = [
     key: "adminApiKey",
     flag: "admin-api-key",
     env: "HOP_ADMIN_API_KEY",
-    description: "Bearer key of the admin API; at least 16 characters (try: openssl rand -hex 32).",
-    example: "5f4dcc3b5aa765d61d8327deb882cf99",
+    description: "Bearer key of the admin API; at least 64 bits of entropy (make one: openssl rand -hex 32).",
+    // Fresh on every --help, so nobody copies a published key.
+    example: randomHexKey(),
+    secret: true,
+  },
+  {
+    key: "secretKey",
+    flag: "secret-key",
+    env: "HOP_SECRET_KEY",
+    description: "Secret that seals client keys in the database (64 hex; make one: openssl rand -hex 32). " +
+      "Required with HOP_DB_DSN (the same on every server); otherwise generated once in HOP_DATA_DIR/secret.key.",
+    example: randomHexKey(),
     secret: true,
   },
   {
@@ -155,6 +171,15 @@ export const serverOptions: OptionSpec[] = [
     example: "60s",
   },
   {
+    key: "trustedProxies",
+    flag: "trusted-proxies",
+    env: "HOP_SERVER_TRUSTED_PROXIES",
+    description:
+      "Comma-separated CIDRs of proxies in front of the server whose X-Forwarded-For is kept (others' is replaced).",
+    default: "",
+    example: "10.0.0.0/8,2001:db8::/32",
+  },
+  {
     key: "metricsListen",
     flag: "metrics-listen",
     env: "HOP_SERVER_METRICS_LISTEN",
@@ -187,9 +212,25 @@ const schemas = {
   httpListen: listenAddress,
   httpsListen: listenAddress,
   dtlsListen: listenAddress,
-  adminApiKey: z.string().refine((s) => s.trim().length >= 16, {
-    message: "must be at least 16 characters (try: openssl rand -hex 32)",
+  adminApiKey: z.string().transform((s, ctx) => {
+    const key = s.trim();
+    const how = `make one with: openssl rand -hex 32 (for example ${randomHexKey()})`;
+    if (key.length < 16) {
+      ctx.addIssue({ code: "custom", message: `must be at least 16 characters; ${how}` });
+      return z.NEVER;
+    }
+    const { problem } = keyStrength(key);
+    if (problem !== null) {
+      ctx.addIssue({ code: "custom", message: `${problem}: it needs at least 64 bits of entropy; ${how}` });
+      return z.NEVER;
+    }
+    return s;
   }),
+  secretKey: z.string().regex(
+    /^[0-9a-fA-F]{64}$/,
+    "must be 64 hex characters (make one: openssl rand -hex 32)",
+  )
+    .optional(),
   dbDsn: postgresDsn.optional(),
   dataDir: z.string().min(1, "must not be empty"),
   tlsMode: z.enum(["auto", "acme", "self-signed", "off"], {
@@ -208,6 +249,18 @@ const schemas = {
   acmeEmail: z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "must be an e-mail address").optional(),
   acmeCaFile: z.string().min(1, "must not be empty").optional(),
   proxyTimeoutMs: duration,
+  trustedProxies: z.string().transform((s, ctx) => {
+    const out: Cidr[] = [];
+    for (const item of s.split(",").map((x) => x.trim()).filter(Boolean)) {
+      const c = parseCidr(item);
+      if (typeof c === "string") {
+        ctx.addIssue({ code: "custom", message: `${item}: ${c} (e.g. 10.0.0.0/8 or 2001:db8::/32)` });
+        return z.NEVER;
+      }
+      out.push(c);
+    }
+    return out;
+  }),
   metricsListen: z.string().transform((s, ctx) => {
     if (s.trim() === "off") return undefined;
     const r = listenAddress.safeParse(s);
@@ -225,6 +278,13 @@ export function loadServerConfig(sources: Sources): Built<ServerConfig> {
   const built = buildConfig<ServerConfig>(serverOptions, schemas, sources);
   const c = built.config;
   if (!built.help && !built.version && c.debug && !explicitLevel(sources)) c.logLevel = "debug";
+  if (!built.help && !built.version && c.dbDsn && !c.secretKey) {
+    throw new ConfigError([{
+      variable: "HOP_SECRET_KEY",
+      message: "is required with HOP_DB_DSN: every server sharing the database must seal client keys with " +
+        "the same secret; make one with: openssl rand -hex 32, and set HOP_SECRET_KEY to it on each server",
+    }]);
+  }
   if (!built.help && !built.version && (c.tlsMode as string) === "auto") {
     c.tlsMode = isPublicDomain(c.domain) ? "acme" : "self-signed";
   }

@@ -113,6 +113,7 @@ export class ServerHandshake {
   #deadline: TimerId | undefined;
   #interval: number;
   #onDone: (r: HandshakeResult) => void;
+  #identity: string | undefined;
 
   /**
    * Starts at flight 3: `hello` carried a valid cookie. Sends flight 4 at once.
@@ -144,6 +145,11 @@ export class ServerHandshake {
       () => this.#fail(`handshake not finished within ${options.timeoutMs} ms`),
       options.timeoutMs,
     );
+  }
+
+  /** The PSK identity the client named, once its ClientKeyExchange arrived (for failure logs). */
+  get identity(): string | undefined {
+    return this.#identity;
   }
 
   get state(): State["name"] {
@@ -271,6 +277,7 @@ export class ServerHandshake {
     }
     this.#transcript.push(encodeHandshakeMessage(m.msgType, m.messageSeq, m.body));
     this.#clientFinalSeqs.push(m.messageSeq);
+    this.#identity = identity;
     const state: State = { name: "awaiting_psk", identity };
     this.#state = state;
     // Through a promise chain so that a lookup throwing synchronously is handled the same way.

@@ -2,10 +2,22 @@
 import { MAX_PLAINTEXT_LENGTH } from "./record.ts";
 
 export interface DtlsServerLimits {
-  /** Handshakes in progress from one IP address (default 16). */
+  /** Handshakes in progress from one IP address (default 8). */
   maxHandshakesPerAddress?: number;
-  /** Handshakes in progress in total (default 1024). */
+  /**
+   * Handshakes in progress in total (default 1024). When full, a new one from an address holding
+   * fewer takes the place of the oldest from the address holding the most, so a flood from many
+   * addresses cannot hold a legitimate client off.
+   */
   maxHandshakes?: number;
+  /** ClientHellos one IP address may send in a burst (default 200), before any cookie or crypto work. */
+  helloBurst?: number;
+  /** ClientHellos per second one IP address earns back (default 100). */
+  helloPerSecond?: number;
+  /** Failed handshakes one IP address may have in a burst (default 20); past it, its ClientHellos are dropped. */
+  failureBurst?: number;
+  /** Failed handshakes per second one IP address earns back (default 1). */
+  failurePerSecond?: number;
   /** Established sessions (default 10 000). */
   maxSessions?: number;
   /** A session with no authenticated record for this long is closed (default 60 000 ms). */
@@ -26,8 +38,12 @@ export interface DtlsServerLimits {
 /** Fills in defaults; maxDatagramSize is capped at the protocol maximum. */
 export function resolveLimits(l: DtlsServerLimits = {}): Required<DtlsServerLimits> {
   return {
-    maxHandshakesPerAddress: l.maxHandshakesPerAddress ?? 16,
+    maxHandshakesPerAddress: l.maxHandshakesPerAddress ?? 8,
     maxHandshakes: l.maxHandshakes ?? 1024,
+    helloBurst: l.helloBurst ?? 200,
+    helloPerSecond: l.helloPerSecond ?? 100,
+    failureBurst: l.failureBurst ?? 20,
+    failurePerSecond: l.failurePerSecond ?? 1,
     maxSessions: l.maxSessions ?? 10_000,
     idleTimeoutMs: l.idleTimeoutMs ?? 60_000,
     maxDatagramSize: Math.min(l.maxDatagramSize ?? MAX_PLAINTEXT_LENGTH, MAX_PLAINTEXT_LENGTH),

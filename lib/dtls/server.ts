@@ -22,6 +22,7 @@ import {
 } from "./record.ts";
 import { ServerSession } from "./server_session.ts";
 import { type DtlsServerLimits, resolveLimits } from "./limits.ts";
+import { HandshakeAdmission } from "./admission.ts";
 import { HintLimiter, STALE_SESSION_HINT } from "./stale_hint.ts";
 
 export type { DtlsServerLimits };
@@ -58,6 +59,10 @@ export interface DtlsServerStats {
   /** Datagrams or records dropped as malformed, unexpected or over a limit. */
   dropped: number;
   helloVerifyRequests: number;
+  /** ClientHellos dropped by the per-address rate limits (hello rate, failure budget). */
+  handshakesRateLimited: number;
+  /** Half-open handshakes dropped to make room for one from a less busy address. */
+  handshakesEvicted: number;
 }
 
 export interface DtlsServer {
@@ -89,7 +94,7 @@ class Server implements DtlsServer {
   readonly #limits: Required<DtlsServerLimits>;
   readonly #cookies: CookieJar;
   readonly #peers = new Map<string, Peer>();
-  readonly #handshakesPerIp = new Map<string, number>();
+  readonly #admission: HandshakeAdmission;
   readonly #header: RecordHeader = newRecordHeader();
   readonly #hints = new HintLimiter();
   #handshakeCount = 0;
@@ -97,7 +102,6 @@ class Server implements DtlsServer {
   #dropped = 0;
   #datagrams = 0;
   #handshakesCompleted = 0;
-  #handshakesFailed = 0;
   #hvrs = 0;
   #closed = false;
   #socketClosed = false;
@@ -113,6 +117,7 @@ class Server implements DtlsServer {
     this.#log = (o.logger ?? silentLogger).child({ component: "dtls" });
     this.#limits = resolveLimits(o.limits);
     this.#cookies = new CookieJar({ now: () => this.#clock.now(), rotateMs: this.#limits.cookieRotateMs });
+    this.#admission = new HandshakeAdmission(this.#limits, () => this.#clock.now(), this.#log);
     const a = conn.addr as Deno.NetAddr;
     this.addr = { hostname: a.hostname, port: a.port };
     this.#scheduleSweep();
@@ -126,14 +131,17 @@ class Server implements DtlsServer {
   }
 
   stats(): DtlsServerStats {
+    const admission = this.#admission.stats();
     return {
       datagrams: this.#datagrams,
-      handshakes: this.#handshakeCount,
+      handshakes: admission.handshakes,
       handshakesCompleted: this.#handshakesCompleted,
-      handshakesFailed: this.#handshakesFailed,
+      handshakesFailed: admission.failed,
       sessions: this.#sessionCount,
       dropped: this.#dropped,
       helloVerifyRequests: this.#hvrs,
+      handshakesRateLimited: admission.rateLimited,
+      handshakesEvicted: admission.evicted,
     };
   }
 
@@ -216,6 +224,7 @@ class Server implements DtlsServer {
     const h = this.#header;
     const maxRecord = this.#limits.maxDatagramSize + MAX_CIPHERTEXT_EXPANSION;
     let offset = 0;
+    let hellos = 0;
     while (offset < data.length) {
       let end: number;
       try {
@@ -232,6 +241,11 @@ class Server implements DtlsServer {
       }
       const peer = this.#peers.get(key);
       if (h.epoch === 0 && h.type === ContentType.handshake && fragment[0] === HandshakeType.client_hello) {
+        // One ClientHello per datagram: a datagram packed with hellos must not buy many answers.
+        if (hellos++ > 0) {
+          this.#dropped++;
+          continue;
+        }
         this.#handleClientHello(h, fragment, addr, key, peer);
       } else if (peer?.kind === "handshake") peer.hs.handleRecord(h, fragment);
       else if (peer?.kind === "session") peer.session.handleRecord(h, fragment);
@@ -258,6 +272,10 @@ class Server implements DtlsServer {
     key: string,
     peer?: Peer,
   ): void {
+    if (!this.#admission.withinRate(addr.hostname)) {
+      this.#dropped++;
+      return;
+    }
     const initial = parseInitialHello(fragment);
     if (initial === null) {
       this.#dropped++;
@@ -280,26 +298,25 @@ class Server implements DtlsServer {
       this.#sendTo(addr, handshakeFailureRecord(h.sequence));
       return;
     }
-    if (!this.#admit(addr.hostname, peer)) {
+    const associations = this.#admission.count + this.#sessionCount - (peer !== undefined ? 1 : 0);
+    const evict = (victim: string) => {
+      const p = this.#peers.get(victim);
+      if (p?.kind === "handshake") {
+        p.hs.abort("evicted: every handshake slot is taken and its address holds the most");
+      }
+    };
+    if (!this.#admission.admit(addr.hostname, peer?.kind === "handshake", associations, evict)) {
       this.#dropped++;
       return;
     }
+    // Eviction may have ended the association this hello would replace.
+    peer = this.#peers.get(key);
     // RFC 6347 §4.2.8: a valid cookie from the address of a live association means the client
     // restarted; it has proven it owns the address, so the old association gives way.
     if (peer?.kind === "session") {
       peer.session.terminate({ code: "closed", message: "client restarted: new handshake", remote: true });
     } else if (peer?.kind === "handshake") peer.hs.abort("replaced by a new ClientHello");
     this.#startHandshake(hello, { messageSeq, body: body.slice(), recordSeq: h.sequence }, suite, addr, key);
-  }
-
-  /** Whether a new handshake fits the limits; the association it would replace does not count. */
-  #admit(ip: string, replaced?: Peer): boolean {
-    const replacing = replaced?.kind === "handshake" ? 1 : 0;
-    const perIp = (this.#handshakesPerIp.get(ip) ?? 0) - replacing;
-    const total = this.#handshakeCount + this.#sessionCount - (replaced !== undefined ? 1 : 0);
-    return perIp < this.#limits.maxHandshakesPerAddress &&
-      this.#handshakeCount - replacing < this.#limits.maxHandshakes &&
-      total < this.#limits.maxSessions;
   }
 
   #startHandshake(
@@ -310,8 +327,7 @@ class Server implements DtlsServer {
     key: string,
   ): void {
     const ip = addr.hostname;
-    this.#handshakeCount++;
-    this.#handshakesPerIp.set(ip, (this.#handshakesPerIp.get(ip) ?? 0) + 1);
+    this.#admission.started(ip, key);
     const remote: PeerAddress = { hostname: addr.hostname, port: addr.port };
     const to: Deno.NetAddr = { transport: "udp", hostname: addr.hostname, port: addr.port };
     const peer: Peer = {
@@ -335,14 +351,10 @@ class Server implements DtlsServer {
       message,
       suite,
       (result) => {
-        this.#handshakeCount--;
-        const n = (this.#handshakesPerIp.get(ip) ?? 1) - 1;
-        if (n === 0) this.#handshakesPerIp.delete(ip);
-        else this.#handshakesPerIp.set(ip, n);
+        this.#admission.ended(ip, key);
         if (this.#peers.get(key) === peer) this.#peers.delete(key);
         if (!result.ok) {
-          this.#handshakesFailed++;
-          this.#log.debug({ peer: key, reason: result.reason }, "dtls: handshake failed");
+          this.#admission.failed(ip, key, peer.hs.identity, result.reason, this.#closed);
           return;
         }
         if (this.#closed) return;

@@ -19,6 +19,18 @@ export interface HandshakeCounts {
   succeeded: number;
   /** Handshakes that failed (bad key, unknown identity, timeout) since start. */
   failed: number;
+  /** ClientHellos dropped by the per-address rate limits since start. */
+  rateLimited?: number;
+  /** Half-open handshakes dropped to make room for a less busy address since start. */
+  evicted?: number;
+}
+
+/** The admin API's authentication figures since start. */
+export interface AdminAuthCounts {
+  /** Requests with a missing or wrong bearer key. */
+  failures: number;
+  /** Requests answered 429 (the address used up its failures). */
+  rateLimited: number;
 }
 
 /** Where scrape-time figures come from. Every source is optional. */
@@ -27,6 +39,7 @@ export interface MetricSources {
   handshakes?(): HandshakeCounts;
   /** Certificates' not-after by host name. */
   certificates?(): { hostname: string; notAfter: Date }[];
+  adminAuth?(): AdminAuthCounts;
 }
 
 export interface RequestSample {
@@ -40,6 +53,8 @@ export interface RequestSample {
 export interface Metrics {
   readonly registry: client.Registry;
   observeRequest(sample: RequestSample): void;
+  /** A request the domain's access policy refused at the edge (reason: ip_deny, ip_allow, rate_limit, basic_auth). */
+  observePolicyDenial(domain: string, reason: string): void;
   /** The Prometheus text exposition. */
   text(): Promise<string>;
   readonly contentType: string;
@@ -85,12 +100,50 @@ export function createMetrics(sources: MetricSources = {}, prefix = "hopgate_"):
     help: "DTLS handshakes by result.",
     labelNames: ["result"],
     registers: [registry],
+    // Fed here, not by another metric's collect, so a scrape shows the figures of that moment.
+    collect() {
+      const h = sources.handshakes?.();
+      if (h) {
+        feedHandshakes({ result: "ok" }, h.succeeded);
+        feedHandshakes({ result: "failed" }, h.failed);
+      }
+    },
   });
   const retransmissions = new client.Counter({
     name: `${prefix}transport_retransmitted_frames_total`,
     help: "Frames sent again after loss, summed over live sessions' lifetimes.",
     registers: [registry],
   });
+  const policyDenials = new client.Counter({
+    name: `${prefix}policy_denials_total`,
+    help: "Requests refused at the edge by a domain's access policy, by reason.",
+    labelNames: ["domain", "reason"],
+    registers: [registry],
+  });
+  const handshakesDropped = new client.Counter({
+    registers: [registry],
+    name: `${prefix}dtls_handshakes_dropped_total`,
+    help: "DTLS ClientHellos or half-open handshakes dropped, by reason (rate_limited, evicted).",
+    labelNames: ["reason"],
+    collect() {
+      const h = sources.handshakes?.();
+      feedDropped({ reason: "rate_limited" }, h?.rateLimited ?? 0);
+      feedDropped({ reason: "evicted" }, h?.evicted ?? 0);
+    },
+  });
+  const adminAuth = new client.Counter({
+    registers: [registry],
+    name: `${prefix}admin_auth_failures_total`,
+    help: "Admin API requests refused, by result: unauthorized (401) or rate_limited (429).",
+    labelNames: ["result"],
+    collect() {
+      const a = sources.adminAuth?.();
+      feedAdminAuth({ result: "unauthorized" }, a?.failures ?? 0);
+      feedAdminAuth({ result: "rate_limited" }, a?.rateLimited ?? 0);
+    },
+  });
+  const feedDropped = deltaCounter(handshakesDropped);
+  const feedAdminAuth = deltaCounter(adminAuth);
   const feedHandshakes = deltaCounter(handshakes);
   const feedRetransmissions = deltaCounter(retransmissions);
   let retransmittedByClosed = 0;
@@ -116,11 +169,6 @@ export function createMetrics(sources: MetricSources = {}, prefix = "hopgate_"):
       let total = retransmittedByClosed;
       for (const n of lastRetransmitted.values()) total += n;
       feedRetransmissions({}, total);
-      const h = sources.handshakes?.();
-      if (h) {
-        feedHandshakes({ result: "ok" }, h.succeeded);
-        feedHandshakes({ result: "failed" }, h.failed);
-      }
     },
   });
   new client.Gauge({
@@ -192,6 +240,9 @@ export function createMetrics(sources: MetricSources = {}, prefix = "hopgate_"):
       duration.observe({ domain: s.domain }, s.durationMs / 1000);
       if (s.bytesIn) bytes.inc({ domain: s.domain, direction: "in" }, s.bytesIn);
       if (s.bytesOut) bytes.inc({ domain: s.domain, direction: "out" }, s.bytesOut);
+    },
+    observePolicyDenial(domain, reason) {
+      policyDenials.inc({ domain, reason });
     },
     text: () => registry.metrics(),
   };

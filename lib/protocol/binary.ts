@@ -2,6 +2,7 @@
  * Byte-level primitives of the payload encoding: LEB128 varints (minimal, ≤ 32 bits) and
  * varint-length-prefixed UTF-8 strings.
  */
+import { latin1String } from "./body.ts";
 import { ProtocolError } from "./errors.ts";
 
 const encoder = new TextEncoder();
@@ -52,6 +53,24 @@ export class ByteWriter {
     return this.varint(b.length).bytes(b);
   }
 
+  /**
+   * A byte string (one code unit per byte) as its bytes; a string with wider code units (a caller that
+   * decoded bytes as UTF-8) goes as UTF-8 rather than losing the high bits.
+   */
+  byteString(s: string): this {
+    const n = s.length;
+    for (let i = 0; i < n; i++) {
+      if (s.charCodeAt(i) > 0xff) return this.string(s);
+    }
+    this.varint(n);
+    this.#reserve(n);
+    const buf = this.#buf;
+    let at = this.#len;
+    for (let i = 0; i < n; i++) buf[at++] = s.charCodeAt(i);
+    this.#len = at;
+    return this;
+  }
+
   finish(): Uint8Array {
     return this.#buf.slice(0, this.#len);
   }
@@ -97,6 +116,28 @@ export class ByteReader {
     } catch {
       throw new ProtocolError("invalid_utf8", "string is not valid UTF-8");
     }
+  }
+
+  /** A length-prefixed byte string: one code unit per byte, any bytes. */
+  byteString(): string {
+    const len = this.varint();
+    if (len > this.remaining) {
+      throw new ProtocolError("truncated", `string of ${len} bytes but only ${this.remaining} left`);
+    }
+    const start = this.#pos;
+    this.#pos += len;
+    if (len < 64) {
+      let s = "";
+      for (let i = start; i < start + len; i++) s += String.fromCharCode(this.buf[i]);
+      return s;
+    }
+    return latin1String(this.buf.subarray(start, start + len));
+  }
+
+  /** Skips n bytes. */
+  skip(n: number): void {
+    if (n > this.remaining) throw new ProtocolError("truncated", "payload ends inside a field");
+    this.#pos += n;
   }
 
   /** Throws unless every byte was consumed. */

@@ -1,7 +1,9 @@
 /**
  * The message codec: `encode(message) → framed bytes`, `decode(framed bytes) → message`.
- * Frame: type (u8) | payload length (u32 BE) | payload. Payloads are compact binary
- * (varint-prefixed UTF-8 strings). Both directions run the same strict validation, so a
+ * Frame: type (u8) | payload length (u32 BE) | payload. Payloads are compact binary: varint-prefixed
+ * UTF-8 strings for the tunnel's own fields, varint-prefixed byte strings for what HTTP carries (method,
+ * request target, header lines, reason phrase), so every byte the browser or the origin sent crosses
+ * unchanged. DATA's payload is the body bytes. Both directions run the same strict validation, so a
  * sender never emits what a receiver would refuse.
  */
 import { ByteReader, ByteWriter } from "./binary.ts";
@@ -11,6 +13,7 @@ import {
   FRAME_HEADER_BYTES,
   type HeaderLine,
   type HeadFields,
+  MAX_DATA_BYTES,
   MAX_HEADERS,
   MAX_PAYLOAD_BYTES,
   MAX_SERVICES,
@@ -35,8 +38,10 @@ export function typeNameOf(byte: number): MessageTypeName {
 
 // RFC 9110 §5.6.2 token.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Visible ASCII, no space: request targets, hosts, ids.
+// Visible ASCII, no space: hosts, ids.
 const VISIBLE = /^[\x21-\x7e]+$/;
+// A request-target as bytes: no controls, space or DEL; bytes 0x80-0xff (raw UTF-8) pass as they came.
+const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 // Header values and reason phrases may not carry CR, LF or NUL (they are written raw on upgrades).
 const NO_CRLF = /^[^\r\n\0]*$/;
 
@@ -55,7 +60,7 @@ function validateHeaders(headers: HeaderLine[]): void {
 function validateHead(h: HeadFields): void {
   check(h.requestId.length > 0 && h.requestId.length <= 128 && VISIBLE.test(h.requestId), "bad requestId");
   check(h.method.length <= 32 && TOKEN.test(h.method), `method ${JSON.stringify(h.method)} is not a token`);
-  check(h.path.startsWith("/") && VISIBLE.test(h.path), "path must start with / and be visible ASCII");
+  check(TARGET.test(h.target), "target must be visible bytes (no space or control)");
   check(h.proto === "http" || h.proto === "https", `proto must be http or https (got ${h.proto})`);
   check(VISIBLE.test(h.host), "host must be non-empty visible ASCII");
   check(h.remoteAddr.length <= 128 && NO_CRLF.test(h.remoteAddr), "bad remoteAddr");
@@ -99,11 +104,16 @@ export function validate(m: Message): void {
       return;
     case "RESPONSE_HEAD":
       check(
-        Number.isInteger(m.status) && m.status >= 200 && m.status <= 599,
-        `status ${m.status} not in 200..599`,
+        Number.isInteger(m.status) && (m.status === 101 || (m.status >= 200 && m.status <= 599)),
+        `status ${m.status} is neither 101 nor in 200..599`,
       );
       check(NO_CRLF.test(m.statusText), "statusText has CR, LF or NUL");
       validateHeaders(m.headers);
+      return;
+    case "DATA":
+      return;
+    case "TRAILERS":
+      validateHeaders(m.trailers);
       return;
     case "ERROR":
       check((ERROR_CODES as readonly string[]).includes(m.code), `unknown ERROR code ${m.code}`);
@@ -113,7 +123,7 @@ export function validate(m: Message): void {
 
 function writeHeaders(w: ByteWriter, headers: HeaderLine[]): void {
   w.varint(headers.length);
-  for (const [n, v] of headers) w.string(n).string(v);
+  for (const [n, v] of headers) w.byteString(n).byteString(v);
 }
 
 function readHeaders(r: ByteReader): HeaderLine[] {
@@ -122,7 +132,7 @@ function readHeaders(r: ByteReader): HeaderLine[] {
     throw new ProtocolError("too_large", `more than ${MAX_HEADERS} headers (${count})`);
   }
   const headers: HeaderLine[] = [];
-  for (let i = 0; i < count; i++) headers.push([r.string(), r.string()]);
+  for (let i = 0; i < count; i++) headers.push([r.byteString(), r.byteString()]);
   return headers;
 }
 
@@ -147,13 +157,19 @@ function writePayload(w: ByteWriter, m: Message): void {
       return;
     case "REQUEST_HEAD":
     case "UPGRADE_HEAD":
-      w.string(m.requestId).string(m.method).string(m.path);
+      w.string(m.requestId).byteString(m.method).byteString(m.target);
       writeHeaders(w, m.headers);
       w.string(m.remoteAddr).u8(m.proto === "https" ? 1 : 0).string(m.host).u8(m.hasBody ? 1 : 0);
       return;
     case "RESPONSE_HEAD":
-      w.varint(m.status).string(m.statusText);
+      w.varint(m.status).byteString(m.statusText);
       writeHeaders(w, m.headers);
+      return;
+    case "DATA":
+      w.bytes(m.data);
+      return;
+    case "TRAILERS":
+      writeHeaders(w, m.trailers);
       return;
     case "ERROR":
       w.u8(ERROR_CODES.indexOf(m.code)).string(m.message);
@@ -169,14 +185,14 @@ function readFlag(r: ByteReader, what: string): number {
 
 function readHead(r: ByteReader): HeadFields {
   const requestId = r.string();
-  const method = r.string();
-  const path = r.string();
+  const method = r.byteString();
+  const target = r.byteString();
   const headers = readHeaders(r);
   const remoteAddr = r.string();
   const proto = readFlag(r, "proto") === 1 ? "https" : "http";
   const host = r.string();
   const hasBody = readFlag(r, "hasBody") === 1;
-  return { requestId, method, path, headers, remoteAddr, proto, host, hasBody };
+  return { requestId, method, target, headers, remoteAddr, proto, host, hasBody };
 }
 
 function readPayload(type: MessageTypeName, r: ByteReader): Message {
@@ -203,7 +219,14 @@ function readPayload(type: MessageTypeName, r: ByteReader): Message {
     case "UPGRADE_HEAD":
       return { type, ...readHead(r) };
     case "RESPONSE_HEAD":
-      return { type, status: r.varint(), statusText: r.string(), headers: readHeaders(r) };
+      return { type, status: r.varint(), statusText: r.byteString(), headers: readHeaders(r) };
+    case "DATA": {
+      const data = r.buf.subarray(r.buf.length - r.remaining);
+      r.skip(data.length);
+      return { type, data };
+    }
+    case "TRAILERS":
+      return { type, trailers: readHeaders(r) };
     case "ERROR": {
       const index = r.u8();
       const code: TunnelErrorCode | undefined = ERROR_CODES[index];
@@ -213,16 +236,21 @@ function readPayload(type: MessageTypeName, r: ByteReader): Message {
   }
 }
 
+/** The largest payload a message of this type may have. */
+export function maxPayloadOf(type: MessageTypeName): number {
+  return type === "DATA" ? MAX_DATA_BYTES : MAX_PAYLOAD_BYTES;
+}
+
 /** Encodes a message's payload only (no frame header). */
 export function encodePayload(m: Message): Uint8Array {
   validate(m);
   const w = new ByteWriter();
   writePayload(w, m);
   const payload = w.finish();
-  if (payload.length > MAX_PAYLOAD_BYTES) {
+  if (payload.length > maxPayloadOf(m.type)) {
     throw new ProtocolError(
       "too_large",
-      `${m.type} payload is ${payload.length} bytes (max ${MAX_PAYLOAD_BYTES})`,
+      `${m.type} payload is ${payload.length} bytes (max ${maxPayloadOf(m.type)})`,
     );
   }
   return payload;
@@ -230,10 +258,10 @@ export function encodePayload(m: Message): Uint8Array {
 
 /** Decodes one payload of a known type; the payload must be consumed exactly. */
 export function decodePayload(type: MessageTypeName, payload: Uint8Array): Message {
-  if (payload.length > MAX_PAYLOAD_BYTES) {
+  if (payload.length > maxPayloadOf(type)) {
     throw new ProtocolError(
       "too_large",
-      `${type} payload is ${payload.length} bytes (max ${MAX_PAYLOAD_BYTES})`,
+      `${type} payload is ${payload.length} bytes (max ${maxPayloadOf(type)})`,
     );
   }
   const r = new ByteReader(payload);
@@ -247,19 +275,27 @@ export function decodePayload(type: MessageTypeName, payload: Uint8Array): Messa
 export function encode(m: Message): Uint8Array {
   const payload = encodePayload(m);
   const out = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
-  out[0] = MessageType[m.type];
-  new DataView(out.buffer).setUint32(1, payload.length);
+  writeFrameHeader(out, MessageType[m.type], payload.length);
   out.set(payload, FRAME_HEADER_BYTES);
   return out;
+}
+
+/** Writes a frame header (type, payload length) into the first 5 bytes of `out`. */
+export function writeFrameHeader(out: Uint8Array, type: number, length: number): void {
+  out[0] = type;
+  out[1] = length >>> 24;
+  out[2] = (length >>> 16) & 0xff;
+  out[3] = (length >>> 8) & 0xff;
+  out[4] = length & 0xff;
 }
 
 /** Parses a frame header; throws on an unknown type or an oversized length. */
 export function decodeFrameHeader(bytes: Uint8Array): { type: MessageTypeName; length: number } {
   if (bytes.length < FRAME_HEADER_BYTES) throw new ProtocolError("truncated", "frame header is 5 bytes");
   const type = typeNameOf(bytes[0]);
-  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1);
-  if (length > MAX_PAYLOAD_BYTES) {
-    throw new ProtocolError("too_large", `${type} payload of ${length} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
+  const length = ((bytes[1] << 24) >>> 0) + (bytes[2] << 16) + (bytes[3] << 8) + bytes[4];
+  if (length > maxPayloadOf(type)) {
+    throw new ProtocolError("too_large", `${type} payload of ${length} bytes exceeds ${maxPayloadOf(type)}`);
   }
   return { type, length };
 }

@@ -1,196 +1,238 @@
 /**
- * The public listeners, kept behind one small interface so that switching to Deno.serve (once it
- * exposes SNI) is this file alone: HTTPS on node:http2 (HTTP/1.1 and HTTP/2, a certificate per host
- * name through SNICallback) and plain HTTP on node:http. Both hand Web Requests to one handler, and
- * HTTP/1.1 upgrades to another with the raw socket as Web streams.
+ * The public listeners. Plain HTTP: Deno.listen + our HTTP/1.1 driver. HTTPS: Deno.listen, node:tls
+ * per connection (a certificate per SNI name), then by ALPN: "h2" → node:http2 adapter,
+ * "hopgate/1" → the tunnel's TCP carrier hook, anything else → the HTTP/1.1 driver. Both hand the
+ * gateway raw requests (front_types.ts) and keep what an unauthenticated connection can hold bounded.
  */
-import http from "node:http";
-import http2 from "node:http2";
-import type tls from "node:tls";
-import type { Duplex } from "node:stream";
+import tls from "node:tls";
+import { Duplex } from "node:stream";
 import { Buffer } from "node:buffer";
-import { getRequestListener } from "@hono/node-server";
 import type { ListenAddress } from "../config/values.ts";
+import type { Logger } from "../log/logger.ts";
+import type { FrontHandler } from "./front_types.ts";
+import { denoCarrier, socketCarrier } from "./carrier.ts";
+import { type Clock, type FrontLimits, frontLimits, realClock } from "./front_limits.ts";
+import { serveHttp1 } from "./http1/connection.ts";
+import { createH2Front } from "./front_h2.ts";
+import { type AcceptLoop, startAcceptLoop } from "./listener.ts";
 
-const H2_STREAM_WINDOW = 4 * 1024 * 1024;
-const H2_CONNECTION_WINDOW = 8 * 1024 * 1024;
-
-export interface RequestInfo {
-  remoteAddr: string;
-  proto: "http" | "https";
-}
-
-/** A raw upgraded connection: bytes from the browser and to it. */
-export interface RawSocket {
-  readable: ReadableStream<Uint8Array>;
-  writable: WritableStream<Uint8Array>;
-  /** Ends the connection at once. */
-  destroy(): void;
-}
-
-export interface FrontHandlers {
-  fetch(request: Request, info: RequestInfo): Response | Promise<Response>;
-  /** An HTTP/1.1 Upgrade request (WebSocket); `request` has no body, the socket carries the rest. */
-  upgrade(request: Request, socket: RawSocket, info: RequestInfo): void;
-}
+export type { FrontHandler, FrontRequest, FrontResponse } from "./front_types.ts";
 
 export interface Front {
   addr: { hostname: string; port: number };
-  /** Stops accepting; open connections finish (or are cut after the grace period by the caller). */
+  /** Stops accepting and closes idle keep-alive connections; active ones close after their response. */
   close(): Promise<void>;
   /** Cuts every open connection. */
   destroyConnections(): void;
+  /** Open connections from an address (the per-address cap's count). */
+  openFrom(address: string): number;
 }
 
-export interface HttpsFrontOptions {
+interface CommonOptions {
   listen: ListenAddress;
+  handler: FrontHandler;
+  limits?: Partial<FrontLimits>;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export type HttpFrontOptions = CommonOptions;
+
+export interface HttpsFrontOptions extends CommonOptions {
   /** Certificate for connections without SNI. */
   defaultCert: { cert: string; key: string };
   sni(servername: string): Promise<tls.SecureContext>;
-  handlers: FrontHandlers;
+  /** A TLS connection whose ALPN chose "hopgate/1": the tunnel's TCP carrier. Closed when absent. */
+  onTunnelSocket?(socket: tls.TLSSocket): void;
 }
 
-/** Wraps a node socket as Web streams, with backpressure both ways. */
-export function rawSocket(socket: Duplex, head: Uint8Array): RawSocket {
-  const readable = new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (head.byteLength) controller.enqueue(new Uint8Array(head));
-      socket.on("data", (chunk: Buffer) => {
-        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-        if ((controller.desiredSize ?? 0) <= 0) socket.pause();
-      });
-      socket.on("end", () => {
-        try {
-          controller.close();
-        } catch { /* already errored */ }
-      });
-      socket.on("error", (e: Error) => {
-        try {
-          controller.error(e);
-        } catch { /* already closed */ }
-      });
-      socket.on("close", () => {
-        try {
-          controller.close();
-        } catch { /* already closed or errored */ }
-      });
-    },
-    pull() {
-      socket.resume();
-    },
-    cancel() {
-      socket.destroy();
-    },
-  }, { highWaterMark: 4 });
-  const writable = new WritableStream<Uint8Array>({
-    write(chunk) {
-      if (socket.destroyed) throw new Error("socket closed");
-      return new Promise<void>((resolve, reject) => {
-        const ok = socket.write(chunk, (err?: Error | null) => (err ? reject(err) : undefined));
-        if (ok) resolve();
-        else socket.once("drain", () => resolve());
-      });
-    },
-    close() {
-      socket.end();
-    },
-    abort() {
-      socket.destroy();
-    },
-  });
-  return { readable, writable, destroy: () => socket.destroy() };
+export const ALPN_PROTOCOLS = ["h2", "http/1.1", "hopgate/1"];
+
+interface Tracked {
+  closeIdle(): void;
+  destroy(): void;
 }
 
-function upgradeRequest(req: http.IncomingMessage, proto: "http" | "https"): Request {
-  const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
-  const host = req.headers.host ?? "invalid";
-  return new Request(`${proto}://${host}${req.url ?? "/"}`, { method: req.method, headers });
-}
-
-function remoteOf(socket: { remoteAddress?: string } | undefined): string {
-  return (socket?.remoteAddress ?? "").replace(/^::ffff:/, "");
-}
-
-type NodeServer = http.Server | http2.Http2SecureServer;
-
-function track(server: NodeServer) {
-  const sockets = new Set<Duplex>();
-  server.on("connection", (s: Duplex) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  server.on("secureConnection", (s: Duplex) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  return sockets;
-}
-
-function wire(server: NodeServer, proto: "http" | "https", handlers: FrontHandlers) {
-  const listener = getRequestListener(
-    (request, env) => handlers.fetch(request, { remoteAddr: remoteOf(env.incoming.socket), proto }),
-    { overrideGlobalObjects: false },
-  );
-  server.on("request", listener);
-  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on("error", () => {});
-    handlers.upgrade(upgradeRequest(req, proto), rawSocket(socket, head), {
-      remoteAddr: remoteOf(req.socket),
-      proto,
-    });
-  });
-}
-
-async function listen(server: NodeServer, addr: ListenAddress, sockets: Set<Duplex>): Promise<Front> {
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(addr.port, addr.hostname, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const bound = server.address() as { address: string; port: number };
+function frontOf(loop: AcceptLoop, open: Set<Tracked>): Front {
   return {
-    addr: { hostname: bound.address, port: bound.port },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-    destroyConnections() {
-      for (const s of sockets) s.destroy();
+    addr: loop.addr,
+    async close() {
+      await loop.close();
+      for (const t of open) t.closeIdle();
     },
+    destroyConnections() {
+      for (const t of open) t.destroy();
+    },
+    openFrom: loop.openFrom,
   };
 }
 
-/** Starts the HTTPS listener (HTTP/2 with HTTP/1.1 fallback). */
-export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
-  const server = http2.createSecureServer({
-    allowHTTP1: true,
-    // Node's 64 KiB default windows cap an HTTP/2 upload at one window per round trip.
-    settings: { initialWindowSize: H2_STREAM_WINDOW },
-    cert: options.defaultCert.cert,
-    key: options.defaultCert.key,
-    SNICallback: (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
-      options.sni(servername).then((ctx) => cb(null, ctx), (err) => cb(err as Error));
-    },
+/** Starts the plain HTTP/1.1 listener. */
+export function startHttpFront(options: HttpFrontOptions): Promise<Front> {
+  const limits = frontLimits(options.limits);
+  const clock = options.clock ?? realClock;
+  const open = new Set<Tracked>();
+  const loop = startAcceptLoop(options.listen, limits, options.logger, (a) => {
+    const carrier = denoCarrier(a.conn);
+    const origListen = carrier.listen;
+    const tracked: Tracked = { closeIdle: () => {}, destroy: () => carrier.destroy() };
+    open.add(tracked);
+    carrier.listen = (events) =>
+      origListen({
+        ...events,
+        close() {
+          open.delete(tracked);
+          a.release();
+          events.close();
+        },
+      });
+    tracked.closeIdle =
+      serveHttp1(carrier, { handler: options.handler, proto: "http", limits, clock, logger: options.logger })
+        .closeIdle;
   });
-  const sockets = track(server);
-  server.on("session", (session: http2.ServerHttp2Session) => {
-    try {
-      session.setLocalWindowSize(H2_CONNECTION_WINDOW);
-    } catch { /* the session is already gone */ }
-  });
-  wire(server, "https", options.handlers);
-  // A stream error on HTTP/2 must not take the process down.
-  server.on("sessionError", () => {});
-  return listen(server, options.listen, sockets);
+  return Promise.resolve(frontOf(loop, open));
 }
 
-/** Starts the plain HTTP listener. */
-export function startHttpFront(listenAddr: ListenAddress, handlers: FrontHandlers): Promise<Front> {
-  const server = http.createServer();
-  const sockets = track(server);
-  wire(server, "http", handlers);
-  server.on("clientError", (_err: Error, socket: Duplex) => {
-    if (!socket.destroyed) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+/** A Deno.Conn as a node Duplex, so node:tls can run over it. */
+function connDuplex(conn: Deno.Conn): Duplex {
+  let reading = false;
+  const buf = new Uint8Array(64 * 1024);
+  const d: Duplex = new Duplex({
+    read() {
+      if (reading) return;
+      reading = true;
+      (async () => {
+        while (true) {
+          let n: number | null;
+          try {
+            n = await conn.read(buf);
+          } catch {
+            n = null;
+          }
+          if (n === null) {
+            d.push(null);
+            return;
+          }
+          if (!d.push(Buffer.from(buf.subarray(0, n)))) {
+            reading = false;
+            return;
+          }
+        }
+      })();
+    },
+    async write(chunk: Uint8Array, _enc: string, cb: (e?: Error | null) => void) {
+      try {
+        let off = 0;
+        while (off < chunk.byteLength) off += await conn.write(off ? chunk.subarray(off) : chunk);
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+    async writev(chunks: { chunk: Uint8Array }[], cb: (e?: Error | null) => void) {
+      const total = chunks.reduce((s, c) => s + c.chunk.byteLength, 0);
+      const out = new Uint8Array(total);
+      let o = 0;
+      for (const c of chunks) {
+        out.set(c.chunk, o);
+        o += c.chunk.byteLength;
+      }
+      try {
+        let off = 0;
+        while (off < total) off += await conn.write(off ? out.subarray(off) : out);
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+    final(cb: (e?: Error | null) => void) {
+      conn.closeWrite().then(() => cb(), () => cb());
+    },
+    destroy(_e: Error | null, cb: (e: Error | null) => void) {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+      cb(null);
+    },
   });
-  return listen(server, listenAddr, sockets);
+  return d;
+}
+
+interface PendingTls {
+  remoteAddr: string;
+  remotePort: number;
+  handshake: unknown;
+  tracked: Tracked;
+}
+
+/**
+ * The TLS socket's underlying duplex. node:tls (as Deno 2.9 implements it) keeps it at
+ * `_handle._parentWrap.stream`; the front tests fail if that ever changes.
+ */
+function duplexOf(socket: tls.TLSSocket): Duplex | undefined {
+  return (socket as unknown as { _handle?: { _parentWrap?: { stream?: Duplex } } })._handle?._parentWrap
+    ?.stream;
+}
+
+/** Starts the HTTPS listener: HTTP/1.1 and HTTP/2 by ALPN, a certificate per SNI name. */
+export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
+  const limits = frontLimits(options.limits);
+  const clock = options.clock ?? realClock;
+  const logger = options.logger;
+  const h2 = createH2Front(options.handler, logger);
+  const open = new Set<Tracked>();
+  const pending = new WeakMap<Duplex, PendingTls>();
+  // Never listens: connections accepted by our own loop are emitted into it (node:net's accept
+  // loop dies for good after EMFILE under Deno; ours backs off and recovers).
+  const server = tls.createServer({
+    cert: options.defaultCert.cert,
+    key: options.defaultCert.key,
+    ALPNProtocols: ALPN_PROTOCOLS,
+    SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
+      options.sni(name).then((ctx) => cb(null, ctx), (err) => cb(err as Error));
+    },
+  });
+  server.on("tlsClientError", () => {});
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    const raw = duplexOf(socket);
+    const p = raw && pending.get(raw);
+    if (!raw || !p) {
+      logger?.error({}, "TLS connection without its accepted socket: closing it");
+      return socket.destroy();
+    }
+    pending.delete(raw);
+    clock.clearTimeout(p.handshake);
+    socket.on("error", () => socket.destroy());
+    p.tracked.destroy = () => socket.destroy();
+    p.tracked.closeIdle = () => socket.destroy();
+    const alpn = socket.alpnProtocol;
+    if (alpn === "h2") {
+      h2.serve(socket, { addr: p.remoteAddr, port: p.remotePort });
+    } else if (alpn === "hopgate/1") {
+      if (options.onTunnelSocket) options.onTunnelSocket(socket);
+      else socket.destroy();
+    } else {
+      const carrier = socketCarrier(socket, p.remoteAddr, p.remotePort);
+      p.tracked.closeIdle =
+        serveHttp1(carrier, { handler: options.handler, proto: "https", limits, clock, logger })
+          .closeIdle;
+    }
+  });
+  const loop = startAcceptLoop(options.listen, limits, logger, (a) => {
+    const raw = connDuplex(a.conn);
+    const tracked: Tracked = { closeIdle: () => raw.destroy(), destroy: () => raw.destroy() };
+    open.add(tracked);
+    raw.on("error", () => {});
+    raw.on("close", () => {
+      const p = pending.get(raw);
+      if (p) clock.clearTimeout(p.handshake);
+      open.delete(tracked);
+      a.release();
+    });
+    // A trickled or absent ClientHello must not hold a connection (issue 11 item 1).
+    const handshake = clock.setTimeout(() => raw.destroy(), limits.handshakeTimeoutMs);
+    pending.set(raw, { remoteAddr: a.remoteAddr, remotePort: a.remotePort, handshake, tracked });
+    server.emit("connection", raw);
+  });
+  return Promise.resolve(frontOf(loop, open));
 }

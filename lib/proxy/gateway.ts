@@ -1,25 +1,49 @@
 /**
- * The server's request handling behind the front: the server's own domain gets the admin app,
- * a registered domain goes through its tunnel, anything else gets a 404 page. Also the access log
- * line per request, request ids, and the retry of a bodiless request whose session died before
- * answering.
+ * The server's request handling behind the fronts: the server's own domain gets the admin app
+ * (through the Web bridge), a registered domain goes through its tunnel on the raw request, anything
+ * else gets a 404 page. Also the access log line per request, request ids, and the retry of a
+ * bodiless request whose session died before answering.
  */
 import type { Logger } from "../log/logger.ts";
-import { errorResponse } from "../pages/mod.ts";
-import type { FrontHandlers, RawSocket, RequestInfo } from "./front.ts";
-import type { SessionRegistry, TunnelSession } from "./registry.ts";
-import { forwardHttp } from "./server_forward.ts";
-import { forwardUpgrade, rawHttpResponse } from "./server_upgrade.ts";
+import type { HeaderLine } from "../protocol/body.ts";
+import { headerValue } from "./headers.ts";
 import { TunnelDroppedError } from "./errors.ts";
-import { tunnelErrorResponse } from "./error_response.ts";
+import { writeErrorPage, writeTunnelError } from "./error_response.ts";
+import type { FrontHandler, FrontRequest, FrontResponse } from "./front_types.ts";
+import type { SessionRegistry, TunnelSession } from "./registry.ts";
+import { type ForwardOutcome, forwardRequest } from "./server_forward.ts";
+import { serveWeb } from "./web_bridge.ts";
+import {
+  applyHeaderEdits,
+  applyResponseHeaders,
+  checkRequest,
+  clientAddress,
+  type CompiledPolicy,
+  denialText,
+} from "./policy.ts";
 
 export interface GatewayOptions {
   serverDomain: string;
-  /** The server's own routes (admin API, health). */
-  ownApp(request: Request): Response | Promise<Response>;
+  /** Also answer the server's own routes for `localhost` and IP literals (dev mode only). */
+  ownAddressHosts: boolean;
+  /** The server's own routes (admin API, health), with the peer's address. */
+  ownApp(request: Request, remoteAddr: string): Response | Promise<Response>;
+  /** A domain's access rules at the edge (issue 14); undefined: everything is served. */
+  policy?(domain: string): CompiledPolicy | undefined;
+  /** A request a policy refused (metrics). */
+  onPolicyDenied?(domain: string, reason: string): void;
   isRegistered(domain: string): boolean;
+  /** A peer whose X-Forwarded-For is kept and appended to (HOP_SERVER_TRUSTED_PROXIES). */
+  isTrustedProxy?(address: string): boolean;
   registry: SessionRegistry;
   proxyTimeoutMs: number;
+  /**
+   * Most requests and upgrades one client address may have in progress on one domain (default 512):
+   * a visitor holding WebSockets cannot take the domain's whole tunnel.
+   */
+  maxRequestsPerPeer?: number;
+  /** Answers for this domain carry Strict-Transport-Security (HTTPS only). */
+  hsts?(domain: string): boolean;
   logger: Logger;
   /** Called for every finished request (metrics). */
   onRequestDone?(
@@ -27,7 +51,8 @@ export interface GatewayOptions {
   ): void;
 }
 
-export interface Gateway extends FrontHandlers {
+export interface Gateway {
+  handle: FrontHandler;
   /** Requests (and upgrades) in progress. */
   inFlight(): number;
   /** Resolves when no request is in progress, or after `ms`. */
@@ -35,11 +60,11 @@ export interface Gateway extends FrontHandlers {
 }
 
 const BODYLESS = new Set(["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"]);
+const HSTS: [string, string] = ["Strict-Transport-Security", "max-age=31536000"];
 
 /** Host without port, lower-cased, without a trailing dot; "" when absent or malformed. */
-export function hostOf(request: Request): string {
-  const host = request.headers.get("host") ?? new URL(request.url).host;
-  const m = /^(\[[^\]]+\]|[^:]+)(?::\d+)?$/.exec(host.trim());
+export function hostOf(authority: string): string {
+  const m = /^(\[[^\]]+\]|[^:\s]+)(?::\d*)?$/.exec(authority.trim());
   return m ? m[1].toLowerCase().replace(/\.$/, "") : "";
 }
 
@@ -47,12 +72,23 @@ function isAddressOrLocal(host: string): boolean {
   return host === "localhost" || host.startsWith("[") || /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
 }
 
-/** Builds the handlers the fronts call. */
+/** The path part of a request-target, for routing and logs. */
+function pathOf(target: string): string {
+  const q = target.indexOf("?");
+  return q === -1 ? target : target.slice(0, q);
+}
+
+/** Adds Strict-Transport-Security unless the origin set its own. */
+function addHsts(headers: HeaderLine[]): HeaderLine[] {
+  if (headerValue(headers, "strict-transport-security") === undefined) headers.push(HSTS);
+  return headers;
+}
+
+/** Builds the handler the fronts call. */
 export function createGateway(options: GatewayOptions): Gateway {
   const log = options.logger.child({ component: "proxy" });
   let active = 0;
   let idle: (() => void)[] = [];
-  const begin = () => active++;
   const end = () => {
     if (--active === 0) {
       for (const f of idle) f();
@@ -60,119 +96,122 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  function own(host: string): boolean {
-    return host === options.serverDomain || isAddressOrLocal(host);
+  const maxPerPeer = options.maxRequestsPerPeer ?? 512;
+  /** "domain remote" → requests in progress. */
+  const perPeer = new Map<string, number>();
+  let lastShedLog = 0;
+
+  /** Counts a request against its peer's share of a domain; false (and a 429) past the cap. */
+  function admit(
+    req: FrontRequest,
+    res: FrontResponse,
+    domain: string,
+    requestId: string,
+  ): string | undefined {
+    const key = `${domain} ${req.remoteAddr}`;
+    const n = perPeer.get(key) ?? 0;
+    if (n >= maxPerPeer) {
+      const now = performance.now();
+      if (now - lastShedLog > 1000) {
+        lastShedLog = now;
+        log.warn(
+          { domain, remote: req.remoteAddr, limit: maxPerPeer },
+          "client address over its concurrent request cap; shedding",
+        );
+      }
+      writeErrorPage(
+        req,
+        res,
+        429,
+        "too_many_requests",
+        `Too many requests in progress from ${req.remoteAddr}.`,
+        requestId,
+        [
+          ["retry-after", "1"],
+        ],
+      );
+      return undefined;
+    }
+    perPeer.set(key, n + 1);
+    return key;
   }
 
-  /** Counts bytes as the body streams out, then logs the request once. */
-  function logged(
-    response: Response,
-    fields: Record<string, unknown>,
-    started: number,
-    domain: string,
-    bytesIn: () => number,
-  ): Response {
-    const done = (bytes: number, aborted = false) => {
-      const durationMs = Math.round((performance.now() - started) * 10) / 10;
-      log.info({ ...fields, status: response.status, duration_ms: durationMs, bytes, aborted }, "request");
-      options.onRequestDone?.({
-        domain,
-        status: response.status,
-        durationMs,
-        bytesIn: bytesIn(),
-        bytesOut: bytes,
-      });
-      end();
-    };
-    if (!response.body) {
-      done(0);
-      return response;
-    }
-    let bytes = 0;
-    let finished = false;
-    const finish = (aborted: boolean) => {
-      if (!finished) {
-        finished = true;
-        done(bytes, aborted);
-      }
-    };
-    const reader = response.body.getReader();
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const { done, value } = await reader.read();
-          if (done) {
-            finish(false);
-            controller.close();
-          } else {
-            bytes += value.byteLength;
-            controller.enqueue(value);
-          }
-        } catch (e) {
-          finish(true);
-          controller.error(e);
-        }
-      },
-      cancel(reason) {
-        finish(true);
-        return reader.cancel(reason);
-      },
-    }, { highWaterMark: 0 });
-    return new Response(body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+  function release(key: string): void {
+    const n = (perPeer.get(key) ?? 1) - 1;
+    if (n <= 0) perPeer.delete(key);
+    else perPeer.set(key, n);
+  }
+
+  function own(host: string): boolean {
+    return host === options.serverDomain || (options.ownAddressHosts && isAddressOrLocal(host));
   }
 
   async function throughTunnel(
-    request: Request,
-    info: RequestInfo,
+    req: FrontRequest,
+    res: FrontResponse,
     domain: string,
     requestId: string,
-  ): Promise<Response> {
-    const path = new URL(request.url).pathname;
+  ): Promise<ForwardOutcome> {
+    const path = pathOf(req.target);
     const tried = new Set<string>();
+    const policy = options.policy?.(domain);
+    let requestHeaders: HeaderLine[] | undefined;
+    if (policy) {
+      const facts = {
+        remoteAddr: clientAddress(req.remoteAddr, req.headers, options.isTrustedProxy),
+        headers: req.headers,
+      };
+      const decision = await checkRequest(policy, facts, Date.now());
+      if (!decision.allow) {
+        const { code, message } = denialText(decision);
+        log.info(
+          { request_id: requestId, domain, remote: facts.remoteAddr, rule: decision.rule },
+          "request denied by policy",
+        );
+        options.onPolicyDenied?.(domain, decision.reason);
+        writeErrorPage(req, res, decision.status, code, message, requestId, decision.headers);
+        return { status: decision.status, bytesIn: 0, bytesOut: 0, aborted: false };
+      }
+      requestHeaders = applyHeaderEdits(req.headers, decision.requestHeaders);
+    }
+    const hsts = req.proto === "https" && (options.hsts?.(domain) ?? false);
+    const opts = {
+      requestId,
+      host: req.authority,
+      trustedPeer: options.isTrustedProxy?.(req.remoteAddr) ?? false,
+      timeoutMs: options.proxyTimeoutMs,
+      requestHeaders,
+      editResponse: policy || hsts
+        ? (lines: HeaderLine[]) => {
+          const edited = policy ? applyResponseHeaders(policy, lines) : lines;
+          return hsts ? addHsts(edited) : edited;
+        }
+        : undefined,
+    };
+    let aborted = false;
+    req.onAbort(() => aborted = true);
     for (let attempt = 0;; attempt++) {
       const route = options.registry.route(domain, path);
+      const fail = (status: number, code: string, message: string) => {
+        writeErrorPage(req, res, status, code, message, requestId);
+        return { status, bytesIn: 0, bytesOut: 0, aborted: false };
+      };
       if (route.kind === "offline") {
-        return errorResponse(
-          502,
-          "tunnel_offline",
-          `No HopGate client is connected for ${domain} right now.`,
-          request,
-          requestId,
-        );
+        return fail(502, "tunnel_offline", `No HopGate client is connected for ${domain} right now.`);
       }
-      if (route.kind === "no_service") {
-        return errorResponse(404, "no_service", `${domain} serves nothing at ${path}.`, request, requestId);
-      }
+      if (route.kind === "no_service") return fail(404, "no_service", `${domain} serves nothing at ${path}.`);
       const session: TunnelSession = route.session;
       if (tried.has(session.id)) {
-        return errorResponse(
-          502,
-          "tunnel_dropped",
-          "The tunnel client went away before answering.",
-          request,
-          requestId,
-        );
+        return fail(502, "tunnel_dropped", "The tunnel client went away before answering.");
       }
       tried.add(session.id);
       session.requestsServed++;
       try {
-        return await forwardHttp(request, session.connection, {
-          requestId,
-          remoteAddr: info.remoteAddr,
-          proto: info.proto,
-          host: request.headers.get("host") ?? new URL(request.url).host,
-          timeoutMs: options.proxyTimeoutMs,
-          signal: request.signal,
-        });
+        return await forwardRequest(req, res, session.connection, opts);
       } catch (e) {
         // A bodiless request that never reached an answer is safe to send to another live session.
-        const retry = e instanceof TunnelDroppedError && BODYLESS.has(request.method) &&
-          request.body === null &&
-          attempt < 3 && !request.signal.aborted;
+        const retry = e instanceof TunnelDroppedError && BODYLESS.has(req.method) && req.body === null &&
+          attempt < 3 && !aborted && !res.headSent;
         if (retry) {
           log.warn(
             { request_id: requestId, domain, session: session.id },
@@ -180,153 +219,81 @@ export function createGateway(options: GatewayOptions): Gateway {
           );
           continue;
         }
-        return tunnelErrorResponse(e, request, requestId);
+        const status = writeTunnelError(e, req, res, requestId);
+        return { status, bytesIn: 0, bytesOut: 0, aborted: false };
       }
     }
   }
 
-  async function handle(request: Request, info: RequestInfo): Promise<Response> {
-    const started = performance.now();
-    const requestId = crypto.randomUUID();
-    const host = hostOf(request);
-    const url = new URL(request.url);
-    const fields = {
-      request_id: requestId,
-      domain: host,
-      method: request.method,
-      path: url.pathname,
-      remote: info.remoteAddr,
-    };
-    begin();
-    let response: Response;
-    let uploaded = 0;
-    if (request.body) {
-      const counted = request.body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, controller) {
-            uploaded += chunk.byteLength;
-            controller.enqueue(chunk);
-          },
-        }),
-      );
-      // Built from parts: the front's request object is not always a real Request (hono's node adapter).
-      request = new Request(request.url, {
-        method: request.method,
-        headers: request.headers,
-        signal: request.signal,
-        body: counted,
-        duplex: "half",
-      } as RequestInit);
+  async function route(req: FrontRequest, res: FrontResponse, host: string, requestId: string) {
+    if (!host) {
+      writeErrorPage(req, res, 400, "bad_request", "The request has no valid Host header.", requestId);
+      return { status: 400, bytesIn: 0, bytesOut: 0, aborted: false };
     }
-    try {
-      if (!host) {
-        response = errorResponse(
-          400,
-          "bad_request",
-          "The request has no valid Host header.",
-          request,
-          requestId,
-        );
-      } else if (own(host)) response = await options.ownApp(request);
-      else if (!options.isRegistered(host)) {
-        response = errorResponse(
-          404,
-          "unknown_host",
-          `${host} is not served by this HopGate server.`,
-          request,
-          requestId,
-        );
-      } else response = await throughTunnel(request, info, host, requestId);
-    } catch (e) {
-      log.error({ ...fields, err: (e as Error).message }, "request failed");
-      response = errorResponse(
-        500,
-        "internal",
-        "The server failed to handle the request.",
-        request,
-        requestId,
-      );
-    }
-    if (!response.headers.has("x-request-id")) {
-      try {
-        response.headers.set("x-request-id", requestId);
-      } catch {
-        response = new Response(response.body, response);
-        response.headers.set("x-request-id", requestId);
-      }
-    }
-    return logged(response, fields, started, host, () => uploaded);
-  }
-
-  async function refuse(socket: RawSocket, response: Response) {
-    try {
-      const w = socket.writable.getWriter();
-      await w.write(await rawHttpResponse(response));
-      await w.close();
-    } catch {
-      socket.destroy();
-    }
-  }
-
-  function upgrade(request: Request, socket: RawSocket, info: RequestInfo) {
-    const requestId = crypto.randomUUID();
-    const host = hostOf(request);
-    const url = new URL(request.url);
-    const started = performance.now();
-    const fields = {
-      request_id: requestId,
-      domain: host,
-      method: request.method,
-      path: url.pathname,
-      upgrade: true,
-    };
-    begin();
-    (async () => {
-      const route = host && !own(host) && options.isRegistered(host)
-        ? options.registry.route(host, url.pathname)
-        : null;
-      if (!route || route.kind !== "ok") {
-        const status = route?.kind === "offline" ? 502 : 404;
-        await refuse(
-          socket,
-          errorResponse(
-            status,
-            route?.kind === "offline" ? "tunnel_offline" : "unknown_host",
-            `Nothing to upgrade to at ${host}${url.pathname}.`,
-            request,
-            requestId,
-          ),
-        );
-        log.info({ ...fields, status }, "upgrade refused");
-        return;
-      }
-      route.session.requestsServed++;
-      const result = await forwardUpgrade(request, socket, route.session.connection, {
-        requestId,
-        remoteAddr: info.remoteAddr,
-        proto: info.proto,
-        host: request.headers.get("host") ?? new URL(request.url).host,
-        timeoutMs: options.proxyTimeoutMs,
+    if (own(host)) {
+      let status = 0;
+      await serveWeb(req, res, async (request) => {
+        const response = await options.ownApp(request, req.remoteAddr);
+        status = response.status;
+        return response;
       });
-      if (!result.ok) {
-        await refuse(socket, tunnelErrorResponse(result.error, request, requestId));
-        log.info({ ...fields, status: result.error.status, err: result.error.message }, "upgrade failed");
-        return;
-      }
-      await result.done;
-      log.info(
-        { ...fields, status: 101, duration_ms: Math.round(performance.now() - started) },
-        "upgrade closed",
+      return { status, bytesIn: 0, bytesOut: 0, aborted: false };
+    }
+    if (!options.isRegistered(host)) {
+      writeErrorPage(
+        req,
+        res,
+        404,
+        "unknown_host",
+        `${host} is not served by this HopGate server.`,
+        requestId,
       );
-    })().catch((e) => {
-      log.warn({ ...fields, err: (e as Error).message }, "upgrade relay failed");
-      socket.destroy();
+      return { status: 404, bytesIn: 0, bytesOut: 0, aborted: false };
+    }
+    const key = admit(req, res, host, requestId);
+    if (key === undefined) return { status: 429, bytesIn: 0, bytesOut: 0, aborted: false };
+    try {
+      return await throughTunnel(req, res, host, requestId);
+    } finally {
+      release(key);
+    }
+  }
+
+  function handle(req: FrontRequest, res: FrontResponse): void {
+    const started = performance.now();
+    const requestId = crypto.randomUUID();
+    const host = hostOf(req.authority);
+    active++;
+    route(req, res, host, requestId).catch((e) => {
+      log.error({ request_id: requestId, domain: host, err: (e as Error).message }, "request failed");
+      writeErrorPage(req, res, 500, "internal", "The server failed to handle the request.", requestId);
+      return { status: 500, bytesIn: 0, bytesOut: 0, aborted: false };
+    }).then((outcome) => {
+      const durationMs = Math.round((performance.now() - started) * 10) / 10;
+      log.info({
+        request_id: requestId,
+        domain: host,
+        method: req.method,
+        path: pathOf(req.target),
+        remote: req.remoteAddr,
+        status: outcome.status,
+        duration_ms: durationMs,
+        bytes: outcome.bytesOut,
+        aborted: outcome.aborted,
+        ...(req.upgrade ? { upgrade: true } : {}),
+      }, "request");
+      options.onRequestDone?.({
+        domain: host,
+        status: outcome.status,
+        durationMs,
+        bytesIn: outcome.bytesIn,
+        bytesOut: outcome.bytesOut,
+      });
     }).finally(end);
   }
 
   return {
-    fetch: handle,
-    upgrade,
+    handle,
     inFlight: () => active,
     drained(ms) {
       if (active === 0) return Promise.resolve();

@@ -1,5 +1,8 @@
-/** Header rewriting at the tunnel's two edges: hop-by-hop removal and X-Forwarded-*. */
-import type { HeaderLine } from "../protocol/mod.ts";
+/**
+ * Header rewriting at the tunnel's edges: hop-by-hop removal (RFC 9110 §7.6.1) and X-Forwarded-*.
+ * Lines keep their order, their names' case and their duplicates; only what is named here changes.
+ */
+import type { HeaderLine } from "../protocol/body.ts";
 
 // RFC 9110 §7.6.1 connection-specific fields, plus the de-facto Proxy-Connection.
 const HOP_BY_HOP = new Set([
@@ -14,60 +17,81 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** Header lines of a Headers object or a raw list, in order; Set-Cookie stays one line per cookie. */
-export function headerLines(headers: Headers | Iterable<HeaderLine>): HeaderLine[] {
-  const out: HeaderLine[] = [];
-  for (const [name, value] of headers) out.push([name.toLowerCase(), value]);
-  return out;
-}
+/** Client-address headers a browser could forge: replaced or dropped unless the peer is a trusted proxy. */
+const FORWARDING = new Set(["x-forwarded-for", "x-real-ip", "forwarded", "true-client-ip"]);
+/** Set by the tunnel on every request, whoever sent them before. */
+const SET_BY_TUNNEL = new Set(["x-forwarded-proto", "x-forwarded-host", "x-request-id"]);
 
-/** Drops hop-by-hop headers and those the Connection header names; `keep` spares some (e.g. upgrade). */
-export function dropHopByHop(lines: HeaderLine[], keep: ReadonlySet<string> = new Set()): HeaderLine[] {
-  const named = new Set<string>();
+/** Drops hop-by-hop lines and those the Connection header names; `keep` spares some (lower case, e.g. upgrade). */
+export function dropHopByHop(lines: HeaderLine[], keep?: ReadonlySet<string>): HeaderLine[] {
+  let named: Set<string> | undefined;
+  let any = false;
   for (const [name, value] of lines) {
-    if (name === "connection") {
+    const n = name.toLowerCase();
+    if (n === "connection") {
+      named ??= new Set();
       for (const token of value.split(",")) named.add(token.trim().toLowerCase());
     }
+    if (HOP_BY_HOP.has(n)) any = true;
   }
-  return lines.filter(([name]) => keep.has(name) || !(HOP_BY_HOP.has(name) || named.has(name)));
+  if (!any) return lines;
+  return lines.filter(([name]) => {
+    const n = name.toLowerCase();
+    return keep?.has(n) || !(HOP_BY_HOP.has(n) || named?.has(n));
+  });
 }
 
 export interface ForwardedFields {
   requestId: string;
   remoteAddr: string;
   proto: "http" | "https";
+  /** The public host (with its port) the browser asked for. */
   host: string;
+  /** The peer is a trusted proxy: its X-Forwarded-For and friends are kept and appended to. */
+  trustedPeer: boolean;
 }
 
 /**
- * The header lines sent to the client for a browser request: hop-by-hop and Host removed
- * (the host travels in its own field), X-Forwarded-For appended to, X-Forwarded-Proto,
- * X-Forwarded-Host and X-Request-Id set. Upgrades keep `Upgrade` and get `Connection: upgrade`.
+ * The header lines sent to the client for a browser request: the browser's lines in order (Host
+ * included), minus hop-by-hop ones, with X-Forwarded-For (the peer's address, appended to a trusted
+ * proxy's list), X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id. From an untrusted peer,
+ * X-Real-IP, Forwarded and True-Client-IP are dropped. Upgrades keep `Upgrade` and `Connection: upgrade`.
  */
-export function requestHeaderLines(
-  headers: Headers | Iterable<HeaderLine>,
-  f: ForwardedFields,
-  upgrade = false,
-): HeaderLine[] {
-  const lines = dropHopByHop(headerLines(headers), upgrade ? new Set(["upgrade"]) : undefined);
-  const replaced = new Set(["host", "x-forwarded-proto", "x-forwarded-host", "x-request-id"]);
-  const prior = lines.filter(([n]) => n === "x-forwarded-for").map(([, v]) => v.trim()).filter((v) =>
-    v !== ""
-  );
-  const out = lines.filter(([n]) => !replaced.has(n) && n !== "x-forwarded-for");
-  if (upgrade) out.push(["connection", "upgrade"]);
+export function requestHeaderLines(lines: HeaderLine[], f: ForwardedFields, upgrade = false): HeaderLine[] {
+  const out: HeaderLine[] = [];
+  const prior: string[] = [];
+  for (const line of dropHopByHop(lines, upgrade ? UPGRADE_KEEP : undefined)) {
+    const n = line[0].toLowerCase();
+    if (SET_BY_TUNNEL.has(n)) continue;
+    if (FORWARDING.has(n)) {
+      if (!f.trustedPeer) continue;
+      if (n === "x-forwarded-for") {
+        const v = line[1].trim();
+        if (v !== "") prior.push(v);
+        continue;
+      }
+    }
+    out.push(line);
+  }
+  if (upgrade) out.push(["Connection", "upgrade"]);
   out.push(
-    ["x-forwarded-for", [...prior, f.remoteAddr].join(", ")],
-    ["x-forwarded-proto", f.proto],
-    ["x-forwarded-host", f.host],
-    ["x-request-id", f.requestId],
+    ["X-Forwarded-For", [...prior, f.remoteAddr].join(", ")],
+    ["X-Forwarded-Proto", f.proto],
+    ["X-Forwarded-Host", f.host],
+    ["X-Request-Id", f.requestId],
   );
   return out;
 }
 
-/** Builds Headers from lines with append, so repeated names (Set-Cookie) stay separate. */
-export function toHeaders(lines: Iterable<HeaderLine>): Headers {
-  const h = new Headers();
-  for (const [name, value] of lines) h.append(name, value);
-  return h;
+const UPGRADE_KEEP: ReadonlySet<string> = new Set(["upgrade"]);
+
+/** The value of the first line named `name` (lower case), or undefined. */
+export function headerValue(lines: readonly HeaderLine[], name: string): string | undefined {
+  for (const [n, v] of lines) if (n.length === name.length && n.toLowerCase() === name) return v;
+  return undefined;
+}
+
+/** Header lines without the given (lower-case) names. */
+export function withoutHeaders(lines: HeaderLine[], names: ReadonlySet<string>): HeaderLine[] {
+  return lines.filter(([n]) => !names.has(n.toLowerCase()));
 }

@@ -1,5 +1,4 @@
-/** Client side: which local service serves a path, and the URL it is reached at. */
-import type { HeaderLine } from "../protocol/mod.ts";
+/** Client side: which local service serves a path, where it is reached, and the per-request record. */
 import type { Clock } from "../log/clock.ts";
 import { longestPrefix } from "./prefix.ts";
 
@@ -7,7 +6,7 @@ import { longestPrefix } from "./prefix.ts";
 export interface LocalService {
   /** Path prefix, e.g. "/" or "/api". */
   prefix: string;
-  /** Base URL of the local service, e.g. http://127.0.0.1:3000 (a path, if any, is prepended). */
+  /** Base URL of the local service: http(s)://host:port, or h2c://host:port for HTTP/2 without TLS (a path, if any, is prepended). */
   target: URL;
 }
 
@@ -22,20 +21,18 @@ export function pickService(services: readonly LocalService[], path: string): Lo
   return longestPrefix(services, path, (s) => s.prefix);
 }
 
-/** The local URL for a request path: target origin + target path (without its trailing /) + path. The prefix is not stripped. */
-export function localUrl(service: LocalService, path: string): URL {
+/** Where a service is dialled: its origin (h2c becomes http) and whether it speaks h2c. */
+export function serviceOrigin(service: LocalService): { origin: URL; h2c: boolean } {
+  if (service.target.protocol === "h2c:") {
+    return { origin: new URL(`http://${service.target.host}`), h2c: true };
+  }
+  return { origin: new URL(service.target.origin), h2c: false };
+}
+
+/** The local request-target: the target's base path (without its trailing /) + the raw target. The prefix is not stripped. */
+export function localTarget(service: LocalService, target: string): string {
   const base = service.target.pathname.replace(/\/+$/, "");
-  return new URL(service.target.origin + base + path);
-}
-
-/** The Host value the local service receives. */
-export function localHost(mode: HostMode, publicHost: string, target: URL): string {
-  return mode === "preserve" ? publicHost : target.host;
-}
-
-/** Header lines without the given (lower-case) names. */
-export function withoutHeaders(lines: HeaderLine[], names: ReadonlySet<string>): HeaderLine[] {
-  return lines.filter(([n]) => !names.has(n.toLowerCase()));
+  return base + target;
 }
 
 /** Per-request facts for the client's terminal line and logs. */

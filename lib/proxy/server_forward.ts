@@ -1,34 +1,160 @@
 /**
- * Server side of one HTTP request: open a stream on the session's connection, send
- * REQUEST_HEAD and the body, and turn the client's RESPONSE_HEAD + body into a Response.
- * Nothing is buffered whole: the request body is pumped with backpressure and the response
- * body is the stream's remaining bytes, pulled as the front reads them.
+ * Server side of one request, HTTP and upgrade alike: open a stream on the session's connection,
+ * send the head (with a bodiless request's FIN, so a small request is one packet) and the body, then
+ * write the client's answer to the browser: an ordinary response with its body and trailers, or, for
+ * an upgrade the origin accepted with 101, the switch and raw bytes both ways. Nothing is buffered
+ * whole: every body is piped with backpressure.
  */
 import { type Clock, systemClock } from "../log/clock.ts";
-import { encode, MessageReader, ProtocolError, type RequestHead, ResetCode } from "../protocol/mod.ts";
+import { type ByteSource, type HeaderLine, pipeBody } from "../protocol/body.ts";
+import { TunnelStreamReader, TunnelStreamWriter } from "../protocol/exchange.ts";
+import { encode, type Message, ProtocolError, type RequestHead, ResetCode } from "../protocol/mod.ts";
 import type { TransportConnection, TransportStream } from "../transport/types.ts";
 import { startDeadline } from "./deadline.ts";
 import { TunnelDroppedError, TunnelError, TunnelLocalError, TunnelProtocolError } from "./errors.ts";
-import { dropHopByHop, requestHeaderLines, toHeaders } from "./headers.ts";
+import type { FrontRequest, FrontResponse } from "./front_types.ts";
+import { dropHopByHop, headerValue, requestHeaderLines } from "./headers.ts";
 
 export interface ForwardOptions {
   requestId: string;
-  /** The browser's address, appended to X-Forwarded-For. */
-  remoteAddr: string;
-  proto: "http" | "https";
-  /** The public host the browser asked for. */
+  /** The public host (with its port) the browser asked for. */
   host: string;
+  /** The browser's peer is a trusted proxy (its X-Forwarded-For is kept). */
+  trustedPeer: boolean;
   /**
    * No response head within this → TunnelTimeoutError (504). The countdown restarts whenever an
    * upload chunk is accepted, so a long upload that keeps moving is not cut short.
    */
   timeoutMs: number;
-  /** Aborted when the browser goes away: the stream is reset, which aborts the client's local fetch. */
-  signal?: AbortSignal;
+  /** The browser's header lines after edge rules (default: as they came). */
+  requestHeaders?: HeaderLine[];
+  /** Edits the answer's header lines before they go to the browser (HSTS, access-rule header edits). */
+  editResponse?(headers: HeaderLine[]): HeaderLine[];
   clock?: Clock;
 }
 
-const NO_BODY_STATUS = new Set([204, 205, 304]);
+/** How a forwarded request ended, for the access log and metrics. */
+export interface ForwardOutcome {
+  status: number;
+  /** Request body bytes sent into the tunnel. */
+  bytesIn: number;
+  /** Response body bytes written to the browser. */
+  bytesOut: number;
+  /** The response broke after its head (browser gone, client reset). */
+  aborted: boolean;
+}
+
+/**
+ * Forwards `req` and writes the answer to `res`. Rejects with a TunnelError when no answer came
+ * (nothing was written to `res`: the caller answers with an error page or retries); resolves once the
+ * response (or the upgraded connection) ended.
+ */
+export async function forwardRequest(
+  req: FrontRequest,
+  res: FrontResponse,
+  connection: TransportConnection,
+  opts: ForwardOptions,
+): Promise<ForwardOutcome> {
+  const upgrade = req.upgrade && req.body === null;
+  const head = requestHead(req, opts, upgrade);
+  const deadline = startDeadline(opts.clock ?? systemClock, opts.timeoutMs);
+  // Before the answer, the browser going away ends the wait; after it, it resets the stream.
+  let onAbort = deadline.abort;
+  req.onAbort(() => onAbort());
+  const outcome: ForwardOutcome = { status: 0, bytesIn: 0, bytesOut: 0, aborted: false };
+  let stream: TransportStream | undefined;
+  let answer: Message;
+  let reader: TunnelStreamReader;
+  let writer: TunnelStreamWriter;
+  try {
+    stream = await openStream(connection, deadline.race);
+    const s = stream;
+    let headArrived!: (m: Message) => void;
+    let headFailed!: (e: unknown) => void;
+    const arriving = new Promise<Message>((resolve, reject) => {
+      headArrived = resolve;
+      headFailed = reject;
+    });
+    reader = new TunnelStreamReader(s, { head: headArrived, fail: headFailed });
+    writer = new TunnelStreamWriter(s);
+    writer.head(head, req.body === null && !upgrade);
+    if (req.body !== null) sendBody(req.body, writer, s, outcome, deadline.touch);
+    answer = await deadline.race(arriving);
+    deadline.clear();
+  } catch (e) {
+    deadline.clear();
+    throw classifyFailure(e, stream);
+  }
+  onAbort = () => stream.reset(ResetCode.CANCELLED);
+  if (answer.type === "ERROR") {
+    stream.reset(ResetCode.CANCELLED);
+    throw new TunnelLocalError(answer.code, answer.message);
+  }
+  if (answer.type !== "RESPONSE_HEAD" || (answer.status === 101 && !upgrade)) {
+    throw classifyFailure(
+      new ProtocolError(
+        "unexpected_type",
+        `${answer.type} ${"status" in answer ? answer.status : ""} as an answer`,
+      ),
+      stream,
+    );
+  }
+  outcome.status = answer.status;
+  let headers = dropHopByHop(answer.headers, answer.status === 101 ? UPGRADE_KEEP : undefined);
+  if (headerValue(headers, "x-request-id") === undefined) headers.push(["X-Request-Id", opts.requestId]);
+  if (opts.editResponse) headers = opts.editResponse(headers);
+  if (answer.status === 101) {
+    const browser = res.switchProtocols(answer.statusText, headers);
+    const count = (n: number) => outcome.bytesOut += n;
+    const results = await Promise.allSettled([
+      pipeBody(browser.source, writer.raw(), { onChunk: (n) => outcome.bytesIn += n }),
+      pipeBody(reader.raw(), browser.sink, { onChunk: count }),
+    ]);
+    outcome.aborted = results.some((r) => r.status === "rejected");
+    return outcome;
+  }
+  res.head(answer.status, answer.statusText, headers);
+  // A refused upgrade leaves the request half open (raw bytes would have followed a 101): end it.
+  if (upgrade) writer.end();
+  try {
+    await pipeBody(reader, res.body, { onChunk: (n) => outcome.bytesOut += n });
+  } catch {
+    outcome.aborted = true;
+  }
+  return outcome;
+}
+
+const UPGRADE_KEEP: ReadonlySet<string> = new Set(["upgrade", "connection"]);
+
+function requestHead(req: FrontRequest, opts: ForwardOptions, upgrade: boolean): RequestHead {
+  const head: RequestHead = {
+    type: "REQUEST_HEAD",
+    requestId: opts.requestId,
+    method: req.method,
+    target: req.target,
+    headers: requestHeaderLines(opts.requestHeaders ?? req.headers, {
+      requestId: opts.requestId,
+      remoteAddr: req.remoteAddr,
+      proto: req.proto,
+      host: opts.host,
+      trustedPeer: opts.trustedPeer,
+    }, upgrade),
+    remoteAddr: req.remoteAddr,
+    proto: req.proto,
+    host: opts.host,
+    hasBody: req.body !== null,
+  };
+  if (upgrade) (head as unknown as { type: string }).type = "UPGRADE_HEAD";
+  try {
+    encode(head);
+  } catch (e) {
+    if (e instanceof ProtocolError) {
+      throw new TunnelError(400, "bad_request", `request cannot be forwarded: ${e.message}`);
+    }
+    throw e;
+  }
+  return head;
+}
 
 /** Opens a stream on `connection`, or gives up (and later resets the late stream) at the deadline. */
 async function openStream(
@@ -46,128 +172,29 @@ async function openStream(
 }
 
 /**
- * Writes the head, then pumps the request body, calling `onProgress` per chunk accepted. A
- * failing browser upload resets the stream; a stream that stops accepting (the client answered
- * early or died) cancels the upload.
- *
- * Without a body, the sending half stays open until the response ends (the returned `finish`
- * closes it): a reset then always carries RESET_STREAM, which the client sees at once, rather
- * than depending on STOP_SENDING alone to tell it the browser went away.
+ * Pipes the browser's body into the tunnel, restarting the answer deadline per chunk. A browser body
+ * that breaks resets the stream; a stream that stops accepting (the client answered early or died)
+ * cancels the browser body.
  */
-async function sendRequest(
+function sendBody(
+  body: ByteSource,
+  writer: TunnelStreamWriter,
   stream: TransportStream,
-  head: RequestHead,
-  body: ReadableStream<Uint8Array> | null,
-  onProgress: () => void,
-): Promise<() => void> {
-  const writer = stream.writable.getWriter();
-  try {
-    await writer.write(encode(head));
-  } catch (e) {
-    writer.releaseLock();
-    throw new TunnelDroppedError(`tunnel stream failed while sending the request: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
-  if (body === null) return () => void writer.close().catch(() => {});
-  void (async () => {
-    const reader = body.getReader();
-    for (;;) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch {
-        stream.reset(ResetCode.CANCELLED);
-        return;
-      }
-      try {
-        if (chunk.done) {
-          await writer.close();
-          return;
-        }
-        await writer.write(chunk.value);
-        onProgress();
-      } catch (e) {
-        reader.cancel(e).catch(() => {});
-        return;
-      }
-    }
-  })();
-  return () => {};
+  outcome: ForwardOutcome,
+  progress: () => void,
+): void {
+  stream.onWriteError(() => body.cancel());
+  pipeBody(body, writer, {
+    onChunk(n) {
+      outcome.bytesIn += n;
+      progress();
+    },
+  }).catch(() => stream.reset(ResetCode.CANCELLED));
 }
 
-/**
- * The host (with its port) the browser asked for. An HTTP/2 request has no Host header, only
- * :authority, which the front puts in the request URL; a caller that fell back to the bare domain
- * for want of a Host header would otherwise drop a non-default port from Host/X-Forwarded-Host.
- */
-function publicHost(request: Request, url: URL, given: string): string {
-  if (request.headers.has("host")) return given;
-  return url.hostname.toLowerCase() === given.toLowerCase() && url.port !== "" ? url.host : given;
-}
-
-/** Forwards `request` through a new stream on `connection`; resolves with the response once its head arrived. */
-export async function forwardHttp(
-  request: Request,
-  connection: TransportConnection,
-  opts: ForwardOptions,
-): Promise<Response> {
-  const url = new URL(request.url);
-  const fields = { ...opts, host: publicHost(request, url, opts.host) };
-  let head: RequestHead;
-  try {
-    head = {
-      type: "REQUEST_HEAD",
-      requestId: opts.requestId,
-      method: request.method,
-      path: url.pathname + url.search,
-      headers: requestHeaderLines(request.headers, fields),
-      remoteAddr: opts.remoteAddr,
-      proto: opts.proto,
-      host: fields.host,
-      hasBody: request.body !== null,
-    };
-    encode(head);
-  } catch (e) {
-    if (e instanceof ProtocolError) {
-      throw new TunnelError(400, "bad_request", `request cannot be forwarded: ${e.message}`);
-    }
-    throw e;
-  }
-
-  const deadline = startDeadline(opts.clock ?? systemClock, opts.timeoutMs, opts.signal);
-  let stream: TransportStream | undefined;
-  try {
-    stream = await openStream(connection, deadline.race);
-    const finishRequest = await deadline.race(sendRequest(stream, head, request.body, deadline.touch));
-    const reader = new MessageReader(stream.readable);
-    const answer = await deadline.race(reader.expect("RESPONSE_HEAD", "ERROR"));
-    deadline.clear();
-    if (answer.type === "ERROR") {
-      stream.reset(ResetCode.CANCELLED);
-      throw new TunnelLocalError(answer.code, answer.message);
-    }
-    return buildResponse(request, answer, reader, stream, opts.signal, finishRequest);
-  } catch (e) {
-    deadline.clear();
-    throw classifyFailure(e, stream, "response");
-  }
-}
-
-/**
- * Turns a failure before the client's answer into a TunnelError, resetting the stream as it goes.
- * `phase` names what never came; the upgrade relay also resets after a local error, because its
- * sending half stays open as a raw pipe.
- */
-export function classifyFailure(
-  e: unknown,
-  stream: TransportStream | undefined,
-  phase: "response" | "upgrade answer",
-): TunnelError {
-  if (e instanceof TunnelLocalError) {
-    if (phase === "upgrade answer") stream?.reset(ResetCode.CANCELLED);
-    return e;
-  }
+/** Turns a failure before the client's answer into a TunnelError, resetting the stream as it goes. */
+export function classifyFailure(e: unknown, stream: TransportStream | undefined): TunnelError {
+  if (e instanceof TunnelLocalError) return e;
   if (e instanceof TunnelError) {
     stream?.reset(e.status === 504 ? ResetCode.TIMEOUT : ResetCode.CANCELLED);
     return e;
@@ -178,31 +205,5 @@ export function classifyFailure(
   }
   stream?.reset(ResetCode.CANCELLED);
   const message = e instanceof Error ? e.message : String(e);
-  return new TunnelDroppedError(`tunnel stream closed before the ${phase}: ${message}`, { cause: e });
-}
-
-function buildResponse(
-  request: Request,
-  head: { status: number; statusText: string; headers: [string, string][] },
-  reader: MessageReader,
-  stream: TransportStream,
-  signal: AbortSignal | undefined,
-  finishRequest: () => void,
-): Response {
-  const headers = toHeaders(dropHopByHop(head.headers));
-  const bodiless = request.method === "HEAD" || NO_BODY_STATUS.has(head.status);
-  let body: ReadableStream<Uint8Array> | null = null;
-  if (bodiless) {
-    // Nothing should follow; drain to FIN so the stream finishes cleanly.
-    reader.rest().pipeTo(new WritableStream()).then(finishRequest, () => {});
-  } else {
-    body = reader.rest({ onEnd: finishRequest, onCancel: () => stream.reset(ResetCode.CANCELLED) });
-  }
-  if (signal) {
-    const onAbort = () => stream.reset(ResetCode.CANCELLED);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const cleanup = () => signal.removeEventListener("abort", onAbort);
-    stream.done.then(cleanup, cleanup);
-  }
-  return new Response(body, { status: head.status, statusText: head.statusText, headers });
+  return new TunnelDroppedError(`tunnel stream closed before the response: ${message}`, { cause: e });
 }

@@ -17,6 +17,7 @@ import { type Carrier, CarrierDialer, type CarrierMode } from "./carrier_dial.ts
 import { openTunnel, retireTunnel, type Tunnel } from "./tunnel_open.ts";
 import type { HostMode, LocalService, ServedRequest } from "./local_target.ts";
 
+import type { ExchangeObserver } from "./exchange_observer.ts";
 export { KeyRejectedError } from "./tunnel_open.ts";
 import { KeyRejectedError } from "./tunnel_open.ts";
 
@@ -41,6 +42,8 @@ export interface TunnelClientOptions {
   /** Called each time a tunnel is up (also after a move between carriers). */
   onConnected?(publicUrl: string, sessionId: string, connection: TransportConnection, carrier: Carrier): void;
   onRequest?(info: ServedRequest): void;
+  /** Sees every exchange (the request inspector). */
+  observer?: ExchangeObserver;
   /** Backoff bounds (defaults 500 ms and 30 s). */
   backoffInitialMs?: number;
   backoffMaxMs?: number;

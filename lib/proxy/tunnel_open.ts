@@ -10,6 +10,7 @@ import { createConnection } from "../transport/connection.ts";
 import type { TransportConnection } from "../transport/types.ts";
 import type { Carrier, Dialed } from "./carrier_dial.ts";
 import { handleStream } from "./client_forward.ts";
+import type { ExchangeObserver } from "./exchange_observer.ts";
 import { type ControlChannel, HandshakeRejectedError, openControl } from "./control.ts";
 import type { HostMode, LocalService, ServedRequest } from "./local_target.ts";
 import { watchPath } from "./path_probe.ts";
@@ -52,6 +53,7 @@ export interface OpenTunnelOptions {
   clientVersion: string;
   log: Logger;
   onRequest?(info: ServedRequest): void;
+  observer?: ExchangeObserver;
 }
 
 function delay(ms: number): Promise<void> {
@@ -74,6 +76,7 @@ export async function openTunnel(dialed: Dialed, o: OpenTunnelOptions): Promise<
       hostMode: o.hostMode,
       logger: o.log,
       onRequest: o.onRequest,
+      observer: o.observer,
     }).finally(() => inFlight.delete(served));
     inFlight.add(served);
   });

@@ -137,7 +137,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.needsMaxData = connWindow > INITIAL_CONNECTION_WINDOW;
     this.streamMap = new StreamMap(
       options.role,
-      options.maxIncomingStreams ?? 256,
+      options.maxIncomingStreams ?? 16_384,
       (id) => this.#createStream(id),
       (s) => this.#emitIncoming(s),
     );

@@ -27,7 +27,10 @@ export interface ConnectionOptions {
   /** Auto-tuning ceilings (defaults 6 MiB per stream, 15 MiB per connection). */
   maxStreamReceiveWindow?: number;
   maxConnectionReceiveWindow?: number;
-  /** Peer-initiated streams open at once (default 256). */
+  /**
+   * Peer-initiated streams open at once (default 16 384). An idle stream costs ≈ 3.3 kB for both ends
+   * (scripts/bench/stream_memory.ts), so long-lived requests (WebSockets) cannot starve short ones.
+   */
   maxIncomingStreams?: number;
   /** Bytes a writer may run ahead of the peer's stream credit before write() waits (default 64 KiB). */
   sendSlack?: number;

@@ -5,7 +5,7 @@
 import { type ConnectionClosedError, StreamResetError } from "./errors.ts";
 import { ReceiveStream } from "./receive_stream.ts";
 import { SendStream } from "./send_stream.ts";
-import type { TransportStream } from "./types.ts";
+import type { StreamConsumer, TransportStream } from "./types.ts";
 
 /** What a stream needs from its connection. */
 export interface StreamHost {
@@ -31,8 +31,6 @@ export interface StreamWindows {
 }
 
 export class Stream implements TransportStream {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
   readonly done: Promise<void>;
   readonly send: SendStream;
   readonly recv: ReceiveStream;
@@ -44,9 +42,15 @@ export class Stream implements TransportStream {
   stopSendingCode: number | undefined;
   needsStopSending = false;
   resetAcked = false;
-  #readController!: ReadableStreamDefaultController<Uint8Array>;
-  #writeController!: WritableStreamDefaultController;
-  #pullWaiter: (() => void) | undefined;
+  #consumer: StreamConsumer | undefined;
+  #paused = false;
+  #delivering = false;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+  #writeController: WritableStreamDefaultController | undefined;
+  #drainCallback: (() => void) | undefined;
+  #drainWanted = false;
+  #writeErrorCallback: ((error: unknown) => void) | undefined;
   #writeWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #readError: unknown;
   #readClosed = false;
@@ -63,50 +67,87 @@ export class Stream implements TransportStream {
     this.recv = new ReceiveStream(w.receiveWindow, w.maxReceiveWindow, host.now());
     this.#sendSlack = w.sendSlack;
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
-    this.readable = new ReadableStream<Uint8Array>({
-      start: (c) => {
-        this.#readController = c;
-      },
-      pull: () => this.#pull(),
-      cancel: (reason) => this.#cancelRead(reason),
-    }, { highWaterMark: 0 });
-    this.writable = new WritableStream<Uint8Array>({
-      start: (c) => {
-        this.#writeController = c;
-      },
-      write: (chunk) => this.#write(chunk),
-      close: () => this.#closeWrite(),
-      abort: (reason) => this.#abortWrite(reason),
-    });
   }
 
-  // --- reading ---
+  // --- reading: callbacks (the data path), or a Web ReadableStream built on them ---
 
-  #pull(): Promise<void> | void {
-    if (this.#deliver()) return;
-    return new Promise<void>((resolve) => (this.#pullWaiter = resolve));
+  /** Starts pushing in-order bytes to `consumer` (once per stream). */
+  read(consumer: StreamConsumer): void {
+    if (this.#consumer !== undefined) throw new Error("stream: the receive half already has a reader");
+    this.#consumer = consumer;
+    this.#deliver();
   }
 
-  /** Moves one chunk (or the end, or an error) to the reader; false when there is nothing yet. */
-  #deliver(): boolean {
-    if (this.#readClosed) return true;
-    if (this.#readError !== undefined) {
-      this.#readClosed = true;
-      this.#readController.error(this.#readError);
-      return true;
+  /** Stops delivery until resumeReading (the reader's backpressure; credit stops with it). */
+  pauseReading(): void {
+    this.#paused = true;
+  }
+
+  resumeReading(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#deliver();
+  }
+
+  /** The application no longer reads: buffered data is dropped and the peer asked to stop (STOP_SENDING). */
+  stopReading(code: number): void {
+    if (this.#recvDone || this.#discarding) return;
+    this.#readClosed = true;
+    this.#stopSending(code);
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    if (this.#readable === undefined) {
+      this.#readable = new ReadableStream<Uint8Array>({
+        start: (c) => {
+          this.#paused = true;
+          this.read({
+            data: (chunk) => {
+              c.enqueue(chunk);
+              if ((c.desiredSize ?? 0) <= 0) this.#paused = true;
+            },
+            end: () => c.close(),
+            error: (e) => c.error(e),
+          });
+        },
+        pull: () => this.resumeReading(),
+        cancel: (reason) => this.stopReading(reason instanceof StreamResetError ? reason.errorCode : 0),
+      }, { highWaterMark: 0 });
     }
-    const chunk = this.recv.read();
-    if (chunk !== undefined) {
-      this.#readController.enqueue(chunk);
-      this.#consumed(chunk.length);
+    return this.#readable;
+  }
+
+  /** Hands the reader what can go now: chunks until paused, then the end or the error. */
+  #deliver(): void {
+    const c = this.#consumer;
+    if (c === undefined || this.#readClosed || this.#delivering) return;
+    this.#delivering = true;
+    try {
+      if (this.#readError !== undefined) {
+        this.#readClosed = true;
+        c.error(this.#readError);
+        return;
+      }
+      while (!this.#paused) {
+        const chunk = this.recv.read();
+        if (chunk === undefined) break;
+        this.#consumed(chunk.length);
+        c.data(chunk);
+        if (this.#readClosed) return;
+        if (this.#readError !== undefined) {
+          this.#readClosed = true;
+          c.error(this.#readError);
+          return;
+        }
+      }
+      if (this.recv.allRead) {
+        this.#readClosed = true;
+        c.end();
+        this.#setRecvDone();
+      }
+    } finally {
+      this.#delivering = false;
     }
-    if (this.recv.allRead) {
-      this.#readClosed = true;
-      this.#readController.close();
-      this.#setRecvDone();
-      return true;
-    }
-    return chunk !== undefined;
   }
 
   #consumed(n: number): void {
@@ -119,19 +160,13 @@ export class Stream implements TransportStream {
     this.host.onConsumed(this, n);
   }
 
-  #notifyReader(): void {
-    const waiter = this.#pullWaiter;
-    if (waiter === undefined) return;
-    if (this.#deliver()) {
-      this.#pullWaiter = undefined;
-      waiter();
-    }
-  }
-
-  #cancelRead(reason: unknown): void {
-    if (this.#recvDone || this.#discarding) return;
+  /** Fails the reader with `error` (at once if it is waiting, else on its next delivery). */
+  #failReader(error: unknown): void {
+    if (this.#readClosed) return;
+    this.#readError = error;
+    if (this.#consumer === undefined) return;
     this.#readClosed = true;
-    this.#stopSending(reason instanceof StreamResetError ? reason.errorCode : 0);
+    this.#consumer.error(error);
   }
 
   /**
@@ -165,30 +200,74 @@ export class Stream implements TransportStream {
     return this.#discarding;
   }
 
-  // --- writing ---
+  // --- writing: callbacks (the data path), or a Web WritableStream built on them ---
 
   #canAccept(): boolean {
     return this.send.writeOffset < this.send.credit.limit + this.#sendSlack;
   }
 
-  #write(chunk: Uint8Array): Promise<void> | void {
-    if (this.#writeError !== undefined) throw this.#writeError;
-    if (!(chunk instanceof Uint8Array)) throw new TypeError("stream chunks must be Uint8Array");
-    if (chunk.length === 0) return;
-    this.send.push(chunk);
-    this.host.wake(this);
-    if (this.#canAccept()) return;
-    return new Promise((resolve, reject) => (this.#writeWaiter = { resolve, reject }));
+  /**
+   * Queues a chunk (kept by reference until acknowledged); false when the stream holds more than the
+   * peer's credit allows: wait for onDrain. After a reset or a failure the chunk is dropped.
+   */
+  write(chunk: Uint8Array): boolean {
+    if (this.#writeError !== undefined || this.send.finRequested) return false;
+    if (chunk.length > 0) {
+      this.send.push(chunk);
+      this.host.wake(this);
+    }
+    if (this.#canAccept()) return true;
+    this.#drainWanted = true;
+    return false;
   }
 
-  #closeWrite(): void {
-    if (this.#writeError !== undefined) throw this.#writeError;
+  /** Called each time the stream can take writes again after `write` returned false. */
+  onDrain(callback: () => void): void {
+    this.#drainCallback = callback;
+  }
+
+  /** Called once if the sending half fails (the peer's STOP_SENDING, a reset, the connection's end). */
+  onWriteError(callback: (error: unknown) => void): void {
+    this.#writeErrorCallback = callback;
+    if (this.#writeError !== undefined) callback(this.#writeError);
+  }
+
+  /** Sends FIN after what was written. */
+  finish(): void {
+    if (this.#writeError !== undefined || this.send.finRequested) return;
     this.send.finish();
     this.host.wake(this);
   }
 
-  #abortWrite(reason: unknown): void {
-    this.#resetSend(reason instanceof StreamResetError ? reason.errorCode : 0);
+  get writable(): WritableStream<Uint8Array> {
+    if (this.#writable === undefined) {
+      this.#writable = new WritableStream<Uint8Array>({
+        start: (c) => {
+          this.#writeController = c;
+        },
+        write: (chunk) => {
+          if (this.#writeError !== undefined) throw this.#writeError;
+          if (!(chunk instanceof Uint8Array)) throw new TypeError("stream chunks must be Uint8Array");
+          if (this.write(chunk)) return;
+          return new Promise((resolve, reject) => (this.#writeWaiter = { resolve, reject }));
+        },
+        close: () => {
+          if (this.#writeError !== undefined) throw this.#writeError;
+          this.finish();
+        },
+        abort: (reason) => this.#resetSend(reason instanceof StreamResetError ? reason.errorCode : 0),
+      });
+    }
+    return this.#writable;
+  }
+
+  #notifyDrain(): void {
+    if (!this.#drainWanted || !this.#canAccept()) return;
+    this.#drainWanted = false;
+    const w = this.#writeWaiter;
+    this.#writeWaiter = undefined;
+    w?.resolve();
+    this.#drainCallback?.();
   }
 
   #resetSend(code: number): void {
@@ -207,8 +286,9 @@ export class Stream implements TransportStream {
     this.#writeWaiter?.reject(error);
     this.#writeWaiter = undefined;
     try {
-      this.#writeController.error(error);
+      this.#writeController?.error(error);
     } catch { /* already errored or closed */ }
+    this.#writeErrorCallback?.(error);
   }
 
   // --- events from the connection ---
@@ -217,7 +297,7 @@ export class Stream implements TransportStream {
   onData(offset: number, data: Uint8Array, fin: boolean): void {
     const discard = this.#recvDone || this.#discarding;
     this.recv.onData(offset, data, fin, discard);
-    if (!discard) this.#notifyReader();
+    if (!discard) this.#deliver();
     else if (this.#discarding && this.recv.finalSize !== undefined) this.#setRecvDone();
   }
 
@@ -225,11 +305,7 @@ export class Stream implements TransportStream {
   onMaxStreamData(limit: number): void {
     if (!this.send.credit.update(limit)) return;
     this.host.wake(this);
-    if (this.#writeWaiter !== undefined && this.#canAccept()) {
-      const w = this.#writeWaiter;
-      this.#writeWaiter = undefined;
-      w.resolve();
-    }
+    this.#notifyDrain();
   }
 
   /** The peer reset its sending half (RESET_STREAM). */
@@ -241,8 +317,7 @@ export class Stream implements TransportStream {
       return;
     }
     this.#releaseReceived();
-    this.#readError = new StreamResetError(errorCode, true);
-    this.#notifyReader();
+    this.#failReader(new StreamResetError(errorCode, true));
     this.#finish();
     this.#setRecvDone();
   }
@@ -267,12 +342,7 @@ export class Stream implements TransportStream {
     this.#failWriter(error);
     this.#resetSend(code);
     if (!this.#recvDone && !this.#discarding) {
-      this.#readError = error;
-      this.#notifyReader();
-      if (!this.#readClosed && this.#pullWaiter === undefined) {
-        this.#readClosed = true;
-        this.#readController.error(error);
-      }
+      this.#failReader(error);
       this.#stopSending(code);
     }
     this.#finish();
@@ -284,12 +354,7 @@ export class Stream implements TransportStream {
     this.#failWriter(error);
     if (!this.#recvDone && !this.recv.allReceived) {
       this.recv.discardAll();
-      this.#readError = error;
-      if (this.#pullWaiter !== undefined) this.#notifyReader();
-      else if (!this.#readClosed) {
-        this.#readClosed = true;
-        this.#readController.error(error);
-      }
+      this.#failReader(error);
     }
     this.#finish();
   }

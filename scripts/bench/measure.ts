@@ -77,14 +77,14 @@ export function parseWrk(out: string): SmallResult {
   };
 }
 
-/** wrk -t1 -cN -dS --latency against a URL (optionally with a Host header). */
+/** wrk -tT -cN -dS --latency against a URL (optionally with a Host header); T defaults to 1. */
 export async function wrk(
   url: string,
-  o: { seconds: number; connections: number; host?: string; ns?: string },
+  o: { seconds: number; connections: number; host?: string; ns?: string; threads?: number },
 ): Promise<SmallResult & { raw: string }> {
   const argv = [
     "wrk",
-    "-t1",
+    `-t${o.threads ?? 1}`,
     `-c${o.connections}`,
     `-d${o.seconds}s`,
     "--timeout",

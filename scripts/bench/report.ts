@@ -1,6 +1,7 @@
 /** The printed report: tables, ratios to the direct figures, targets. Fills results.ratios and .targets. */
 import { MB, type SmallResult, type TransferResult } from "./measure.ts";
 import type { LossyRow, Results } from "./results.ts";
+import { refsSection } from "./refs_report.ts";
 
 const PATH_LABEL: Record<string, string> = {
   direct: "direct → origin",
@@ -59,6 +60,7 @@ export function buildReport(results: Results): string {
   const out: string[] = [];
   const c = results.config;
   const e = results.env;
+  const threads = c.wrkThreads ?? 1;
   out.push(`HopGate benchmark, ${c.mode} run, ${results.timestamp}`);
   out.push(
     `environment: ${e.cpus} CPUs (${e.cpuModel}), ${e.memTotalMb} MB RAM, ${e.os}; Deno ${e.deno} (V8 ${e.v8}, TypeScript ${e.typescript}); ${e.wrk}; ${
@@ -66,7 +68,7 @@ export function buildReport(results: Results): string {
     }; commit ${e.gitCommit}${e.gitDirty ? " + uncommitted changes" : ""}`,
   );
   out.push(
-    `load: wrk -t1 -c${c.connections} -d${c.loadSeconds}s --latency --timeout 5s, 1 KB responses; transfers ${
+    `load: wrk -t${threads} -c${c.connections} -d${c.loadSeconds}s --latency --timeout 5s, 1 KB responses; transfers ${
       c.transferBytes / MB
     } MB each way by curl (1 MB = 10^6 bytes); WebSocket: ${c.wsRoundTrips} sequential 32-byte echoes`,
   );
@@ -94,7 +96,7 @@ export function buildReport(results: Results): string {
   for (const p of ["direct", "hopHttp", "hopHttps", "hopTcp"] as const) {
     const r = results.small[p];
     if (!r) {
-      smallRows.push([PATH_LABEL[p], "failed"]);
+      smallRows.push([PATH_LABEL[p], results.only ? `not run (--only=${results.only})` : "failed"]);
       continue;
     }
     let vs = "—";
@@ -175,7 +177,7 @@ export function buildReport(results: Results): string {
     if (!r) {
       wsRows.push([
         PATH_LABEL[p].replace("Host header", "ws://").replace("front", "front, wss://"),
-        "failed",
+        results.only ? `not run (--only=${results.only})` : "failed",
       ]);
       continue;
     }
@@ -199,6 +201,8 @@ export function buildReport(results: Results): string {
     "WebSocket echo round trip",
     table(["path", "p50 ms", "p99 ms", "mean ms", "vs direct"], wsRows),
   );
+
+  out.push(...refsSection(results, { table, ratios, target }));
 
   // Memory.
   const memRows: string[][] = [];

@@ -1,6 +1,7 @@
 /** The shape of bench-results/bench-<timestamp>.json. */
 import type { EchoResult, SmallResult, TransferResult } from "./measure.ts";
 import type { LogSummary } from "./proc.ts";
+import type { CpuRows, RefName, RefRow } from "./refs.ts";
 
 /** direct = straight to the origin; hopHttp = through HopGate, TLS off (plain HTTP front, Host header);
  * hopHttps = through HopGate, self-signed TLS front (wrk: no SNI, the server's own certificate);
@@ -47,6 +48,8 @@ export interface Results {
     mode: string;
     loadSeconds: number;
     connections: number;
+    /** wrk threads of every small-request phase (absent in results from before: 1). */
+    wrkThreads?: number;
     transferBytes: number;
     sessions: number;
     lossRates: number[];
@@ -63,6 +66,12 @@ export interface Results {
   logs: Record<string, LogSummary & { kept?: string }>;
   /** With --profile: the HTTP stack's server and client CPU profiles, summarized. */
   profiles?: Record<string, { file: string; summary: string }>;
+  /** Reference rows of the same run: one-hop Deno proxy and ssh -R (scripts/bench/refs.ts). */
+  refs?: Partial<Record<RefName, RefRow>>;
+  /** CPU time per row during its small-request load, per process group (scripts/bench/cpu.ts). */
+  cpu?: CpuRows;
+  /** --only=...: the parts that were run (the others are absent, not failed). */
+  only?: string;
   /** Each HopGate figure as a ratio to the direct one, and the targets; filled by the report. */
   ratios?: Record<string, number>;
   targets?: { target: string; figure: string; met: boolean | null }[];

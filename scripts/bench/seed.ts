@@ -6,6 +6,8 @@
  */
 import { openDatabase } from "../../db/open.ts";
 import { createDomainStore } from "../../db/domains.ts";
+import { createKeySealer } from "../../db/key_seal.ts";
+import { loadServerSecret } from "../../db/secret.ts";
 
 const [dataDir, ...domains] = Deno.args;
 if (!dataDir || domains.length === 0) {
@@ -14,7 +16,9 @@ if (!dataDir || domains.length === 0) {
 }
 const database = await openDatabase({ dataDir });
 try {
-  const store = createDomainStore(database.db);
+  // The server's own secret (HOP_SECRET_KEY or DATA_DIR/secret.key), so it can open what is sealed here.
+  const secret = await loadServerSecret({ secretKeyHex: Deno.env.get("HOP_SECRET_KEY"), dataDir });
+  const store = createDomainStore(database.db, createKeySealer(secret));
   const keys: Record<string, string> = {};
   for (const domain of domains) {
     if (await store.get(domain)) keys[domain] = (await store.rotateKey(domain))!.client_api_key;

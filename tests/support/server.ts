@@ -3,6 +3,8 @@ import { type RunningProcess, startProcess } from "./process.ts";
 
 export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
 export const SERVER_DOMAIN = "hop.test";
+/** HOP_SECRET_KEY for servers on PostgreSQL (required there; the embedded database generates its own). */
+export const SECRET_KEY = "7c1e9a4f0b3d5e7f9a1c3e5f7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d";
 
 export interface TestServer {
   proc: RunningProcess;
@@ -32,7 +34,7 @@ export async function startTestServer(options: ServerOptions): Promise<TestServe
     HOP_DATA_DIR: options.dataDir,
     HOP_LOG_LEVEL: "debug",
     HOP_SERVER_TLS_MODE: "off",
-    ...(options.dsn ? { HOP_DB_DSN: options.dsn } : {}),
+    ...(options.dsn ? { HOP_DB_DSN: options.dsn, HOP_SECRET_KEY: SECRET_KEY } : {}),
     ...options.env,
   };
   const proc = startProcess("server.ts", [], env);

@@ -196,6 +196,8 @@ export async function startTunnelClient(o: TunnelClientOptions): Promise<TunnelC
     HOP_CLIENT_LOCAL_TARGET: o.target,
     HOP_LOG_FORMAT: "json",
     HOP_LOG_LEVEL: "info",
+    // Many clients run at once in the suite: none of them competes for the inspector's 127.0.0.1:4040.
+    HOP_CLIENT_INSPECT_LISTEN: "off",
     ...o.env,
   });
   const ups = () => proc.lines.filter((l) => l.msg === "tunnel up");
