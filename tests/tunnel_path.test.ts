@@ -12,7 +12,7 @@ import { watchPath } from "../lib/proxy/path_probe.ts";
 import { ManualClock } from "../lib/log/clock.ts";
 import { acceptControl, openControl } from "../lib/proxy/control.ts";
 import { SessionRegistry, SUSPECT_TIMEOUT_MS } from "../lib/proxy/registry.ts";
-import { encode } from "../lib/protocol/mod.ts";
+import { encode, PROTOCOL_VERSION } from "../lib/protocol/mod.ts";
 import { connectionPair, type FakeConnection } from "./support/stream_pair.ts";
 import { startNatRelay } from "./support/nat_relay.ts";
 import { DTLS_IDENTITY, DTLS_PSK } from "./support/transport_dtls.ts";
@@ -154,7 +154,9 @@ async function acceptedPair(r: SessionRegistry, id: string, answer: boolean) {
     // A client gone silent: said HELLO, never reads again.
     const s = await client.openStream();
     const w = s.writable.getWriter();
-    await w.write(encode({ type: "HELLO", protocolVersion: 2, clientVersion: "mute", services: ["/"] }));
+    await w.write(
+      encode({ type: "HELLO", protocolVersion: PROTOCOL_VERSION, clientVersion: "mute", services: ["/"] }),
+    );
   }
   const result = await accepted;
   assert(result.kind === "accepted");
