@@ -250,7 +250,7 @@ Deno.test("chunks handed to the sink are never reused (the kept chunks add up to
   }
 });
 
-Deno.test("an https service with its own CA is reached with the ca option", async () => {
+Deno.test("an https service is trusted through the process's trust store (system roots on request) or the ca option", async () => {
   const dir = await Deno.makeTempDir({ prefix: "hopgate-local-tls-" });
   try {
     const out = await new Deno.Command("openssl", {
@@ -276,8 +276,27 @@ Deno.test("an https service with its own CA is reached with the ca option", asyn
       stderr: "piped",
     }).output();
     assert(out.success, new TextDecoder().decode(out.stderr));
-    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
-    const key = await Deno.readTextFile(`${dir}/key.pem`);
+    const [certPem, keyPem] = [`${dir}/cert.pem`, `${dir}/key.pem`];
+    const cert = await Deno.readTextFile(certPem);
+    const key = await Deno.readTextFile(keyPem);
+    // The default trust store: Deno's bundled roots, or the system's with DENO_TLS_CA_STORE=system
+    // (where SSL_CERT_FILE names the bundle), as for every other TLS connection of the process.
+    const probe = (env: Record<string, string>) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("./support/local_https_probe.ts", import.meta.url).pathname,
+          certPem,
+          keyPem,
+        ],
+        env,
+        stdout: "piped",
+        stderr: "inherit",
+      }).output().then((o) => new TextDecoder().decode(o.stdout).trim());
+    assertEquals(await probe({ DENO_TLS_CA_STORE: "system", SSL_CERT_FILE: certPem }), "trusted");
+    assertEquals(await probe({ DENO_TLS_CA_STORE: "mozilla" }), "local_error");
+
     const origin = await nodeOrigin(
       (req, res) => res.end(`tls ${req.url}`),
       https.createServer({ cert, key }),

@@ -7,6 +7,7 @@ import bcrypt from "bcryptjs";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { openDatabase } from "../db/open.ts";
 import { createDomainStore } from "../db/domains.ts";
+import { createKeySealer } from "../db/key_seal.ts";
 import { createPolicyStore, type PolicyChange } from "../db/policies.ts";
 import { createApiRoutes } from "../lib/admin/app.ts";
 import { checkRequest, compilePolicy } from "../lib/proxy/policy.ts";
@@ -28,7 +29,7 @@ Deno.test("admin policy API on PGlite: validation, hashed passwords never return
   const dataDir = await Deno.makeTempDir({ prefix: "hopgate-policy-", dir: scratch });
   const database = await openDatabase({ dataDir });
   try {
-    const domains = createDomainStore(database.db);
+    const domains = createDomainStore(database.db, createKeySealer(crypto.getRandomValues(new Uint8Array(32))));
     const policies = createPolicyStore(database.db);
     const changes: PolicyChange[] = [];
     policies.onChange((c) => changes.push(c));

@@ -1,16 +1,12 @@
+/**
+ * The data path in one process (front → gateway → transport over an in-memory link → forwarder →
+ * local origin), with real HTTP clients: what passes, what is added and removed, and every failure
+ * before and after the response head.
+ */
 import assert from "node:assert/strict";
-import { silentLogger } from "../lib/log/logger.ts";
-import { handleStream, type HandleStreamOptions } from "../lib/proxy/client_forward.ts";
-import {
-  TunnelAbortedError,
-  TunnelDroppedError,
-  TunnelLocalError,
-  TunnelTimeoutError,
-} from "../lib/proxy/errors.ts";
-import type { ServedRequest } from "../lib/proxy/local_target.ts";
-import { forwardHttp, type ForwardOptions } from "../lib/proxy/server_forward.ts";
-import type { TransportStream } from "../lib/transport/types.ts";
-import { connectionPair } from "./support/stream_pair.ts";
+import { createHash } from "node:crypto";
+import { PUBLIC_HOST, startHarness, within } from "./support/proxy_harness.ts";
+import { connectPlain, rawExchange } from "./support/raw_http.ts";
 
 type Handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>;
 
@@ -18,41 +14,16 @@ function origin(handler: Handler): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, handler);
 }
 
-/** A server and client joined by an in-memory connection; the client forwards to `target`. */
-function tunnel(target: string, extra: Partial<HandleStreamOptions> = {}) {
-  const [server, client] = connectionPair();
-  const infos: ServedRequest[] = [];
-  const clientStreams: TransportStream[] = [];
-  client.onStream((s) => {
-    clientStreams.push(s);
-    handleStream(s, {
-      services: [{ prefix: "/", target: new URL(target) }],
-      hostMode: "rewrite",
-      logger: silentLogger,
-      onRequest: (i) => infos.push({ ...i }),
-      ...extra,
-    });
-  });
-  const forward = (req: Request, opts: Partial<ForwardOptions> = {}) =>
-    forwardHttp(req, server, {
-      requestId: "rid-1",
-      remoteAddr: "198.51.100.9",
-      proto: "https",
-      host: "demo.example.com",
-      timeoutMs: 5000,
-      ...opts,
-    });
-  return { server, client, infos, clientStreams, forward };
+const targetOf = (o: Deno.HttpServer<Deno.NetAddr>) => `http://127.0.0.1:${o.addr.port}`;
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
-const pub = (path: string, init?: RequestInit) => new Request(`https://demo.example.com${path}`, init);
-
-async function sha256(stream: ReadableStream<Uint8Array> | Uint8Array): Promise<string> {
-  const bytes = stream instanceof Uint8Array
-    ? stream
-    : new Uint8Array(await new Response(stream).arrayBuffer());
-  return Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)))
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+async function streamSha(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const h = createHash("sha256");
+  for await (const c of stream) h.update(c);
+  return h.digest("hex");
 }
 
 function pattern(size: number): Uint8Array {
@@ -61,24 +32,17 @@ function pattern(size: number): Uint8Array {
   return out;
 }
 
-/** A stream of `total` bytes in `chunk`-sized pieces, produced on demand. */
-function chunked(data: Uint8Array, chunk: number): ReadableStream<Uint8Array> {
+/** A stream of `data` in `chunk`-sized pieces, produced on demand. */
+function chunked(data: Uint8Array, chunk: number, delayMs = 0): ReadableStream<Uint8Array> {
   let off = 0;
   return new ReadableStream({
-    pull(c) {
+    async pull(c) {
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
       if (off >= data.length) return c.close();
       c.enqueue(data.slice(off, off + chunk));
       off += chunk;
     },
   });
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, r) => t = setTimeout(() => r(new Error(`timed out waiting for ${what}`)), ms)),
-  ]).finally(() => clearTimeout(t));
 }
 
 Deno.test("GET reaches the local origin with path and query, and its answer comes back", async () => {
@@ -89,344 +53,296 @@ Deno.test("GET reaches the local origin with path and query, and its answer come
       headers: { "x-origin": "yes" },
     });
   });
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const res = await t.forward(pub("/a/b?x=1&y=%20z"));
+  await using t = await startHarness(targetOf(o));
+  const res = await t.fetch("/a/b?x=1&y=%20z");
   assert.equal(res.status, 201);
   assert.equal(res.headers.get("x-origin"), "yes");
+  assert.ok(res.headers.get("x-request-id"));
   assert.equal(await res.text(), "GET /a/b?x=1&y=%20z");
+  await within(
+    (async () => {
+      while (t.infos.length === 0) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    2000,
+    "the client's request record",
+  );
   assert.equal(t.infos.at(-1)?.status, 201);
-  assert.equal(t.infos.at(-1)?.path, "/a/b?x=1&y=%20z");
+  assert.equal(t.infos.at(-1)?.path, "/a/b");
 });
 
-Deno.test("POST body is streamed to the origin and echoed back", async () => {
-  await using o = origin(async (req) => new Response(`got:${await req.text()}`));
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const res = await t.forward(pub("/echo", { method: "POST", body: "hello tunnel" }));
-  assert.equal(await res.text(), "got:hello tunnel");
-  assert.equal(t.infos.at(-1)?.bytesIn, 12);
-});
-
-Deno.test("HEAD and 204 answers carry no body", async () => {
+Deno.test("HEAD, 204 and 304 answers carry no body; redirects are passed on, not followed", async () => {
   await using o = origin((req) => {
-    if (new URL(req.url).pathname === "/empty") {
-      return new Response(null, { status: 204, headers: { "x-a": "1" } });
-    }
+    const p = new URL(req.url).pathname;
+    if (p === "/empty") return new Response(null, { status: 204, headers: { "x-a": "1" } });
+    if (p === "/cached") return new Response(null, { status: 304, headers: { etag: '"v1"' } });
+    if (p === "/moved") return new Response(null, { status: 302, headers: { location: "/elsewhere" } });
     return new Response("twelve bytes", { headers: { "x-len": "12" } });
   });
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const head = await t.forward(pub("/doc", { method: "HEAD" }));
+  await using t = await startHarness(targetOf(o));
+  const head = await t.fetch("/doc", { method: "HEAD" });
   assert.equal(head.status, 200);
   assert.equal(head.headers.get("x-len"), "12");
-  assert.equal(head.body, null);
-  const none = await t.forward(pub("/empty", { method: "DELETE" }));
-  assert.equal(none.status, 204);
-  assert.equal(none.headers.get("x-a"), "1");
-  assert.equal(none.body, null);
+  assert.equal(head.headers.get("content-length"), "12");
+  assert.equal(await head.text(), "");
+  const none = await t.fetch("/empty", { method: "DELETE" });
+  assert.equal([none.status, none.headers.get("x-a"), await none.text()].join(), "204,1,");
+  const cached = await t.fetch("/cached");
+  assert.equal([cached.status, cached.headers.get("etag")].join(), '304,"v1"');
+  await cached.body?.cancel();
+  const moved = await t.fetch("/moved", { redirect: "manual" });
+  assert.equal([moved.status, moved.headers.get("location")].join(), "302,/elsewhere");
+  await moved.body?.cancel();
 });
 
-Deno.test("repeated Set-Cookie headers stay separate", async () => {
-  await using o = origin(() => {
-    const h = new Headers();
-    h.append("set-cookie", "a=1; Path=/; HttpOnly");
-    h.append("set-cookie", "b=2; Expires=Wed, 21 Oct 2037 07:28:00 GMT");
-    h.append("set-cookie", "c=3");
-    return new Response("ok", { headers: h });
-  });
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const res = await t.forward(pub("/"));
-  assert.deepEqual(res.headers.getSetCookie(), [
-    "a=1; Path=/; HttpOnly",
-    "b=2; Expires=Wed, 21 Oct 2037 07:28:00 GMT",
-    "c=3",
-  ]);
-  await res.body?.cancel();
-});
-
-Deno.test("hop-by-hop headers are dropped and X-Forwarded-* / X-Request-Id are set", async () => {
+Deno.test("hop-by-hop lines are dropped, a forged X-Forwarded-For replaced, X-Forwarded-* and X-Request-Id set", async () => {
   let seen: Headers | undefined;
   await using o = origin((req) => {
     seen = req.headers;
     return new Response("ok", { headers: { "x-keep": "1" } });
   });
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const res = await t.forward(
-    pub("/", {
-      headers: {
-        connection: "keep-alive, x-secret-hop",
-        "keep-alive": "timeout=5",
-        "x-secret-hop": "1",
-        "proxy-authorization": "Basic Zm9v",
-        te: "trailers",
-        "x-forwarded-for": "10.0.0.1",
-        "x-request-id": "spoofed",
-        "x-app": "kept",
-      },
-    }),
-    { requestId: "rid-42" },
+  await using t = await startHarness(targetOf(o));
+  const [res] = await rawExchange(
+    await connectPlain(t.front.addr.port),
+    `GET / HTTP/1.1\r\nHost: ${PUBLIC_HOST}\r\nConnection: keep-alive, x-secret-hop\r\nKeep-Alive: timeout=5\r\n` +
+      "X-Secret-Hop: 1\r\nProxy-Authorization: Basic Zm9v\r\nTE: trailers\r\nX-Forwarded-For: 10.0.0.1\r\n" +
+      "X-Real-IP: 10.0.0.1\r\nX-Request-Id: spoofed\r\nX-App: kept\r\n\r\n",
   );
-  await res.text();
+  assert.equal(res.status, 200);
   assert.ok(seen);
-  for (const h of ["keep-alive", "x-secret-hop", "proxy-authorization", "te"]) {
+  for (const h of ["keep-alive", "x-secret-hop", "proxy-authorization", "te", "x-real-ip"]) {
     assert.equal(seen.get(h), null, h);
   }
   assert.equal(seen.get("x-app"), "kept");
-  assert.equal(seen.get("x-forwarded-for"), "10.0.0.1, 198.51.100.9");
-  assert.equal(seen.get("x-forwarded-proto"), "https");
-  assert.equal(seen.get("x-forwarded-host"), "demo.example.com");
-  assert.equal(seen.get("x-request-id"), "rid-42");
-  assert.equal(res.headers.get("x-keep"), "1");
+  assert.equal(seen.get("x-forwarded-for"), "127.0.0.1");
+  assert.equal(seen.get("x-forwarded-proto"), "http");
+  assert.equal(seen.get("x-forwarded-host"), PUBLIC_HOST);
+  assert.notEqual(seen.get("x-request-id"), "spoofed");
+  assert.equal(res.headers.find(([n]) => n.toLowerCase() === "x-keep")?.[1], "1");
+});
+
+Deno.test("a trusted proxy's X-Forwarded-For is kept and appended to", async () => {
+  let seen: Headers | undefined;
+  await using o = origin((req) => {
+    seen = req.headers;
+    return new Response("ok");
+  });
+  await using t = await startHarness(targetOf(o), { gateway: { isTrustedProxy: (a) => a === "127.0.0.1" } });
+  await (await t.fetch("/", { headers: { "x-forwarded-for": "203.0.113.7" } })).text();
+  assert.equal(seen?.get("x-forwarded-for"), "203.0.113.7, 127.0.0.1");
 });
 
 Deno.test("Host: rewrite sends the target's host, preserve sends the public host", async () => {
   await using o = origin((req) => new Response(req.headers.get("host")));
-  const target = `http://127.0.0.1:${o.addr.port}`;
-  const rewrite = tunnel(target, { hostMode: "rewrite" });
-  assert.equal(await (await rewrite.forward(pub("/"))).text(), `127.0.0.1:${o.addr.port}`);
-  using client = Deno.createHttpClient({ allowHost: true });
-  const preserve = tunnel(target, { hostMode: "preserve", httpClient: client });
-  assert.equal(await (await preserve.forward(pub("/"))).text(), "demo.example.com");
+  {
+    await using t = await startHarness(targetOf(o), { client: { hostMode: "rewrite" } });
+    assert.equal(await (await t.fetch("/")).text(), `127.0.0.1:${o.addr.port}`);
+  }
+  await using t = await startHarness(targetOf(o), { client: { hostMode: "preserve" } });
+  assert.equal(await (await t.fetch("/")).text(), PUBLIC_HOST);
 });
 
-Deno.test("a 5 MB upload and a 5 MB download stream through intact (SHA-256)", async () => {
+Deno.test("a 5 MB upload and a 5 MB download stream through intact, also at 2% loss", async () => {
   const data = pattern(5 * 1024 * 1024);
-  const expected = await sha256(data);
+  const expected = sha256(data);
   await using o = origin(async (req) => {
-    if (req.method === "POST") return new Response(await sha256(req.body!));
+    if (req.method === "POST") return new Response(await streamSha(req.body!));
     return new Response(chunked(data, 64 * 1024));
   });
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const up = await t.forward(pub("/up", { method: "POST", body: chunked(data, 100_000) }));
-  assert.equal(await up.text(), expected);
-  const down = await t.forward(pub("/down"));
-  assert.equal(await sha256(down.body!), expected);
-  assert.equal(t.infos.at(-1)?.bytesOut, data.length);
+  for (const loss of [0, 0.02]) {
+    await using t = await startHarness(targetOf(o), { link: { loss, seed: 7 } });
+    const up = await t.fetch("/up", { method: "POST", body: chunked(data, 100_000) });
+    assert.equal(await up.text(), expected, `upload at ${loss}`);
+    const down = await t.fetch("/down");
+    assert.equal(await streamSha(down.body!), expected, `download at ${loss}`);
+  }
 });
 
 Deno.test("server-sent events arrive incrementally: the first before the origin writes the second", async () => {
-  let firstSeen!: () => void;
-  const seen = new Promise<void>((r) => firstSeen = r);
-  let secondWrittenEarly = false;
+  let release!: () => void;
+  const released = new Promise<void>((r) => release = r);
   await using o = origin(() => {
     const enc = new TextEncoder();
-    const body = new ReadableStream<Uint8Array>({
-      async start(c) {
-        c.enqueue(enc.encode("data: one\n\n"));
-        const timedOut = await Promise.race([
-          seen.then(() => false),
-          new Promise((r) => setTimeout(() => r(true), 3000)),
-        ]);
-        secondWrittenEarly = timedOut as boolean;
-        c.enqueue(enc.encode("data: two\n\n"));
-        c.close();
-      },
-    });
-    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    return new Response(
+      new ReadableStream({
+        async start(c) {
+          c.enqueue(enc.encode("data: one\n\n"));
+          await released;
+          c.enqueue(enc.encode("data: two\n\n"));
+          c.close();
+        },
+      }),
+      { headers: { "content-type": "text/event-stream" } },
+    );
   });
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const res = await t.forward(pub("/events", { headers: { accept: "text/event-stream" } }));
-  assert.equal(res.headers.get("content-type"), "text/event-stream");
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const first = await reader.read();
-  assert.equal(first.value, "data: one\n\n");
-  firstSeen();
+  await using t = await startHarness(targetOf(o));
+  const res = await t.fetch("/events");
+  const reader = res.body!.getReader();
+  const first = await within(reader.read(), 3000, "the first event");
+  assert.equal(new TextDecoder().decode(first.value), "data: one\n\n");
+  release();
   let rest = "";
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    rest += value;
+    rest += new TextDecoder().decode(value);
   }
   assert.equal(rest, "data: two\n\n");
-  assert.equal(
-    secondWrittenEarly,
-    false,
-    "the first event should reach us before the origin is told to go on",
-  );
 });
 
-Deno.test("a local origin that is down gives TunnelLocalError 502 naming the cause", async () => {
-  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
-  const port = l.addr.port;
-  l.close();
-  const t = tunnel(`http://127.0.0.1:${port}`);
-  const err = await t.forward(pub("/")).then(() => null, (e) => e);
-  assert.ok(err instanceof TunnelLocalError, String(err));
-  assert.equal(err.status, 502);
-  assert.equal(err.code, "local_unreachable");
-  assert.match(err.message, /refused/i);
-  assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+Deno.test("a local origin that is down answers 502 local_unreachable naming the cause", async () => {
+  const port = (() => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const p = (l.addr as Deno.NetAddr).port;
+    l.close();
+    return p;
+  })();
+  await using t = await startHarness(`http://127.0.0.1:${port}`);
+  const res = await t.fetch("/", { headers: { accept: "application/json" } });
+  assert.equal(res.status, 502);
+  const body = await res.json();
+  assert.equal(body.error.code, "local_unreachable");
+  assert.match(body.error.message, new RegExp(`127.0.0.1:${port}`));
 });
 
-Deno.test("no response head within the timeout gives TunnelTimeoutError 504 and resets the stream", async () => {
-  const [server, client] = connectionPair();
-  const streams: TransportStream[] = [];
-  client.onStream((s) => streams.push(s)); // a client that never answers
-  const err = await forwardHttp(pub("/slow"), server, {
-    requestId: "r",
-    remoteAddr: "1.2.3.4",
-    proto: "https",
-    host: "demo.example.com",
-    timeoutMs: 50,
-  }).then(() => null, (e) => e);
-  assert.ok(err instanceof TunnelTimeoutError, String(err));
-  assert.equal(err.status, 504);
-  await within(streams[0].done, 1000, "the stream to be reset");
-});
-
-Deno.test("the client connection dying before the head gives TunnelDroppedError 502", async () => {
-  const [server, client] = connectionPair();
-  client.onStream(() => client.abort(0, "gone"));
-  const err = await forwardHttp(pub("/"), server, {
-    requestId: "r",
-    remoteAddr: "1.2.3.4",
-    proto: "https",
-    host: "demo.example.com",
-    timeoutMs: 2000,
-  }).then(() => null, (e) => e);
-  assert.ok(err instanceof TunnelDroppedError, String(err));
-  assert.equal(err.status, 502);
-});
-
-Deno.test("a path no local service covers gives 404 no_service", async () => {
-  const t = tunnel("http://127.0.0.1:9", {
-    services: [{ prefix: "/api", target: new URL("http://127.0.0.1:9") }],
+Deno.test("no response head within the timeout answers 504 and aborts the origin's request", async () => {
+  let aborted!: () => void;
+  const originAborted = new Promise<void>((r) => aborted = r);
+  await using o = origin((req) => {
+    req.signal.addEventListener("abort", () => aborted());
+    return new Promise(() => {});
   });
-  const err = await t.forward(pub("/apix")).then(() => null, (e) => e);
-  assert.ok(err instanceof TunnelLocalError, String(err));
-  assert.equal(err.status, 404);
-  assert.equal(err.code, "no_service");
+  await using t = await startHarness(targetOf(o), { gateway: { proxyTimeoutMs: 300 } });
+  const res = await t.fetch("/hang", { headers: { accept: "application/json" } });
+  assert.equal(res.status, 504);
+  assert.equal((await res.json()).error.code, "tunnel_timeout");
+  await within(originAborted, 3000, "the origin's request to be aborted");
 });
 
-Deno.test("a stream reset mid-body makes the response body error", async () => {
+Deno.test("the client connection dying before the head answers 502 tunnel_dropped", async () => {
+  await using o = origin(() => new Promise(() => {}));
+  await using t = await startHarness(targetOf(o));
+  const pending = t.fetch("/hang", { method: "POST", body: "x", headers: { accept: "application/json" } });
+  await new Promise((r) => setTimeout(r, 100));
+  t.client.abort(0, "client killed");
+  const res = await within(pending, 5000, "the 502");
+  assert.equal(res.status, 502);
+  assert.equal((await res.json()).error.code, "tunnel_dropped");
+});
+
+Deno.test("a path no local service covers answers 404 no_service", async () => {
+  await using o = origin(() => new Response("never"));
+  await using t = await startHarness(targetOf(o), {
+    client: { services: [{ prefix: "/api", target: new URL(targetOf(o)) }] },
+  });
+  const res = await t.fetch("/other", { headers: { accept: "application/json" } });
+  assert.equal(res.status, 404);
+  assert.equal((await res.json()).error.code, "no_service");
+});
+
+Deno.test("an origin failing mid-body makes the browser's body fail, not end short", async () => {
   await using o = origin(() =>
     new Response(
       new ReadableStream({
-        start(c) {
-          c.enqueue(new TextEncoder().encode("partial"));
+        async start(c) {
+          c.enqueue(new Uint8Array(1000));
+          await new Promise((r) => setTimeout(r, 50));
+          c.error(new Error("origin broke"));
         },
       }),
     )
   );
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const res = await t.forward(pub("/"));
-  const reader = res.body!.getReader();
-  assert.equal(new TextDecoder().decode((await reader.read()).value), "partial");
-  t.clientStreams[0].reset(9);
-  await assert.rejects(within(reader.read(), 2000, "the body to error"));
+  await using t = await startHarness(targetOf(o));
+  const res = await t.fetch("/broken");
+  assert.equal(res.status, 200);
+  await assert.rejects(res.arrayBuffer());
 });
 
 Deno.test("the browser going away mid-body aborts the origin's request", async () => {
   let aborted!: () => void;
-  const originSawAbort = new Promise<void>((r) => aborted = r);
+  const originAborted = new Promise<void>((r) => aborted = r);
   await using o = origin((req) => {
     req.signal.addEventListener("abort", () => aborted());
     return new Response(
       new ReadableStream({
-        start(c) {
-          c.enqueue(new TextEncoder().encode("tick"));
+        async pull(c) {
+          await new Promise((r) => setTimeout(r, 5));
+          c.enqueue(new Uint8Array(16 * 1024));
         },
       }),
     );
   });
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const browser = new AbortController();
-  const res = await t.forward(pub("/stream"), { signal: browser.signal });
+  await using t = await startHarness(targetOf(o));
+  const ac = new AbortController();
+  const res = await t.fetch("/endless", { signal: ac.signal });
   const reader = res.body!.getReader();
-  try {
-    await reader.read();
-    browser.abort();
-    await within(originSawAbort, 3000, "the origin to see the abort");
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
+  await reader.read();
+  ac.abort();
+  await within(originAborted, 3000, "the origin's request to be aborted");
 });
 
-Deno.test("the browser going away before the head rejects with TunnelAbortedError and aborts the origin", async () => {
+Deno.test("the browser going away before the head aborts the origin's request", async () => {
   let aborted!: () => void;
-  const originSawAbort = new Promise<void>((r) => aborted = r);
-  let entered!: () => void;
-  const originEntered = new Promise<void>((r) => entered = r);
-  await using o = origin(async (req) => {
+  const originAborted = new Promise<void>((r) => aborted = r);
+  let arrived!: () => void;
+  const reached = new Promise<void>((r) => arrived = r);
+  await using o = origin((req) => {
+    arrived();
     req.signal.addEventListener("abort", () => aborted());
-    entered();
-    await originSawAbort;
-    return new Response("too late");
+    return new Promise(() => {});
   });
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const browser = new AbortController();
-  const pending = t.forward(pub("/slow"), { signal: browser.signal });
-  await originEntered;
-  browser.abort();
-  const err = await pending.then(() => null, (e) => e);
-  assert.ok(err instanceof TunnelAbortedError, String(err));
-  await within(originSawAbort, 3000, "the origin to see the abort");
+  await using t = await startHarness(targetOf(o));
+  const ac = new AbortController();
+  const pending = t.fetch("/hang", { signal: ac.signal }).catch(() => "aborted");
+  await within(reached, 3000, "the origin to see the request");
+  ac.abort();
+  assert.equal(await pending, "aborted");
+  await within(originAborted, 3000, "the origin's request to be aborted");
 });
 
-Deno.test("a gzip-encoded origin answer reaches the browser with a body matching its headers", async () => {
-  const text = "compress me ".repeat(200);
-  await using o = origin((req) => {
-    const gz = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
-    return new Response(gz, {
-      headers: { "content-encoding": "gzip", "x-ae-seen": req.headers.get("accept-encoding") ?? "" },
-    });
-  });
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const res = await t.forward(pub("/", { headers: { "accept-encoding": "gzip, deflate, br, zstd" } }));
-  assert.equal(res.headers.get("x-ae-seen"), "deflate, zstd");
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  const encoding = res.headers.get("content-encoding");
-  const decoded = encoding === "gzip"
-    ? await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).text()
-    : new TextDecoder().decode(bytes);
-  assert.equal(decoded, text);
+Deno.test("a gzip answer reaches the browser compressed, with Content-Encoding and Content-Length", async () => {
+  const plain = new TextEncoder().encode("compress me ".repeat(1000));
+  const gz = new Uint8Array(
+    await new Response(new Blob([plain]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+  );
+  await using o = origin(() =>
+    new Response(gz, { headers: { "content-encoding": "gzip", "content-length": String(gz.length) } })
+  );
+  await using t = await startHarness(targetOf(o));
+  const [res] = await rawExchange(
+    await connectPlain(t.front.addr.port),
+    `GET / HTTP/1.1\r\nHost: ${PUBLIC_HOST}\r\nAccept-Encoding: gzip\r\n\r\n`,
+  );
+  const h = (n: string) => res.headers.find(([k]) => k.toLowerCase() === n)?.[1];
+  assert.equal(h("content-encoding"), "gzip");
+  assert.equal(h("content-length"), String(gz.length));
+  assert.equal(sha256(res.body), sha256(gz));
 });
 
 Deno.test("an upload that keeps moving is not cut short by the response timeout", async () => {
-  await using o = origin(async (req) => new Response(String((await req.arrayBuffer()).byteLength)));
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  let sent = 0;
-  const slow = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      if (sent === 8) return c.close();
-      await new Promise((r) => setTimeout(r, 40));
-      sent++;
-      c.enqueue(new Uint8Array(1000));
-    },
-  });
-  const res = await t.forward(pub("/up", { method: "POST", body: slow }), { timeoutMs: 150 });
-  assert.equal(await res.text(), "8000");
+  const data = pattern(64 * 1024);
+  await using o = origin(async (req) => new Response(await streamSha(req.body!)));
+  await using t = await startHarness(targetOf(o), { gateway: { proxyTimeoutMs: 400 } });
+  // 16 chunks 100 ms apart: 1.6 s in all, four times the timeout.
+  const res = await t.fetch("/slow-up", { method: "POST", body: chunked(data, 4096, 100) });
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), sha256(data));
 });
 
-Deno.test("redirects and 304s from the origin are passed on, not followed", async () => {
-  await using o = origin((req) => {
-    if (new URL(req.url).pathname === "/old") {
-      return new Response(null, { status: 302, headers: { location: "/login?next=%2Fold" } });
-    }
-    return new Response(null, { status: 304, headers: { etag: '"v1"' } });
+Deno.test("requests in progress per client address and domain are capped: the next one gets 429", async () => {
+  let release!: () => void;
+  const held = new Promise<void>((r) => release = r);
+  await using o = origin(async () => {
+    await held;
+    return new Response("late");
   });
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const moved = await t.forward(pub("/old"));
-  assert.equal(moved.status, 302);
-  assert.equal(moved.headers.get("location"), "/login?next=%2Fold");
-  await moved.body?.cancel();
-  const same = await t.forward(pub("/doc", { headers: { "if-none-match": '"v1"' } }));
-  assert.equal(same.status, 304);
-  assert.equal(same.headers.get("etag"), '"v1"');
-  assert.equal(same.body, null);
-});
-
-Deno.test("an origin failing mid-body makes the response body error rather than end short", async () => {
-  await using o = origin(() =>
-    new Response(
-      new ReadableStream({
-        async pull(c) {
-          c.enqueue(new TextEncoder().encode("first part "));
-          await new Promise((r) => setTimeout(r, 20));
-          c.error(new Error("origin crashed"));
-        },
-      }),
-    )
-  );
-  const t = tunnel(`http://127.0.0.1:${o.addr.port}`);
-  const res = await t.forward(pub("/"));
-  await assert.rejects(within(res.text(), 3000, "the body to error"));
+  await using t = await startHarness(targetOf(o), { gateway: { maxRequestsPerPeer: 3 } });
+  const waiting = [1, 2, 3].map(() => t.fetch("/hold"));
+  await new Promise((r) => setTimeout(r, 200));
+  const over = await t.fetch("/hold");
+  assert.equal(over.status, 429);
+  assert.equal(over.headers.get("retry-after"), "1");
+  await over.body?.cancel();
+  release();
+  for (const r of await Promise.all(waiting)) assert.equal(await r.text(), "late");
+  assert.equal(await (await t.fetch("/hold")).text(), "late");
 });

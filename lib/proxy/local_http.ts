@@ -9,6 +9,12 @@
  * with prior knowledge, gRPC) through one node:http2 session per origin (local_h2c.ts). Chosen by
  * measurement (scripts/bench_local_http.ts): node:http under Deno is faithful on the wire (raw header
  * arrays keep order, case and duplicates; byte-string targets pass) and the cheapest per request.
+ *
+ * For the caller: response header lines come raw (drop hop-by-hop ones before forwarding); h2c
+ * answers have no reason phrase (statusText ""); request trailers are dropped when `contentLength`
+ * is set (only a chunked HTTP/1.1 body or h2c can carry them); call `closeLocalConnections()` at
+ * shutdown. Deno's http2 client reports a reset h2c stream as a clean end: a short body against its
+ * Content-Length, or a gRPC answer without grpc-status, is turned back into an error here.
  */
 import type {
   LocalExchange,

@@ -53,7 +53,10 @@ export interface LocalResponseHandler {
 export interface LocalHttpOptions {
   /** Connecting (TCP, and TLS for https:) must finish within this; default 10 s. */
   connectTimeoutMs?: number;
-  /** CA certificates (PEM) trusted for https: origins instead of the default roots (a dev CA). */
+  /**
+   * CA certificates (PEM) trusted for https: origins instead of the process's trust store (Deno's
+   * bundled roots, or the system's with DENO_TLS_CA_STORE=system; mkcert-style dev CAs live there).
+   */
   ca?: string[];
 }
 

@@ -6,6 +6,7 @@
 import type {
   ConnectionCloseInfo,
   ConnectionStats,
+  StreamConsumer,
   TransportConnection,
   TransportStream,
 } from "../../lib/transport/types.ts";
@@ -75,6 +76,62 @@ export class MemoryStream implements TransportStream {
   reset(code: number): void {
     this.#abandon(code, "local");
     this.peer.#abandon(code, "remote");
+  }
+
+  // The callback face of TransportStream, over the Web streams (tests only: one face per stream).
+  #paused = false;
+  #resume: (() => void) | undefined;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+
+  read(consumer: StreamConsumer): void {
+    const reader = this.readable.getReader();
+    (async () => {
+      for (;;) {
+        while (this.#paused) await new Promise<void>((r) => this.#resume = r);
+        const { done, value } = await reader.read();
+        if (done) return consumer.end();
+        consumer.data(value);
+      }
+    })().catch((e) => consumer.error(e));
+  }
+
+  pauseReading(): void {
+    this.#paused = true;
+  }
+
+  resumeReading(): void {
+    this.#paused = false;
+    this.#resume?.();
+    this.#resume = undefined;
+  }
+
+  stopReading(code: number): void {
+    this.incoming.error(new StreamResetError(code, "local"));
+  }
+
+  #w(): WritableStreamDefaultWriter<Uint8Array> {
+    this.#writer ??= this.writable.getWriter();
+    return this.#writer;
+  }
+
+  write(chunk: Uint8Array): boolean {
+    const w = this.#w();
+    w.write(chunk).catch(() => {});
+    return (w.desiredSize ?? 0) > 0;
+  }
+
+  onDrain(callback: () => void): void {
+    const w = this.#w();
+    const wait = () => w.ready.then(() => callback(), () => {});
+    wait();
+  }
+
+  onWriteError(callback: (error: unknown) => void): void {
+    this.#w().closed.catch(callback);
+  }
+
+  finish(): void {
+    this.#w().close().catch(() => {});
   }
 
   /** Used by the fake connection when it dies. */
