@@ -84,9 +84,26 @@ async function webSocketEcho(srv: TunnelServer, n: number): Promise<void> {
   ws.close(1000);
 }
 
-Deno.test("tcp carrier: HOP_CLIENT_TRANSPORT=tcp serves requests; an untrusted certificate is a clear error naming HOP_CLIENT_CA_FILE", async (t) => {
+/** A port free on both TCP and UDP (the carrier shares its number with DTLS and, here, HTTPS). */
+function freePort(): number {
+  for (;;) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    try {
+      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch { /* taken on UDP: try another */ }
+  }
+}
+
+Deno.test("tcp carrier: HOP_CLIENT_TRANSPORT=tcp serves requests through the HTTPS front's ALPN route; an untrusted certificate is a clear error naming HOP_CLIENT_CA_FILE", async (t) => {
   const origin = startOrigin("tcp");
-  const srv = await startTunnelServer();
+  // HTTPS and DTLS on one port number, as the defaults (443) have it: the front takes the carrier.
+  const shared = freePort();
+  const srv = await startTunnelServer({ ports: { http: freePort(), https: shared, dtls: shared } });
+  assertEquals(srv.httpsPort, dtlsPort(srv));
+  assertEquals(srv.proc.lines.find((l) => l.msg === "server ready")?.tunnel_tcp ?? null, null);
   let client: TunnelClient | undefined;
   try {
     const key = await srv.register(DOMAIN);

@@ -86,15 +86,28 @@ export async function acceptTcpTunnel(
   options: TcpAcceptorOptions,
   remote?: { addr: string; port: number },
 ): Promise<void> {
+  // Bounded like the DTLS server's handshakes: sockets that never authenticate cannot pile up.
+  if (pendingTcpAuth >= MAX_PENDING_TCP_AUTH) {
+    socket.destroy();
+    return;
+  }
+  pendingTcpAuth++;
+  let session: DatagramSession | null = null;
   try {
-    const session = await acceptTcp(socket, {
+    session = await acceptTcp(socket, {
       lookupPsk: options.lookupPsk,
       logger: options.logger,
       remote: remote && { hostname: remote.addr, port: remote.port },
     });
-    if (session !== null) await acceptTunnel(session, options);
   } catch (e) {
     options.logger.warn({ component: "tunnel", err: (e as Error).message }, "tcp carrier failed");
     socket.destroy();
+  } finally {
+    pendingTcpAuth--;
   }
+  if (session !== null) await acceptTunnel(session, options);
 }
+
+/** TCP carriers between TLS handshake and PSK proof, at most (the front bounds TLS handshakes themselves). */
+const MAX_PENDING_TCP_AUTH = 1024;
+let pendingTcpAuth = 0;

@@ -58,6 +58,10 @@ export class CarrierTrustError extends Error {
   }
 }
 
+/** How long after a tunnel was last up reconnect attempts stay frequent. */
+const RECENT_MS = 60_000;
+const RECENT_BACKOFF_MAX_MS = 2000;
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
@@ -97,12 +101,16 @@ export async function runTunnelClient(o: TunnelClientOptions): Promise<void> {
   });
   const tunnelOptions = { ...o, log };
   let backoff = initial;
+  let lastUp = -Infinity;
   const retryLater = async (why: string) => {
     // Full jitter keeps a fleet of clients from reconnecting in lockstep after a server restart.
     const wait = Math.round(backoff / 2 + Math.random() * backoff / 2);
     log.warn({ retry_in_ms: wait }, `${why}; reconnecting`);
     await sleep(wait, o.signal);
-    backoff = Math.min(max, backoff * 2);
+    // Within a minute of a working tunnel the server is most likely restarting: keep trying
+    // every 2 s at most, so the tunnel is back within seconds of it being ready.
+    const cap = performance.now() - lastUp < RECENT_MS ? Math.min(max, RECENT_BACKOFF_MAX_MS) : max;
+    backoff = Math.min(cap, backoff * 2);
   };
   while (!o.signal.aborted) {
     let tunnel: Tunnel;
@@ -125,6 +133,7 @@ export async function runTunnelClient(o: TunnelClientOptions): Promise<void> {
     }
     backoff = initial;
     const info = await serve(tunnel, dialer, mode, tunnelOptions);
+    lastUp = performance.now();
     if (o.signal.aborted) break;
     // The tunnel was up: reconnect at once (a little jitter only), backoff starts over.
     const wait = Math.round(Math.random() * Math.min(initial, 250));
