@@ -220,7 +220,12 @@ export class TunnelStreamWriter implements ByteSink {
 
   /** Sends a head (or ERROR); with `fin`, the stream's sending half ends with it. */
   head(message: Message, fin = false): void {
-    this.#stream.write(encode(message));
+    this.headBytes(encode(message), fin);
+  }
+
+  /** Sends a head already encoded (by a caller that encoded it to validate it first). */
+  headBytes(frame: Uint8Array, fin = false): void {
+    this.#stream.write(frame);
     if (fin) this.end();
   }
 

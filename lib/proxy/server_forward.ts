@@ -8,7 +8,7 @@
 import { type Clock, systemClock } from "../log/clock.ts";
 import { type ByteSource, type HeaderLine, pipeBody } from "../protocol/body.ts";
 import { TunnelStreamReader, TunnelStreamWriter } from "../protocol/exchange.ts";
-import { encode, type Message, ProtocolError, type RequestHead, ResetCode } from "../protocol/mod.ts";
+import { encode, type HeadFields, type Message, ProtocolError, ResetCode } from "../protocol/mod.ts";
 import type { TransportConnection, TransportStream } from "../transport/types.ts";
 import { startDeadline } from "./deadline.ts";
 import { TunnelDroppedError, TunnelError, TunnelLocalError, TunnelProtocolError } from "./errors.ts";
@@ -77,7 +77,7 @@ export async function forwardRequest(
     });
     reader = new TunnelStreamReader(s, { head: headArrived, fail: headFailed });
     writer = new TunnelStreamWriter(s);
-    writer.head(head, req.body === null && !upgrade);
+    writer.headBytes(head, req.body === null && !upgrade);
     if (req.body !== null) sendBody(req.body, writer, s, outcome, deadline.touch);
     answer = await deadline.race(arriving);
     deadline.clear();
@@ -126,9 +126,9 @@ export async function forwardRequest(
 
 const UPGRADE_KEEP: ReadonlySet<string> = new Set(["upgrade", "connection"]);
 
-function requestHead(req: FrontRequest, opts: ForwardOptions, upgrade: boolean): RequestHead {
-  const head: RequestHead = {
-    type: "REQUEST_HEAD",
+/** The request's head, encoded (once: encoding also validates it; a request that cannot be sent is a 400). */
+function requestHead(req: FrontRequest, opts: ForwardOptions, upgrade: boolean): Uint8Array {
+  const fields: HeadFields = {
     requestId: opts.requestId,
     method: req.method,
     target: req.target,
@@ -144,16 +144,14 @@ function requestHead(req: FrontRequest, opts: ForwardOptions, upgrade: boolean):
     host: opts.host,
     hasBody: req.body !== null,
   };
-  if (upgrade) (head as unknown as { type: string }).type = "UPGRADE_HEAD";
   try {
-    encode(head);
+    return encode(upgrade ? { type: "UPGRADE_HEAD", ...fields } : { type: "REQUEST_HEAD", ...fields });
   } catch (e) {
     if (e instanceof ProtocolError) {
       throw new TunnelError(400, "bad_request", `request cannot be forwarded: ${e.message}`);
     }
     throw e;
   }
-  return head;
 }
 
 /** Opens a stream on `connection`, or gives up (and later resets the late stream) at the deadline. */
