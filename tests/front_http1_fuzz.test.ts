@@ -7,7 +7,8 @@ import { assert } from "./support/assert.ts";
 import { latin1Bytes, latin1String } from "../lib/protocol/body.ts";
 import { seededRandom } from "./support/seeded_random.ts";
 import type { Carrier, CarrierEvents } from "../lib/proxy/carrier.ts";
-import { frontLimits, realClock } from "../lib/proxy/front_limits.ts";
+import { frontLimits } from "../lib/proxy/front_limits.ts";
+import { systemClock } from "../lib/log/clock.ts";
 import { serveHttp1 } from "../lib/proxy/http1/connection.ts";
 import { readBody } from "./support/front_fixture.ts";
 
@@ -66,7 +67,7 @@ Deno.test("fuzz: the connection driver survives random and mutated request strea
     const conn = serveHttp1(m.carrier, {
       proto: "http",
       limits,
-      clock: realClock,
+      clock: systemClock,
       handler: async (req, res) => {
         requests++;
         assert(/^\/[a-z]$/.test(req.target) || req.target.length > 0, "target");

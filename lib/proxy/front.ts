@@ -11,7 +11,8 @@ import type { ListenAddress } from "../config/values.ts";
 import type { Logger } from "../log/logger.ts";
 import type { FrontHandler } from "./front_types.ts";
 import { denoCarrier, socketCarrier } from "./carrier.ts";
-import { type Clock, type FrontLimits, frontLimits, realClock } from "./front_limits.ts";
+import { type FrontLimits, frontLimits } from "./front_limits.ts";
+import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
 import { serveHttp1 } from "./http1/connection.ts";
 import { createH2Front } from "./front_h2.ts";
 import { type AcceptLoop, startAcceptLoop } from "./listener.ts";
@@ -71,7 +72,7 @@ function frontOf(loop: AcceptLoop, open: Set<Tracked>): Front {
 /** Starts the plain HTTP/1.1 listener. */
 export function startHttpFront(options: HttpFrontOptions): Promise<Front> {
   const limits = frontLimits(options.limits);
-  const clock = options.clock ?? realClock;
+  const clock = options.clock ?? systemClock;
   const open = new Set<Tracked>();
   const loop = startAcceptLoop(options.listen, limits, options.logger, (a) => {
     const carrier = denoCarrier(a.conn);
@@ -167,7 +168,7 @@ function connDuplex(conn: Deno.Conn, prefix: Uint8Array | null): Duplex {
 interface PendingTls {
   remoteAddr: string;
   remotePort: number;
-  handshake: unknown;
+  handshake: TimerId;
   tracked: Tracked;
 }
 
@@ -204,7 +205,7 @@ async function readHello(conn: Deno.Conn): Promise<Uint8Array | null> {
 /** Starts the HTTPS listener: HTTP/1.1 and HTTP/2 by ALPN, a certificate per SNI name. */
 export function startHttpsFront(options: HttpsFrontOptions): Promise<Front> {
   const limits = frontLimits(options.limits);
-  const clock = options.clock ?? realClock;
+  const clock = options.clock ?? systemClock;
   const logger = options.logger;
   const h2 = createH2Front(options.handler, limits.idleTimeoutMs, logger);
   const open = new Set<Tracked>();

@@ -32,16 +32,3 @@ export const DEFAULT_FRONT_LIMITS: FrontLimits = {
 export function frontLimits(overrides: Partial<FrontLimits> = {}): FrontLimits {
   return { ...DEFAULT_FRONT_LIMITS, ...overrides };
 }
-
-/** Timers behind an interface so tests can drive the clock. */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};

@@ -6,7 +6,8 @@ import net from "node:net";
 import { latin1Bytes } from "../../lib/protocol/body.ts";
 import { socketCarrier } from "../../lib/proxy/carrier.ts";
 import { startHttpFront } from "../../lib/proxy/front.ts";
-import { frontLimits, realClock } from "../../lib/proxy/front_limits.ts";
+import { frontLimits } from "../../lib/proxy/front_limits.ts";
+import { systemClock } from "../../lib/log/clock.ts";
 import { serveHttp1 } from "../../lib/proxy/http1/connection.ts";
 import type { FrontHandler } from "../../lib/proxy/front_types.ts";
 
@@ -33,7 +34,7 @@ async function serve(kind: string): Promise<{ port: number; stop(): void }> {
         handler,
         proto: "http",
         limits,
-        clock: realClock,
+        clock: systemClock,
       });
     });
     await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));

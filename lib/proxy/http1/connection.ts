@@ -12,7 +12,8 @@ import {
 } from "../../protocol/body.ts";
 import type { FrontHandler, FrontRequest } from "../front_types.ts";
 import type { Carrier } from "../carrier.ts";
-import type { Clock, FrontLimits } from "../front_limits.ts";
+import type { FrontLimits } from "../front_limits.ts";
+import type { Clock, TimerId } from "../../log/clock.ts";
 import type { Logger } from "../../log/logger.ts";
 import { HttpError, STATUS_TEXT } from "./errors.ts";
 import { locateHead, parseRequestHead, type RequestHead } from "./request_head.ts";
@@ -58,7 +59,7 @@ class Http1Connection {
   #scanned = 0;
   #state: "head" | "request" | "upgraded" | "closed" = "head";
   #ex: Exchange | null = null;
-  #timer: unknown = null;
+  #timer: TimerId | null = null;
   #paused = false;
   #closing = false;
   #raw: ((chunk: Uint8Array | null) => void) | null = null;
