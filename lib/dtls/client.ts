@@ -16,6 +16,7 @@ import { type Logger, silentLogger } from "../log/logger.ts";
 import { DtlsAuthError, DtlsError, DtlsHandshakeError, DtlsTimeoutError } from "./errors.ts";
 import {
   type CloseReason,
+  DatagramInbox,
   type DatagramSession,
   DatagramTooLargeError,
   type PeerAddress,
@@ -188,9 +189,7 @@ class ClientSession implements DatagramSession {
   readonly recordPath: ClientRecordPath = "own";
   #resolveClosed!: (r: CloseReason) => void;
   #reason: CloseReason | undefined;
-  #receiver: ((data: Uint8Array) => void) | null = null;
-  /** Datagrams that arrived before onDatagram was set. */
-  #early: Uint8Array[] = [];
+  readonly #inbox: DatagramInbox;
   #pathHint: (() => void) | null = null;
   readonly #records: ClientRecordLayer;
   #udp: ClientUdp | null = null;
@@ -248,7 +247,7 @@ class ClientSession implements DatagramSession {
     this.maxDatagramSize = Math.min(o.maxDatagramSize ?? MAX_PLAINTEXT_LENGTH, MAX_PLAINTEXT_LENGTH);
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#records = new ClientRecordLayer(taken);
-    this.#early = early.slice(0, MAX_EARLY_DATAGRAMS);
+    this.#inbox = new DatagramInbox(MAX_EARLY_DATAGRAMS, early);
     this.#log = (o.logger ?? silentLogger).child({ component: "dtls-client" });
   }
 
@@ -276,11 +275,7 @@ class ClientSession implements DatagramSession {
   }
 
   onDatagram(receiver: ((data: Uint8Array) => void) | null): void {
-    this.#receiver = receiver;
-    if (receiver === null) return;
-    const early = this.#early;
-    this.#early = [];
-    for (const d of early) receiver(d);
+    this.#inbox.set(receiver);
   }
 
   onPathHint(listener: (() => void) | null): void {
@@ -305,8 +300,7 @@ class ClientSession implements DatagramSession {
     if (this.#reason !== undefined) return;
     if (r.kind === "data") {
       if (r.data.length > this.maxDatagramSize) return;
-      if (this.#receiver !== null) this.#receiver(r.data);
-      else if (this.#early.length < MAX_EARLY_DATAGRAMS) this.#early.push(r.data);
+      this.#inbox.deliver(r.data);
     } else if (r.kind === "close_notify") {
       // RFC 5246 §7.2.1: answer with our own close_notify and close down at once.
       this.#end({ code: "close_notify", message: "server sent close_notify", remote: true }, true);
@@ -328,9 +322,8 @@ class ClientSession implements DatagramSession {
   #finish(reason: CloseReason): void {
     if (this.#reason !== undefined) return;
     this.#reason = reason;
-    this.#receiver = null;
+    this.#inbox.clear();
     this.#pathHint = null;
-    this.#early = [];
     this.#resolveClosed(reason);
     this.#udp?.close().catch((e) => this.#log.debug({ err: String(e) }, "dtls: closing the socket failed"));
   }

@@ -20,6 +20,7 @@ import type { ReplayWindow } from "./replay_window.ts";
 import type { RecordSealer } from "./cipher.ts";
 import {
   type CloseReason,
+  DatagramInbox,
   type DatagramSession,
   DatagramTooLargeError,
   type PeerAddress,
@@ -52,9 +53,8 @@ export class ServerSession implements DatagramSession {
 
   #resolveClosed!: (r: CloseReason) => void;
   #reason: CloseReason | undefined;
-  #receiver: ((data: Uint8Array) => void) | null = null;
   /** Datagrams that arrived before a receiver was set (onSession may attach it a little later). */
-  #early: Uint8Array[] = [];
+  readonly #inbox = new DatagramInbox(MAX_EARLY_DATAGRAMS);
   readonly #write: WriteState;
   readonly #sealer: RecordSealer;
   readonly #opener: RecordOpener;
@@ -95,11 +95,7 @@ export class ServerSession implements DatagramSession {
   }
 
   onDatagram(receiver: ((data: Uint8Array) => void) | null): void {
-    this.#receiver = receiver;
-    if (receiver === null) return;
-    const early = this.#early;
-    this.#early = [];
-    for (const d of early) receiver(d);
+    this.#inbox.set(receiver);
   }
 
   close(message = "closed locally"): void {
@@ -133,8 +129,7 @@ export class ServerSession implements DatagramSession {
       case ContentType.application_data:
         this.#finalFlight = null;
         if (plaintext.length > this.maxDatagramSize) return;
-        if (this.#receiver !== null) this.#receiver(plaintext);
-        else if (this.#early.length < MAX_EARLY_DATAGRAMS) this.#early.push(plaintext);
+        this.#inbox.deliver(plaintext);
         return;
       case ContentType.alert:
         this.#handleAlert(plaintext);
@@ -209,8 +204,7 @@ export class ServerSession implements DatagramSession {
       this.#sendRecord(ContentType.alert, new Uint8Array([level, alert]));
     }
     this.#reason = reason;
-    this.#receiver = null;
-    this.#early = [];
+    this.#inbox.clear();
     this.#finalFlight = null;
     this.#o.onEnded(this);
     this.#resolveClosed(reason);

@@ -60,3 +60,36 @@ export class SessionClosedError extends Error {
     this.name = "SessionClosedError";
   }
 }
+
+/**
+ * Where a session's datagrams go: to the receiver the transport registered, or, while it has none yet,
+ * into a short queue handed over on registration (datagrams that race the connection's set-up).
+ */
+export class DatagramInbox {
+  #receiver: ((data: Uint8Array) => void) | null = null;
+  #early: Uint8Array[];
+
+  constructor(readonly maxEarly: number, early: Uint8Array[] = []) {
+    this.#early = early.slice(0, maxEarly);
+  }
+
+  /** DatagramSession.onDatagram: sets the receiver and hands it what waited. */
+  set(receiver: ((data: Uint8Array) => void) | null): void {
+    this.#receiver = receiver;
+    if (receiver === null) return;
+    const early = this.#early;
+    this.#early = [];
+    for (const d of early) receiver(d);
+  }
+
+  deliver(data: Uint8Array): void {
+    if (this.#receiver !== null) this.#receiver(data);
+    else if (this.#early.length < this.maxEarly) this.#early.push(data);
+  }
+
+  /** The session ended: nothing more is delivered or kept. */
+  clear(): void {
+    this.#receiver = null;
+    this.#early = [];
+  }
+}

@@ -8,6 +8,7 @@ import type { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import {
   type CloseReason,
+  DatagramInbox,
   type DatagramSession,
   DatagramTooLargeError,
   type PeerAddress,
@@ -41,8 +42,7 @@ export class TcpSession implements DatagramSession {
   readonly carrier = "tcp" as const;
   #resolveClosed!: (r: CloseReason) => void;
   #reason: CloseReason | undefined;
-  #receiver: ((data: Uint8Array) => void) | null = null;
-  #early: Uint8Array[] = [];
+  readonly #inbox = new DatagramInbox(MAX_EARLY_DATAGRAMS);
   #ending = false;
   readonly #socket: Duplex;
   readonly #decoder: FrameDecoder;
@@ -87,8 +87,7 @@ export class TcpSession implements DatagramSession {
       this.#fail(`unexpected carrier frame type ${f.type} after the handshake`);
       return;
     }
-    if (this.#receiver !== null) this.#receiver(f.payload);
-    else if (this.#early.length < MAX_EARLY_DATAGRAMS) this.#early.push(f.payload);
+    this.#inbox.deliver(f.payload);
   }
 
   send(data: Uint8Array): void {
@@ -100,11 +99,7 @@ export class TcpSession implements DatagramSession {
   }
 
   onDatagram(receiver: ((data: Uint8Array) => void) | null): void {
-    this.#receiver = receiver;
-    if (receiver === null) return;
-    const early = this.#early;
-    this.#early = [];
-    for (const d of early) receiver(d);
+    this.#inbox.set(receiver);
   }
 
   close(message = "closed locally"): void {
@@ -125,8 +120,7 @@ export class TcpSession implements DatagramSession {
   #finish(reason: CloseReason): void {
     if (this.#reason !== undefined) return;
     this.#reason = reason;
-    this.#receiver = null;
-    this.#early = [];
+    this.#inbox.clear();
     this.#resolveClosed(reason);
   }
 }

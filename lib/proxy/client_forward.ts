@@ -5,6 +5,7 @@
  * RESPONSE_HEAD and the body, or, when the origin switches protocols, the 101 and raw bytes both ways.
  */
 import type { Logger } from "../log/logger.ts";
+import { pathOf } from "./prefix.ts";
 import { type Clock, systemClock } from "../log/clock.ts";
 import { type ByteSink, type ByteSource, type HeaderLine, pipeBody } from "../protocol/body.ts";
 import { TunnelStreamReader, TunnelStreamWriter } from "../protocol/exchange.ts";
@@ -53,11 +54,6 @@ export function handleStream(stream: TransportStream, opts: HandleStreamOptions)
     },
   });
   return stream.done;
-}
-
-function pathOf(target: string): string {
-  const q = target.indexOf("?");
-  return q === -1 ? target : target.slice(0, q);
 }
 
 /** The header lines for the local service: Host kept, added (HTTP/2 requests have none) or rewritten. */

@@ -5,6 +5,7 @@
  * bodiless request whose session died before answering.
  */
 import type { Logger } from "../log/logger.ts";
+import { pathOf } from "./prefix.ts";
 import type { HeaderLine } from "../protocol/body.ts";
 import { headerValue } from "./headers.ts";
 import { TunnelDroppedError } from "./errors.ts";
@@ -73,12 +74,6 @@ export function hostOf(authority: string): string {
 
 function isAddressOrLocal(host: string): boolean {
   return host === "localhost" || host.startsWith("[") || /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
-}
-
-/** The path part of a request-target, for routing and logs. */
-function pathOf(target: string): string {
-  const q = target.indexOf("?");
-  return q === -1 ? target : target.slice(0, q);
 }
 
 /** Adds Strict-Transport-Security unless the origin set its own. */

@@ -1,5 +1,11 @@
 /** Path-prefix routing shared by both ends: the longest announced prefix that covers a path wins. */
 
+/** The path part of a request-target (what routing and logs look at). */
+export function pathOf(target: string): string {
+  const q = target.indexOf("?");
+  return q === -1 ? target : target.slice(0, q);
+}
+
 /** True when `prefix` covers `path` at a segment boundary ("/api" covers "/api", "/api/x", "/api?q", not "/apix"). */
 export function prefixCovers(prefix: string, path: string): boolean {
   if (prefix === "/" || prefix === "") return true;
