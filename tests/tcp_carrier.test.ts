@@ -18,6 +18,7 @@ import type { DatagramSession } from "../lib/dtls/session.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
 import { assert, assertEquals, assertRejects } from "./support/assert.ts";
 import { lossy } from "../scripts/bench/transport_common.ts";
+import { gracefulCloseDelivers, lossRepaired } from "./support/carrier_scenarios.ts";
 import { readData, writeData } from "./support/transport_sim.ts";
 import { DTLS_IDENTITY, DTLS_PSK } from "./support/transport_dtls.ts";
 import { alpnListener, makePki, tcpPair, type TestPki } from "./support/tcp_carrier.ts";
@@ -224,39 +225,12 @@ Deno.test("over the TCP carrier: 50 MB each way arrive intact without a single r
 });
 
 Deno.test("over the TCP carrier: a graceful close delivers the data, then the peer sees the close", async () => {
-  const pair = await tcpPair(await pki());
-  try {
-    const incoming = new Promise<TransportStream>((resolve) => pair.server.onStream(resolve));
-    const c = await pair.client.openStream();
-    const wrote = writeData(c, 4 * MB, 3);
-    const reading = incoming.then(readData);
-    await wrote;
-    await pair.client.close(0, "bye");
-    const got = await reading;
-    assertEquals(got.sha256, await wrote);
-    const info = await pair.server.closed;
-    assert(info.kind === "remote" || info.kind === "session_closed", `server saw ${info.kind}`);
-  } finally {
-    await pair.close();
-  }
+  await gracefulCloseDelivers(await tcpPair(await pki()));
 });
 
 Deno.test("over the TCP carrier with 2% of datagrams dropped each way: 10 MB each way arrive intact", async () => {
   let seed = 1;
-  const pair = await tcpPair(await pki(), {}, (s) => lossy(s, 0.02, seed++));
-  try {
-    const incoming = new Promise<TransportStream>((resolve) => pair.server.onStream(resolve));
-    const c = await pair.client.openStream();
-    const cWrote = writeData(c, 10 * MB, 5);
-    const s = await incoming;
-    const sWrote = writeData(s, 10 * MB, 6);
-    const [cGot, sGot] = await Promise.all([readData(c), readData(s)]);
-    assertEquals(sGot.sha256, await cWrote);
-    assertEquals(cGot.sha256, await sWrote);
-    assert(pair.client.stats().retransmittedFrames > 0, "losses were repaired");
-  } finally {
-    await pair.close();
-  }
+  await lossRepaired(await tcpPair(await pki(), {}, (s) => lossy(s, 0.02, seed++)));
 });
 
 Deno.test("auto dialing: UDP silent → TCP, remembered; both down → UDP stays preferred", async () => {

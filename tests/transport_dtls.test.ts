@@ -1,7 +1,8 @@
 /** The transport over the real DTLS sessions (lib/dtls) on 127.0.0.1, with the system clock. */
 import type { TransportStream } from "../lib/transport/types.ts";
-import { assert, assertEquals } from "./support/transport_assert.ts";
+import { assertEquals } from "./support/transport_assert.ts";
 import { lossy } from "../scripts/bench/transport_common.ts";
+import { gracefulCloseDelivers, lossRepaired } from "./support/carrier_scenarios.ts";
 import { dtlsPair } from "./support/transport_dtls.ts";
 import { readData, writeData } from "./support/transport_sim.ts";
 
@@ -33,37 +34,10 @@ Deno.test("over DTLS on loopback: 50 MB each way arrive intact and packets grow 
 });
 
 Deno.test("over DTLS: a graceful close delivers the data, then the peer sees CONNECTION_CLOSE", async () => {
-  const pair = await dtlsPair();
-  try {
-    const incoming = new Promise<TransportStream>((resolve) => pair.server.onStream(resolve));
-    const c = await pair.client.openStream();
-    const wrote = writeData(c, 4 * MB, 3);
-    const reading = incoming.then(readData);
-    await wrote;
-    await pair.client.close(0, "bye");
-    const got = await reading;
-    assertEquals(got.sha256, await wrote);
-    const info = await pair.server.closed;
-    assert(info.kind === "remote" || info.kind === "session_closed", `server saw ${info.kind}`);
-  } finally {
-    await pair.close();
-  }
+  await gracefulCloseDelivers(await dtlsPair());
 });
 
 Deno.test("over DTLS with 2% of datagrams dropped each way: 10 MB each way arrive intact", async () => {
   let seed = 1;
-  const pair = await dtlsPair({}, (s) => lossy(s, 0.02, seed++));
-  try {
-    const incoming = new Promise<TransportStream>((resolve) => pair.server.onStream(resolve));
-    const c = await pair.client.openStream();
-    const cWrote = writeData(c, 10 * MB, 5);
-    const s = await incoming;
-    const sWrote = writeData(s, 10 * MB, 6);
-    const [cGot, sGot] = await Promise.all([readData(c), readData(s)]);
-    assertEquals(sGot.sha256, await cWrote);
-    assertEquals(cGot.sha256, await sWrote);
-    assert(pair.client.stats().retransmittedFrames > 0, "losses were repaired");
-  } finally {
-    await pair.close();
-  }
+  await lossRepaired(await dtlsPair({}, (s) => lossy(s, 0.02, seed++)));
 });
