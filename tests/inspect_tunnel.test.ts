@@ -5,13 +5,7 @@
  */
 import { assert, assertEquals } from "./support/assert.ts";
 import { openBrowser } from "./support/chromium.ts";
-import {
-  curl,
-  startTunnelClient,
-  startTunnelServer,
-  stopProcess,
-  type TunnelServer,
-} from "./support/tunnel_env.ts";
+import { curl, withTunnel } from "./support/tunnel_env.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
 import { freePort } from "./support/ports.ts";
 
@@ -19,57 +13,51 @@ const DOMAIN = "app.test";
 
 Deno.test("inspector: a request through the tunnel appears in Chromium within 1 s and in the JSON API", async () => {
   const origin = startOrigin("inspected");
-  let srv: TunnelServer | undefined;
-  let client: Awaited<ReturnType<typeof startTunnelClient>> | undefined;
   const port = freePort();
   const inspector = `http://127.0.0.1:${port}`;
   let browser: Awaited<ReturnType<typeof openBrowser>> | undefined;
+  const tunnel = {
+    domain: DOMAIN,
+    target: origin.target,
+    clientEnv: { HOP_CLIENT_INSPECT_LISTEN: `127.0.0.1:${port}` },
+  };
   try {
-    srv = await startTunnelServer();
-    const key = await srv.register(DOMAIN);
-    client = await startTunnelClient({
-      dtls: srv.dtls,
-      domain: DOMAIN,
-      key,
-      target: origin.target,
-      env: { HOP_CLIENT_INSPECT_LISTEN: `127.0.0.1:${port}` },
-    });
-    browser = await openBrowser(inspector);
-    await browser.waitFor(
-      `document.title === "HopGate inspector" && document.getElementById("state").textContent === "live"`,
-      15_000,
-      "the page to load and go live",
-    );
-    const sent = performance.now();
-    const r = await curl(srv, DOMAIN, "/echo?inspect=1", ["--http1.1", "--data-binary", "inspect me"]);
-    assertEquals([r.status, r.text], [200, "inspect me"]);
-    const ms = await browser.waitFor(
-      `[...document.querySelectorAll("#rows tr")].some((tr) => tr.textContent.includes("/echo?inspect=1"))`,
-      1000,
-      "the tunnelled request in the page within 1 s",
-    );
-    console.log(
-      `shown ${Math.round(performance.now() - sent)} ms after curl started (waited ${Math.round(ms)} ms)`,
-    );
-    const out = await Deno.makeTempDir({ prefix: "hopgate-inspect-tunnel-" });
-    await browser.screenshot(`${out}/inspector.png`);
-    console.log(`screenshot: ${out}/inspector.png`);
+    await withTunnel(tunnel, async ({ srv }) => {
+      browser = await openBrowser(inspector);
+      await browser.waitFor(
+        `document.title === "HopGate inspector" && document.getElementById("state").textContent === "live"`,
+        15_000,
+        "the page to load and go live",
+      );
+      const sent = performance.now();
+      const r = await curl(srv, DOMAIN, "/echo?inspect=1", ["--http1.1", "--data-binary", "inspect me"]);
+      assertEquals([r.status, r.text], [200, "inspect me"]);
+      const ms = await browser.waitFor(
+        `[...document.querySelectorAll("#rows tr")].some((tr) => tr.textContent.includes("/echo?inspect=1"))`,
+        1000,
+        "the tunnelled request in the page within 1 s",
+      );
+      console.log(
+        `shown ${Math.round(performance.now() - sent)} ms after curl started (waited ${Math.round(ms)} ms)`,
+      );
+      const out = await Deno.makeTempDir({ prefix: "hopgate-inspect-tunnel-" });
+      await browser.screenshot(`${out}/inspector.png`);
+      console.log(`screenshot: ${out}/inspector.png`);
 
-    const list = await (await fetch(`${inspector}/api/requests`)).json();
-    const items = (Array.isArray(list) ? list : list.requests ?? list.items) as {
-      id: number | string;
-      method: string;
-      path?: string;
-      target?: string;
-      status: number;
-    }[];
-    const mine = items.find((x) => (x.path ?? x.target ?? "").includes("/echo?inspect=1"));
-    assert(mine, `the API lists the request: ${JSON.stringify(list).slice(0, 400)}`);
-    assertEquals([mine.method, mine.status], ["POST", 200]);
+      const list = await (await fetch(`${inspector}/api/requests`)).json();
+      const items = (Array.isArray(list) ? list : list.requests ?? list.items) as {
+        id: number | string;
+        method: string;
+        path?: string;
+        target?: string;
+        status: number;
+      }[];
+      const mine = items.find((x) => (x.path ?? x.target ?? "").includes("/echo?inspect=1"));
+      assert(mine, `the API lists the request: ${JSON.stringify(list).slice(0, 400)}`);
+      assertEquals([mine.method, mine.status], ["POST", 200]);
+    });
   } finally {
     await browser?.close();
-    if (client) await stopProcess(client.proc);
-    if (srv) await srv.cleanup();
     await origin.close();
   }
 });

@@ -5,12 +5,7 @@
  * rules seen at the origin and at the browser. A denied request never reaches the client.
  */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import {
-  startTunnelClient,
-  startTunnelServer,
-  stopProcess,
-  type TunnelServer,
-} from "./support/tunnel_env.ts";
+import { type TunnelServer, withTunnel } from "./support/tunnel_env.ts";
 import { type Origin, startOrigin } from "./support/tunnel_origin.ts";
 
 const DOMAIN = "app.test";
@@ -61,77 +56,71 @@ async function putPolicy(srv: TunnelServer, policy: unknown): Promise<void> {
 
 Deno.test("access rules at the edge: basic auth, IP deny, rate limit, header rules", async (t) => {
   const origin: Origin = startOrigin("policy");
-  let srv: TunnelServer | undefined;
-  let client: Awaited<ReturnType<typeof startTunnelClient>> | undefined;
   try {
-    srv = await startTunnelServer();
-    const s = srv;
-    const key = await s.register(DOMAIN);
-    client = await startTunnelClient({ dtls: s.dtls, domain: DOMAIN, key, target: origin.target });
-    const hits = () => client!.requests().length;
+    await withTunnel({ domain: DOMAIN, target: origin.target }, async ({ srv: s, client }) => {
+      const hits = () => client.requests().length;
 
-    await t.step(
-      "basic auth: 401 with a challenge, then 200 with the password, which the origin never sees",
-      async () => {
-        await putPolicy(s, { basic_auth: [{ username: "ann", password: "s3cret-pass" }] });
-        const before = hits();
-        const denied = await curlFrom(s, "127.0.0.2", "/headers");
-        assertEquals(denied.status, 401);
-        assertMatch(denied.headers.get("www-authenticate") ?? "", /^Basic realm=/);
-        const wrong = await curlFrom(s, "127.0.0.2", "/headers", ["-u", "ann:nope"]);
-        assertEquals(wrong.status, 401);
-        assertEquals(hits(), before, "denied requests never reached the client");
-        const ok = await curlFrom(s, "127.0.0.2", "/headers", ["-u", "ann:s3cret-pass"]);
-        assertEquals(ok.status, 200);
-        assertEquals(JSON.parse(ok.body).authorization, undefined, "the edge consumed the credentials");
-      },
-    );
+      await t.step(
+        "basic auth: 401 with a challenge, then 200 with the password, which the origin never sees",
+        async () => {
+          await putPolicy(s, { basic_auth: [{ username: "ann", password: "s3cret-pass" }] });
+          const before = hits();
+          const denied = await curlFrom(s, "127.0.0.2", "/headers");
+          assertEquals(denied.status, 401);
+          assertMatch(denied.headers.get("www-authenticate") ?? "", /^Basic realm=/);
+          const wrong = await curlFrom(s, "127.0.0.2", "/headers", ["-u", "ann:nope"]);
+          assertEquals(wrong.status, 401);
+          assertEquals(hits(), before, "denied requests never reached the client");
+          const ok = await curlFrom(s, "127.0.0.2", "/headers", ["-u", "ann:s3cret-pass"]);
+          assertEquals(ok.status, 200);
+          assertEquals(JSON.parse(ok.body).authorization, undefined, "the edge consumed the credentials");
+        },
+      );
 
-    await t.step("IP deny: 403 for the listed address, others served", async () => {
-      await putPolicy(s, { ip_deny: ["127.0.0.3/32"] });
-      assertEquals((await curlFrom(s, "127.0.0.3", "/who")).status, 403);
-      assertEquals((await curlFrom(s, "127.0.0.4", "/who")).status, 200);
-    });
-
-    await t.step(
-      "rate limit: a burst from one address gets 429 with Retry-After; another address is served",
-      async () => {
-        await putPolicy(s, { rate_limit: { per_second: 2, burst: 3 } });
-        const statuses: number[] = [];
-        let retryAfter = "";
-        for (let i = 0; i < 8; i++) {
-          const r = await curlFrom(s, "127.0.0.5", "/who");
-          statuses.push(r.status);
-          if (r.status === 429) retryAfter = r.headers.get("retry-after") ?? "";
-        }
-        assertEquals(statuses.slice(0, 3), [200, 200, 200]);
-        assert(statuses.slice(3).includes(429), `statuses ${statuses}`);
-        assertMatch(retryAfter, /^\d+$/);
-        assertEquals((await curlFrom(s, "127.0.0.6", "/who")).status, 200, "another address is served");
-      },
-    );
-
-    await t.step("header rules: added and removed at the origin and at the browser", async () => {
-      await putPolicy(s, {
-        request_headers: { add: { "x-edge": "on" }, remove: ["x-drop-me"] },
-        response_headers: { add: { "x-frame-options": "DENY" }, remove: ["x-request-id"] },
+      await t.step("IP deny: 403 for the listed address, others served", async () => {
+        await putPolicy(s, { ip_deny: ["127.0.0.3/32"] });
+        assertEquals((await curlFrom(s, "127.0.0.3", "/who")).status, 403);
+        assertEquals((await curlFrom(s, "127.0.0.4", "/who")).status, 200);
       });
-      const r = await curlFrom(s, "127.0.0.7", "/headers", ["-H", "x-drop-me: 1", "-H", "x-keep: 1"]);
-      assertEquals(r.status, 200);
-      const seen = JSON.parse(r.body);
-      assertEquals([seen["x-edge"], seen["x-drop-me"], seen["x-keep"]], ["on", undefined, "1"]);
-      assertEquals(r.headers.get("x-frame-options"), "DENY");
-      assertEquals(r.headers.get("x-request-id"), undefined);
-    });
 
-    await t.step("DELETE removes the rules", async () => {
-      const res = await s.admin(`/domains/${DOMAIN}/policy`, { method: "DELETE" });
-      assertEquals(res.status, 204);
-      assertEquals((await curlFrom(s, "127.0.0.3", "/who")).status, 200);
+      await t.step(
+        "rate limit: a burst from one address gets 429 with Retry-After; another address is served",
+        async () => {
+          await putPolicy(s, { rate_limit: { per_second: 2, burst: 3 } });
+          const statuses: number[] = [];
+          let retryAfter = "";
+          for (let i = 0; i < 8; i++) {
+            const r = await curlFrom(s, "127.0.0.5", "/who");
+            statuses.push(r.status);
+            if (r.status === 429) retryAfter = r.headers.get("retry-after") ?? "";
+          }
+          assertEquals(statuses.slice(0, 3), [200, 200, 200]);
+          assert(statuses.slice(3).includes(429), `statuses ${statuses}`);
+          assertMatch(retryAfter, /^\d+$/);
+          assertEquals((await curlFrom(s, "127.0.0.6", "/who")).status, 200, "another address is served");
+        },
+      );
+
+      await t.step("header rules: added and removed at the origin and at the browser", async () => {
+        await putPolicy(s, {
+          request_headers: { add: { "x-edge": "on" }, remove: ["x-drop-me"] },
+          response_headers: { add: { "x-frame-options": "DENY" }, remove: ["x-request-id"] },
+        });
+        const r = await curlFrom(s, "127.0.0.7", "/headers", ["-H", "x-drop-me: 1", "-H", "x-keep: 1"]);
+        assertEquals(r.status, 200);
+        const seen = JSON.parse(r.body);
+        assertEquals([seen["x-edge"], seen["x-drop-me"], seen["x-keep"]], ["on", undefined, "1"]);
+        assertEquals(r.headers.get("x-frame-options"), "DENY");
+        assertEquals(r.headers.get("x-request-id"), undefined);
+      });
+
+      await t.step("DELETE removes the rules", async () => {
+        const res = await s.admin(`/domains/${DOMAIN}/policy`, { method: "DELETE" });
+        assertEquals(res.status, 204);
+        assertEquals((await curlFrom(s, "127.0.0.3", "/who")).status, 200);
+      });
     });
   } finally {
-    if (client) await stopProcess(client.proc);
-    if (srv) await srv.cleanup();
     await origin.close();
   }
 });

@@ -6,34 +6,18 @@
  */
 import WebSocket from "ws";
 import { assert, assertEquals } from "./support/assert.ts";
-import {
-  startTunnelClient,
-  startTunnelServer,
-  stopProcess,
-  type TunnelServer,
-} from "./support/tunnel_env.ts";
+import { type TunnelServer, withTunnel } from "./support/tunnel_env.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
 import { connectTls, rawExchange } from "./support/raw_http.ts";
 
 const DOMAIN = "app.test";
 
-async function withTunnel(env: Record<string, string>, fn: (srv: TunnelServer) => Promise<void>) {
+/** A tunnel for app.test to a fresh origin, with `env` for the server. */
+async function withSecurityTunnel(env: Record<string, string>, fn: (srv: TunnelServer) => Promise<void>) {
   const origin = startOrigin("security");
-  let srv: TunnelServer | undefined;
-  let client: Awaited<ReturnType<typeof startTunnelClient>> | undefined;
   try {
-    srv = await startTunnelServer({ env });
-    const key = await srv.register(DOMAIN);
-    client = await startTunnelClient({
-      dtls: srv.dtls,
-      domain: DOMAIN,
-      key,
-      target: origin.target,
-    });
-    await fn(srv);
+    await withTunnel({ domain: DOMAIN, target: origin.target, serverEnv: env }, ({ srv }) => fn(srv));
   } finally {
-    if (client) await stopProcess(client.proc);
-    if (srv) await srv.cleanup();
     await origin.close();
   }
 }
@@ -62,7 +46,7 @@ async function timedGet(srv: TunnelServer): Promise<number> {
 }
 
 Deno.test("a thousand held WebSockets do not starve short requests; one address is capped with 429", async () => {
-  await withTunnel(
+  await withSecurityTunnel(
     { HOP_SERVER_MAX_REQUESTS_PER_IP: "300", HOP_SERVER_MAX_CONNECTIONS_PER_IP: "2000" },
     async (srv) => {
       const sockets: WebSocket[] = [];
@@ -111,7 +95,7 @@ Deno.test("a thousand held WebSockets do not starve short requests; one address 
 });
 
 Deno.test("an upgrade the origin refuses stays HTTP on the real server: a smuggled request is routed with the tunnel's headers", async () => {
-  await withTunnel({}, async (srv) => {
+  await withSecurityTunnel({}, async (srv) => {
     const conn = await connectTls(srv.httpsPort, DOMAIN, srv.caPem);
     const [first, second] = await rawExchange(
       conn,

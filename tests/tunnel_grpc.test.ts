@@ -8,12 +8,7 @@ import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import { assertEquals } from "./support/assert.ts";
 import { echoService, startGrpcEcho } from "./support/grpc_echo.ts";
-import {
-  startTunnelClient,
-  startTunnelServer,
-  stopProcess,
-  type TunnelServer,
-} from "./support/tunnel_env.ts";
+import { type TunnelServer, withTunnel } from "./support/tunnel_env.ts";
 
 const DOMAIN = "grpc.test";
 
@@ -52,33 +47,31 @@ function count(
 for (const mode of ["a service declared h2c://", "content-type application/grpc on a plain target"]) {
   Deno.test(`gRPC through the tunnel (${mode}): unary and server-streaming, statuses in trailers`, async () => {
     const origin = await startGrpcEcho();
-    let srv: TunnelServer | undefined;
-    let tunnel: Awaited<ReturnType<typeof startTunnelClient>> | undefined;
+    const target = mode.startsWith("a service")
+      ? `h2c://127.0.0.1:${origin.port}`
+      : `127.0.0.1:${origin.port}`;
     let client: Echo | undefined;
     try {
-      srv = await startTunnelServer();
-      const key = await srv.register(DOMAIN);
-      const target = mode.startsWith("a service")
-        ? `h2c://127.0.0.1:${origin.port}`
-        : `127.0.0.1:${origin.port}`;
-      tunnel = await startTunnelClient({ dtls: srv.dtls, domain: DOMAIN, key, target });
-      client = grpcClient(srv);
-      assertEquals(await say(client, "hello"), { text: "echo: hello" });
-      const failed = await say(client, "fail").then(() => null, (e: grpc.ServiceError) => e);
-      assertEquals([failed?.code, failed?.details], [grpc.status.INVALID_ARGUMENT, "text must not be fail"]);
-      const ok = await count(client, "n", 3);
-      assertEquals(ok.replies, ["n 0", "n 1", "n 2"]);
-      assertEquals(ok.status.code, grpc.status.OK);
-      const stopped = await count(client, "fail", 2);
-      assertEquals(stopped.replies, ["fail 0", "fail 1"]);
-      assertEquals([stopped.status.code, stopped.status.details], [
-        grpc.status.RESOURCE_EXHAUSTED,
-        "stopped after 2 replies",
-      ]);
+      await withTunnel({ domain: DOMAIN, target }, async ({ srv }) => {
+        client = grpcClient(srv);
+        assertEquals(await say(client, "hello"), { text: "echo: hello" });
+        const failed = await say(client, "fail").then(() => null, (e: grpc.ServiceError) => e);
+        assertEquals([failed?.code, failed?.details], [
+          grpc.status.INVALID_ARGUMENT,
+          "text must not be fail",
+        ]);
+        const ok = await count(client, "n", 3);
+        assertEquals(ok.replies, ["n 0", "n 1", "n 2"]);
+        assertEquals(ok.status.code, grpc.status.OK);
+        const stopped = await count(client, "fail", 2);
+        assertEquals(stopped.replies, ["fail 0", "fail 1"]);
+        assertEquals([stopped.status.code, stopped.status.details], [
+          grpc.status.RESOURCE_EXHAUSTED,
+          "stopped after 2 replies",
+        ]);
+      });
     } finally {
       client?.close();
-      if (tunnel) await stopProcess(tunnel.proc);
-      if (srv) await srv.cleanup();
       origin.close();
     }
   });

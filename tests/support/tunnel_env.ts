@@ -334,3 +334,40 @@ export async function eventually(
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+export interface RunningTunnel {
+  srv: TunnelServer;
+  client: TunnelClient;
+}
+
+/**
+ * A self-signed server with `domain` registered and a client forwarding it to `target`, handed to `fn`;
+ * both processes are stopped afterwards whatever happened (the caller owns its origin).
+ */
+export async function withTunnel(
+  o: {
+    domain: string;
+    target: string;
+    serverEnv?: Record<string, string>;
+    clientEnv?: Record<string, string>;
+  },
+  fn: (t: RunningTunnel) => Promise<void>,
+): Promise<void> {
+  let srv: TunnelServer | undefined;
+  let client: TunnelClient | undefined;
+  try {
+    srv = await startTunnelServer({ env: o.serverEnv });
+    const key = await srv.register(o.domain);
+    client = await startTunnelClient({
+      dtls: srv.dtls,
+      domain: o.domain,
+      key,
+      target: o.target,
+      env: o.clientEnv,
+    });
+    await fn({ srv, client });
+  } finally {
+    if (client) await stopProcess(client.proc);
+    if (srv) await srv.cleanup();
+  }
+}
