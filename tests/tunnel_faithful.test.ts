@@ -6,13 +6,7 @@
  */
 import http2 from "node:http2";
 import { assert, assertEquals } from "./support/assert.ts";
-import {
-  curl,
-  startTunnelClient,
-  startTunnelServer,
-  stopProcess,
-  type TunnelServer,
-} from "./support/tunnel_env.ts";
+import { curl, type TunnelServer, withTunnel } from "./support/tunnel_env.ts";
 import { connectPlain, connectTls, rawExchange, type RawResponse } from "./support/raw_http.ts";
 import { latin1Bytes } from "../lib/protocol/body.ts";
 
@@ -101,25 +95,17 @@ async function startNodeOrigin(): Promise<{ port: number; close(): Promise<void>
   };
 }
 
-async function withTunnel(fn: (env: Env) => Promise<void>) {
+/** The Node origin, the raw recorder (the client's /raw service) and a tunnel to both. */
+async function withFaithfulTunnel(fn: (env: Env) => Promise<void>) {
   const origin = await startNodeOrigin();
   const recorder = startRecorder();
-  let srv: TunnelServer | undefined;
-  let client: Awaited<ReturnType<typeof startTunnelClient>> | undefined;
   try {
-    srv = await startTunnelServer();
-    const key = await srv.register(DOMAIN);
-    client = await startTunnelClient({
-      dtls: srv.dtls,
+    await withTunnel({
       domain: DOMAIN,
-      key,
       target: `127.0.0.1:${origin.port}`,
-      env: { HOP_CLIENT_SERVICES: `/raw=127.0.0.1:${recorder.port}` },
-    });
-    await fn({ srv, originPort: origin.port, recorded: recorder.recorded });
+      clientEnv: { HOP_CLIENT_SERVICES: `/raw=127.0.0.1:${recorder.port}` },
+    }, ({ srv }) => fn({ srv, originPort: origin.port, recorded: recorder.recorded }));
   } finally {
-    if (client) await stopProcess(client.proc);
-    if (srv) await srv.cleanup();
     recorder.close();
     await origin.close();
   }
@@ -174,7 +160,7 @@ function pairs(raw: string[]): [string, string][] {
 }
 
 Deno.test("tunnel is byte-faithful over HTTP/1.1: bodies, compression, lengths, trailers, headers, raw targets", async (t) => {
-  await withTunnel(async (env) => {
+  await withFaithfulTunnel(async (env) => {
     await t.step(
       "gzip: every Accept-Encoding against a service that always and one that negotiates",
       async () => {
@@ -307,7 +293,7 @@ function h2Request(
 }
 
 Deno.test("tunnel is byte-faithful over HTTP/2: compression, trailers both ways, headers, raw targets", async (t) => {
-  await withTunnel(async (env) => {
+  await withFaithfulTunnel(async (env) => {
     await t.step("gzip bodies arrive as the origin sent them (curl over HTTP/2, no decoding)", async () => {
       for (const path of ["/gzip-always", "/gzip-negotiate"]) {
         for (const ae of ["gzip", "identity", "gzip, deflate, br, zstd"]) {
