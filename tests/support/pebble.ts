@@ -52,8 +52,21 @@ async function waitFor(check: () => Promise<boolean>, what: string, sink: string
   throw new Error(`${what} did not come up within ${timeoutMs} ms:\n${sink.join("")}`);
 }
 
-/** Starts challtestsrv then Pebble; resolves once Pebble's directory answers. */
+/**
+ * Starts challtestsrv then Pebble; resolves once Pebble's directory answers. Ports are picked free and
+ * bound a moment later, so on a busy machine (tests in parallel) another process can take one first:
+ * a failed start is tried once more on fresh ports.
+ */
 export async function startPebble(options: PebbleOptions): Promise<Pebble> {
+  try {
+    return await startPebbleOnce(options);
+  } catch (e) {
+    console.warn(`pebble did not start (${String(e).split("\n")[0]}); once more on fresh ports`);
+    return await startPebbleOnce(options);
+  }
+}
+
+async function startPebbleOnce(options: PebbleOptions): Promise<Pebble> {
   const ca = await loadOrCreateCa(`${options.dir}/pebble-ca`);
   const leaf = await issueHostCertificate(ca, "localhost", ["127.0.0.1"]);
   const certFile = `${options.dir}/pebble-cert.pem`;
