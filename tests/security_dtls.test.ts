@@ -105,7 +105,10 @@ Deno.test("wrong-key handshakes past a per-address budget are dropped and logged
     const failed = results.filter((r) => r === "failed").length;
     const unanswered = results.filter((r) => r === "no_answer").length;
     assert(failed >= 5, `only ${failed} wrong-key handshakes were answered at all`);
-    assert(failed <= 30, `${failed} wrong-key handshakes were processed in 3 s (budget: 20 + 1/s)`);
+    // The budget counts failures once they happen, so the four attackers' handshakes already under way
+    // when the budget runs out (or a token comes back) finish too: at most 20 + 4, then 4 per refilled
+    // token over 3 s. Without the budget, hundreds are processed (396/s measured).
+    assert(failed <= 36, `${failed} wrong-key handshakes were processed in 3 s (budget: 20 + 1/s)`);
     assert(unanswered > 0, "no handshake was dropped");
     // Another address is not affected.
     assertEquals(await wireHandshake(target, { bind: "127.0.0.1", identity: DOMAIN, psk }), "established");
