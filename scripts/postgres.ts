@@ -12,6 +12,11 @@ export interface PostgresCluster {
   halt(): Promise<void>;
   /** Starts a halted server again on the same port. */
   resume(): Promise<void>;
+  /**
+   * While halted: runs SQL with the server reachable only through its Unix socket, so that no
+   * TCP client (no HopGate server) can see the change happen; halted again afterwards.
+   */
+  writeWhileHalted(statements: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -59,7 +64,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
   const data = `${dir}/data`;
   await run(`${bin}/initdb`, ["-D", data, "-U", "hopgate", "--auth=trust", "-E", "UTF8", "--no-sync"], owner);
   const port = freePort();
-  const start = () =>
+  const start = (listen = "127.0.0.1") =>
     run(`${bin}/pg_ctl`, [
       "-D",
       data,
@@ -69,7 +74,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
       "-t",
       "30",
       "-o",
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+      `-p ${port} -k ${dir} -c listen_addresses=${listen || "''"} -c fsync=off -c max_connections=200`,
       "start",
     ], owner);
   await start();
@@ -84,6 +89,26 @@ export async function startPostgres(): Promise<PostgresCluster> {
     },
     async resume() {
       await start();
+    },
+    async writeWhileHalted(statements: string) {
+      await start("");
+      try {
+        await run(`${bin}/psql`, [
+          "-h",
+          dir,
+          "-p",
+          String(port),
+          "-U",
+          "hopgate",
+          "-v",
+          "ON_ERROR_STOP=1",
+          "-c",
+          statements,
+          "hopgate",
+        ], owner);
+      } finally {
+        await run(`${bin}/pg_ctl`, ["-D", data, "-m", "fast", "-w", "stop"], owner);
+      }
     },
     async stop() {
       if (stopped) return;
