@@ -13,6 +13,7 @@ import {
 import { loginUsage, runLogin } from "./lib/config/client_login.ts";
 import { VERSION } from "./lib/config/version.ts";
 import { createLogger } from "./lib/log/logger.ts";
+import { applyRecordCipher } from "./lib/dtls/aead.ts";
 import { CarrierTrustError, KeyRejectedError } from "./lib/proxy/tunnel_client.ts";
 import { runMultiTunnelClient } from "./lib/proxy/multi_client.ts";
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
@@ -136,6 +137,12 @@ async function main(): Promise<void> {
     level: terminal && !config.debug && config.logLevel === "info" ? "warn" : config.logLevel,
     format: terminal ? "pretty" : "json",
   });
+  try {
+    applyRecordCipher(config.recordCipher, logger);
+  } catch (e) {
+    console.error(`hopgate-client: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
   const services = allServices(config);
   const abort = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => abort.abort());

@@ -9,6 +9,7 @@ import { loadServerConfig, type ServerConfig, serverOptions } from "./lib/config
 import { VERSION } from "./lib/config/version.ts";
 import { captureConsole, createLogger, type Logger } from "./lib/log/logger.ts";
 import { DatabaseError } from "./db/open.ts";
+import { applyRecordCipher } from "./lib/dtls/aead.ts";
 import { SessionRegistry } from "./lib/proxy/registry.ts";
 import { openStorage } from "./lib/server/database.ts";
 import { openCertificates } from "./lib/server/certificates.ts";
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
   captureConsole(logger);
   let server: RunningServer;
   try {
+    applyRecordCipher(config.recordCipher, logger);
     server = await startServer(config, logger);
   } catch (e) {
     const message = e instanceof DatabaseError ? e.message : `start-up failed: ${(e as Error).message}`;

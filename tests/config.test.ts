@@ -73,11 +73,13 @@ Deno.test("server config: every invalid value is reported at once, naming variab
         HOP_LOG_LEVEL: "loud",
         HOP_SERVER_PROXY_TIMEOUT: "soon",
         HOP_SERVER_TLS_MODE: "maybe",
+        HOP_RECORD_CIPHER: "fast",
       },
       envFile: NO_FILE,
     })
   );
-  assertEquals(lines.length, 8, lines.join("\n"));
+  assertEquals(lines.length, 9, lines.join("\n"));
+  assertMatch(byVarOf(lines, "HOP_RECORD_CIPHER"), /must be auto, openssl or node.*got "fast"/);
   const byVar = (v: string) => lines.find((l) => l.startsWith(v + " "));
   assertMatch(byVar("HOP_SERVER_HTTP_LISTEN")!, /host:port.*got "eighty".*e\.g\. 0\.0\.0\.0:80/);
   assertMatch(byVar("HOP_SERVER_DOMAIN")!, /got "not a domain"/);
@@ -86,6 +88,10 @@ Deno.test("server config: every invalid value is reported at once, naming variab
   assertMatch(byVar("HOP_ADMIN_API_KEY")!, /a value of 5 characters/);
   assert(!byVar("HOP_ADMIN_API_KEY")!.includes('"short"'));
 });
+
+function byVarOf(lines: string[], v: string): string {
+  return lines.find((l) => l.startsWith(v + " ")) ?? `(no line for ${v})`;
+}
 
 Deno.test("client config: a short API key says how long it must be", () => {
   const lines = problems(() =>

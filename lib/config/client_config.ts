@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { LogLevel } from "../log/logger.ts";
 import { buildConfig, type Built } from "./build.ts";
-import { ConfigError, logLevelOption, type OptionSpec, type Sources } from "./options.ts";
+import { ConfigError, logLevelOption, type OptionSpec, recordCipherOption, type Sources } from "./options.ts";
 import {
   apiKey,
   boolean,
@@ -33,6 +33,8 @@ export interface ClientConfig {
   services: ServiceTarget[];
   hostHeader: "preserve" | "rewrite";
   debug: boolean;
+  /** AES-GCM backend of the DTLS record layer. */
+  recordCipher: "auto" | "openssl" | "node";
   logLevel: LogLevel;
   /** auto: pretty lines on a terminal, JSON otherwise. */
   logFormat: "auto" | "json" | "pretty";
@@ -162,6 +164,7 @@ export const clientOptions: OptionSpec[] = [
     default: "60s",
     example: "5m",
   },
+  recordCipherOption,
   logLevelOption,
   {
     key: "logFormat",
@@ -269,6 +272,7 @@ const schemas = {
   caFile: z.string().min(1, "must not be empty").optional(),
   serverName: domainName.optional(),
   udpReprobeMs: duration,
+  recordCipher: z.enum(["auto", "openssl", "node"], { error: () => "must be auto, openssl or node" }),
   logLevel,
   logFormat: z.enum(["auto", "json", "pretty"], { error: () => "must be auto, json or pretty" }),
   debug: boolean,

@@ -31,6 +31,17 @@ export const logLevelOption: OptionSpec = {
   example: "info",
 };
 
+/** HOP_RECORD_CIPHER, shared by both entrypoints (lib/dtls/aead.ts). */
+export const recordCipherOption: OptionSpec = {
+  key: "recordCipher",
+  flag: "record-cipher",
+  env: "HOP_RECORD_CIPHER",
+  description:
+    "AES-GCM of the DTLS records: auto (the system's libcrypto through FFI, node:crypto when it cannot load), openssl or node.",
+  default: "auto",
+  example: "node",
+};
+
 export interface ConfigProblem {
   variable: string;
   message: string;

@@ -3,7 +3,7 @@ import { type Cidr, parseCidr } from "./cidr.ts";
 import { z } from "zod";
 import type { LogFormat, LogLevel } from "../log/logger.ts";
 import { buildConfig, type Built } from "./build.ts";
-import { ConfigError, logLevelOption, type OptionSpec, type Sources } from "./options.ts";
+import { ConfigError, logLevelOption, type OptionSpec, recordCipherOption, type Sources } from "./options.ts";
 import { keyStrength, randomHexKey } from "./key_strength.ts";
 import {
   boolean,
@@ -45,6 +45,8 @@ export interface ServerConfig {
   adminApiKey: string;
   dbDsn?: string;
   dataDir: string;
+  /** AES-GCM backend of the DTLS record layer. */
+  recordCipher: "auto" | "openssl" | "node";
   logLevel: LogLevel;
   logFormat: LogFormat;
   tlsMode: TlsMode;
@@ -234,6 +236,7 @@ export const serverOptions: OptionSpec[] = [
     default: "127.0.0.1:9100",
     example: "127.0.0.1:9100",
   },
+  recordCipherOption,
   logLevelOption,
   {
     key: "logFormat",
@@ -332,6 +335,7 @@ const schemas = {
     ctx.addIssue({ code: "custom", message: 'must be host:port or "off", e.g. 127.0.0.1:9100' });
     return z.NEVER;
   }),
+  recordCipher: z.enum(["auto", "openssl", "node"], { error: () => "must be auto, openssl or node" }),
   logLevel,
   logFormat: z.enum(["json", "pretty"], { error: () => "must be json or pretty" }),
   debug: boolean,

@@ -4,7 +4,7 @@
  * part sent in the record; we use epoch|sequence as the explicit part, which never repeats under
  * one key. Nonce and additional data are built in place in buffers owned by the sealer/opener.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto";
+import { type GcmKey, newGcmKey } from "./aead.ts";
 import { RECORD_HEADER_LENGTH, type RecordHeader, writeRecordHeader, writeUint48 } from "./record.ts";
 import { CipherSuiteId } from "./constants.ts";
 
@@ -33,28 +33,8 @@ export function recordOverhead(suite: AeadSuite): number {
 
 const EXPLICIT_NONCE_LENGTH = 8;
 
-interface AeadCipher {
-  setAAD(aad: Uint8Array, options: { plaintextLength: number }): unknown;
-  update(data: Uint8Array): Uint8Array;
-  final(): Uint8Array;
-  getAuthTag(): Uint8Array;
-}
-interface AeadDecipher {
-  setAAD(aad: Uint8Array, options: { plaintextLength: number }): unknown;
-  setAuthTag(tag: Uint8Array): unknown;
-  update(data: Uint8Array): Uint8Array;
-  final(): Uint8Array;
-}
-
-function newCipher(s: AeadSuite, key: KeyObject, nonce: Uint8Array): AeadCipher {
-  return createCipheriv(s.algorithm, key, nonce, { authTagLength: s.tagLength });
-}
-function newDecipher(s: AeadSuite, key: KeyObject, nonce: Uint8Array): AeadDecipher {
-  return createDecipheriv(s.algorithm, key, nonce, { authTagLength: s.tagLength });
-}
-
 abstract class AeadState {
-  protected readonly key: KeyObject;
+  protected readonly key: GcmKey;
   protected readonly nonce = new Uint8Array(12);
   protected readonly aad = new Uint8Array(13);
 
@@ -62,7 +42,7 @@ abstract class AeadState {
     if (key.length !== 16 || salt.length !== 4) {
       throw new RangeError("AES-128 AEAD needs a 16-byte key and 4-byte salt");
     }
-    this.key = createSecretKey(key);
+    this.key = newGcmKey(key);
     this.nonce.set(salt, 0);
   }
 
@@ -93,12 +73,7 @@ export class RecordSealer extends AeadState {
     const nonce = this.nonce;
     for (let i = 0; i < 8; i++) nonce[4 + i] = out[RECORD_HEADER_LENGTH + i] = out[3 + i];
     this.fillAad(h, n);
-    const c = newCipher(this.suite, this.key, this.nonce);
-    c.setAAD(this.aad, { plaintextLength: n });
-    const body = c.update(plaintext);
-    out.set(body, RECORD_HEADER_LENGTH + EXPLICIT_NONCE_LENGTH);
-    c.final();
-    out.set(c.getAuthTag(), RECORD_HEADER_LENGTH + EXPLICIT_NONCE_LENGTH + n);
+    this.key.seal(nonce, this.aad, plaintext, out, RECORD_HEADER_LENGTH + EXPLICIT_NONCE_LENGTH);
     return out;
   }
 }
@@ -113,15 +88,11 @@ export class RecordOpener extends AeadState {
     const nonce = this.nonce;
     for (let i = 0; i < EXPLICIT_NONCE_LENGTH; i++) nonce[4 + i] = fragment[i];
     this.fillAad(h, n);
-    try {
-      const d = newDecipher(this.suite, this.key, this.nonce);
-      d.setAuthTag(fragment.subarray(EXPLICIT_NONCE_LENGTH + n));
-      d.setAAD(this.aad, { plaintextLength: n });
-      const plaintext = d.update(fragment.subarray(EXPLICIT_NONCE_LENGTH, EXPLICIT_NONCE_LENGTH + n));
-      d.final();
-      return plaintext;
-    } catch {
-      return null;
-    }
+    return this.key.open(
+      nonce,
+      this.aad,
+      fragment.subarray(EXPLICIT_NONCE_LENGTH, EXPLICIT_NONCE_LENGTH + n),
+      fragment.subarray(EXPLICIT_NONCE_LENGTH + n),
+    );
   }
 }
