@@ -71,7 +71,9 @@ Deno.test("a thousand held WebSockets do not starve short requests; one address 
         console.log(
           `GET with 1000 WebSockets held: median ${median.toFixed(1)} ms, max ${times[19].toFixed(1)} ms`,
         );
-        assert(median < 100, `median GET ${median.toFixed(1)} ms with 1000 WebSockets held`);
+        // Starved GETs wait for the 504 (seconds); served ones take milliseconds. The bound leaves room
+        // for a CI machine running the suite in parallel.
+        assert(median < 250, `median GET ${median.toFixed(1)} ms with 1000 WebSockets held`);
         // The sockets still work.
         const probe = sockets[999];
         const echoed = new Promise<string>((r) => probe.once("message", (d: unknown) => r(String(d))));
