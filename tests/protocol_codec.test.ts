@@ -105,6 +105,19 @@ Deno.test("decode rejects invalid UTF-8 in strings", () => {
   assert.throws(() => decode(frame), { code: "invalid_utf8" });
 });
 
+Deno.test("UTF-8 string fields: ASCII, non-ASCII, short and long cross unchanged (both decode paths)", () => {
+  for (
+    const reason of ["", "ab", "é", "a".repeat(63) + "é", "한글 ".repeat(40), "x".repeat(300), "\u{1f600}"]
+  ) {
+    const m = decode(encode({ type: "GOODBYE", reason }));
+    assert.deepEqual(m, { type: "GOODBYE", reason });
+  }
+  // A short string whose first bytes are ASCII and whose last byte is not valid UTF-8 is still refused.
+  const frame = encode({ type: "GOODBYE", reason: "abcd" });
+  frame[FRAME_HEADER_BYTES + 4] = 0xc3;
+  assert.throws(() => decode(frame), { code: "invalid_utf8" });
+});
+
 Deno.test("fuzz: random bytes only ever throw ProtocolError", () => {
   const rand = rng(42);
   for (let i = 0; i < 20000; i++) {

@@ -49,6 +49,13 @@ export class ByteWriter {
   }
 
   string(s: string): this {
+    // The tunnel's own fields (ids, addresses, hosts) are ASCII: written in place, no encoder call.
+    const n = s.length;
+    if (n < 128) {
+      let ascii = true;
+      for (let i = 0; i < n && ascii; i++) ascii = s.charCodeAt(i) < 0x80;
+      if (ascii) return this.byteString(s);
+    }
     const b = encoder.encode(s);
     return this.varint(b.length).bytes(b);
   }
@@ -109,8 +116,20 @@ export class ByteReader {
     if (len > this.remaining) {
       throw new ProtocolError("truncated", `string of ${len} bytes but only ${this.remaining} left`);
     }
-    const slice = this.buf.subarray(this.#pos, this.#pos + len);
+    const start = this.#pos;
     this.#pos += len;
+    if (len < 64) {
+      // ASCII (the usual case) without a decoder call; anything else goes through the strict decoder.
+      let s = "";
+      let i = start;
+      for (; i < start + len; i++) {
+        const b = this.buf[i];
+        if (b >= 0x80) break;
+        s += String.fromCharCode(b);
+      }
+      if (i === start + len) return s;
+    }
+    const slice = this.buf.subarray(start, start + len);
     try {
       return decoder.decode(slice);
     } catch {
