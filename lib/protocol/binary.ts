@@ -112,26 +112,15 @@ export class ByteReader {
   }
 
   string(): string {
-    const len = this.varint();
-    if (len > this.remaining) {
-      throw new ProtocolError("truncated", `string of ${len} bytes but only ${this.remaining} left`);
+    const start = this.#take();
+    const end = this.#pos;
+    // ASCII (the usual case) without a decoder call; anything else goes through the strict decoder.
+    if (end - start < 64) {
+      const s = shortString(this.buf, start, end, 0x80);
+      if (s !== undefined) return s;
     }
-    const start = this.#pos;
-    this.#pos += len;
-    if (len < 64) {
-      // ASCII (the usual case) without a decoder call; anything else goes through the strict decoder.
-      let s = "";
-      let i = start;
-      for (; i < start + len; i++) {
-        const b = this.buf[i];
-        if (b >= 0x80) break;
-        s += String.fromCharCode(b);
-      }
-      if (i === start + len) return s;
-    }
-    const slice = this.buf.subarray(start, start + len);
     try {
-      return decoder.decode(slice);
+      return decoder.decode(this.buf.subarray(start, end));
     } catch {
       throw new ProtocolError("invalid_utf8", "string is not valid UTF-8");
     }
@@ -139,18 +128,22 @@ export class ByteReader {
 
   /** A length-prefixed byte string: one code unit per byte, any bytes. */
   byteString(): string {
+    const start = this.#take();
+    const end = this.#pos;
+    return end - start < 64
+      ? shortString(this.buf, start, end, 0x100)!
+      : latin1String(this.buf.subarray(start, end));
+  }
+
+  /** Reads a varint length and moves past that many bytes; returns where they start. */
+  #take(): number {
     const len = this.varint();
     if (len > this.remaining) {
       throw new ProtocolError("truncated", `string of ${len} bytes but only ${this.remaining} left`);
     }
     const start = this.#pos;
     this.#pos += len;
-    if (len < 64) {
-      let s = "";
-      for (let i = start; i < start + len; i++) s += String.fromCharCode(this.buf[i]);
-      return s;
-    }
-    return latin1String(this.buf.subarray(start, start + len));
+    return start;
   }
 
   /** Skips n bytes. */
@@ -165,4 +158,15 @@ export class ByteReader {
       throw new ProtocolError("trailing_bytes", `${this.remaining} unexpected bytes after the last field`);
     }
   }
+}
+
+/** bytes[start..end) as one code unit per byte, or undefined at the first byte ≥ `below`. */
+function shortString(bytes: Uint8Array, start: number, end: number, below: number): string | undefined {
+  let s = "";
+  for (let i = start; i < end; i++) {
+    const b = bytes[i];
+    if (b >= below) return undefined;
+    s += String.fromCharCode(b);
+  }
+  return s;
 }
