@@ -20,6 +20,7 @@ import { openApiDocument } from "./openapi.ts";
 import type { PolicyStore } from "../../db/policies.ts";
 import { createPolicyRoutes } from "./policy_routes.ts";
 import { createServersRoutes, type ServerSummary } from "./servers_routes.ts";
+import type { CertificateState } from "../tls/renewal_scheduler.ts";
 
 /** A connected tunnel session, as GET /domains/{domain} lists it. */
 export interface SessionSummary {
@@ -33,18 +34,8 @@ export interface SessionSummary {
   server_id?: string;
 }
 
-/** A domain's TLS certificate (ACME mode), as GET /domains/{domain} shows it. */
-export interface CertificateSummary {
-  status: string;
-  issued: boolean;
-  serial: string | null;
-  not_before: string | null;
-  not_after: string | null;
-  next_renewal: string | null;
-  last_error: string | null;
-  last_error_at: string | null;
-  failures: number;
-}
+/** A domain's TLS certificate (ACME mode), as GET /domains/{domain} shows it: the scheduler's state without the host. */
+export type CertificateSummary = Omit<CertificateState, "hostname">;
 
 export interface AdminHooks {
   /** The domain's certificate; absent when the TLS mode issues none (self-signed, off). */

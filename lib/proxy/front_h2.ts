@@ -7,6 +7,7 @@ import http2 from "node:http2";
 import type { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import type { ByteConsumer, ByteSink, ByteSource, HeaderLine, RawDuplex } from "../protocol/body.ts";
+import { H2_CONNECTION_SPECIFIC } from "./headers.ts";
 import type { FrontHandler, FrontRequest, FrontResponse } from "./front_types.ts";
 import type { Logger } from "../log/logger.ts";
 
@@ -15,14 +16,6 @@ const H2_CONNECTION_WINDOW = 8 * 1024 * 1024;
 /** Large enough for 64 KB of headers or hundreds of lines either way. */
 const MAX_HEADER_BYTES = 256 * 1024;
 const MAX_HEADER_PAIRS = 4096;
-/** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2): never sent on a stream. */
-const CONNECTION_SPECIFIC = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 interface Remote {
   addr: string;
@@ -206,7 +199,7 @@ export function headerObject(lines: HeaderLine[]): Record<string, string | strin
   const out: Record<string, string | string[]> = {};
   for (const [n, v] of lines) {
     const name = n.toLowerCase();
-    if (CONNECTION_SPECIFIC.has(name) || name.charCodeAt(0) === 58) continue;
+    if (H2_CONNECTION_SPECIFIC.has(name) || name.charCodeAt(0) === 58) continue;
     const prev = out[name];
     if (prev === undefined) out[name] = v;
     else if (Array.isArray(prev)) prev.push(v);

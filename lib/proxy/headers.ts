@@ -17,6 +17,15 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/** RFC 9113 §8.2.2: fields HTTP/2 forbids (connection-specific), never written on an HTTP/2 stream. */
+export const H2_CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+]);
+
 /** Client-address headers a browser could forge: replaced or dropped unless the peer is a trusted proxy. */
 const FORWARDING = new Set(["x-forwarded-for", "x-real-ip", "forwarded", "true-client-ip"]);
 /** Set by the tunnel on every request, whoever sent them before. */

@@ -13,6 +13,7 @@ import type {
   LocalResponseHandler,
 } from "./local_http_types.ts";
 import { headerPairs, pipeToSink, pumpBody } from "./local_node_body.ts";
+import { H2_CONNECTION_SPECIFIC } from "./headers.ts";
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** A response head up to this size passes (as over HTTP/1.1). */
@@ -70,16 +71,9 @@ export function closeH2cSessions(): void {
   sessions.clear();
 }
 
-// RFC 9113 §8.2.2: connection-specific fields are not allowed in HTTP/2.
-const CONNECTION_SPECIFIC = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "http2-settings",
-  "content-length",
-]);
+// RFC 9113 §8.2.2 (HTTP2-Settings belongs to the h2c upgrade only). Content-Length is set once from
+// the request's own length (h2cHeaderObject), not copied from the lines.
+const NOT_SENT = new Set([...H2_CONNECTION_SPECIFIC, "http2-settings", "content-length"]);
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const FORBIDDEN_IN_VALUE = /[\0\r\n]/;
@@ -102,7 +96,7 @@ export function h2cHeaderObject(origin: URL, req: LocalRequest): http2.OutgoingH
       authority ??= value;
       continue;
     }
-    if (CONNECTION_SPECIFIC.has(lower) || (lower === "te" && value.trim().toLowerCase() !== "trailers")) {
+    if (NOT_SENT.has(lower) || (lower === "te" && value.trim().toLowerCase() !== "trailers")) {
       continue;
     }
     const prior = rest[lower];
