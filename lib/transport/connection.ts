@@ -28,7 +28,6 @@ import { BlackHoleDetector } from "./pmtu_blackhole.ts";
 import { Liveness } from "./liveness.ts";
 import { LossRecovery } from "./recovery.ts";
 import { GRANULARITY_MS, RttEstimator } from "./rtt.ts";
-import { RoundRobinScheduler } from "./scheduler.ts";
 import type { SentFrame, SentPacket } from "./sent_packet.ts";
 import { Stream, type StreamHost } from "./stream.ts";
 import { StreamMap } from "./stream_map.ts";
@@ -50,11 +49,9 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   readonly acks: AckTracker;
   readonly pmtu: PathMtuDiscovery;
   readonly blackHole: BlackHoleDetector;
-  readonly scheduler = new RoundRobinScheduler<Stream>();
   readonly streamMap: StreamMap;
   readonly connSend = new SendCredit(INITIAL_CONNECTION_WINDOW);
   readonly connRecv: ReceiveWindow;
-  readonly connBlocked: Stream[] = [];
   readonly framer: Framer = new Framer(this);
   probeTimeouts = 0;
   #retransmittedFrames = 0;
@@ -189,7 +186,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   wake(stream: Stream): void {
     if (this.#state.phase === "closed") return;
-    this.scheduler.push(stream);
+    this.framer.scheduleStream(stream);
     this.#queueFlush();
   }
 
@@ -402,7 +399,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       this.recovery.ptoCount,
       () => this.recovery.hasOutstandingLargerThan(BASE_DATAGRAM_SIZE),
     );
-    if (this.scheduler.size > 0) return;
+    if (this.framer.streamsWaiting > 0) return;
     for (const p of this.recovery.oldestOutstanding(2)) this.#requeueFrames(p.frames);
   }
 

@@ -10,8 +10,8 @@ import { type Frame, isAckEliciting, readFrame } from "./frames/frame.ts";
 import { RESET_STREAM_FRAME_TYPE } from "./frames/reset_stream.ts";
 import { STOP_SENDING_FRAME_TYPE } from "./frames/stop_sending.ts";
 import { STREAM_FRAME_TYPE } from "./frames/stream.ts";
+import type { Framer } from "./framer.ts";
 import { readPacketHeader } from "./packet.ts";
-import type { RoundRobinScheduler } from "./scheduler.ts";
 import type { Stream } from "./stream.ts";
 import type { StreamMap } from "./stream_map.ts";
 import { BufferReader, FrameDecodeError } from "./varint.ts";
@@ -56,8 +56,7 @@ export interface FrameHandlerHost {
   readonly streamMap: StreamMap;
   readonly connSend: SendCredit;
   readonly connRecv: ReceiveWindow;
-  readonly connBlocked: Stream[];
-  readonly scheduler: RoundRobinScheduler<Stream>;
+  readonly framer: Framer;
   /** Stream bytes the application will never read count as consumed at once. */
   onConsumed(stream: Stream, n: number): void;
 }
@@ -100,7 +99,7 @@ export function handleFrame(host: FrameHandlerHost, events: FrameEvents, f: Fram
       return;
     case "max_data":
       if (host.connSend.update(f.maximumData)) {
-        for (const s of host.connBlocked.splice(0)) host.scheduler.push(s);
+        host.framer.onConnectionCreditRaised();
       }
       return;
     case "max_stream_data":

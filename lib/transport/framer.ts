@@ -1,14 +1,15 @@
 /**
- * The one owner of control frames owed to the peer (quic-go's framer.go): MAX_DATA, MAX_STREAMS, PING and
- * each stream's RESET_STREAM, STOP_SENDING and MAX_STREAM_DATA are queued here, written from here by the
- * packer. Each frame written carries its owner as its fate: MAX_DATA and MAX_STREAMS come back here when
+ * The one owner of frames owed to the peer (quic-go's framer.go): MAX_DATA, MAX_STREAMS, PING and each
+ * stream's RESET_STREAM, STOP_SENDING and MAX_STREAM_DATA are queued here, and so are the streams with
+ * data to send, taken in round robin; the packer writes all of them from here. Each frame written carries its owner as its fate: MAX_DATA and MAX_STREAMS come back here when
  * lost and are re-sent with the current value, not the old one (RFC 9000 §13.3); a stream's frames go to
  * the stream.
  */
-import type { ReceiveWindow } from "./flow_control.ts";
+import type { ReceiveWindow, SendCredit } from "./flow_control.ts";
 import { writeMaxDataFrame, writeMaxStreamDataFrame, writeMaxStreamsFrame } from "./frames/flow_control.ts";
 import { writeResetStreamFrame } from "./frames/reset_stream.ts";
 import { writeStopSendingFrame } from "./frames/stop_sending.ts";
+import { RoundRobinScheduler } from "./scheduler.ts";
 import type { FrameFate, SentFrame } from "./sent_packet.ts";
 import type { Stream } from "./stream.ts";
 import type { StreamMap } from "./stream_map.ts";
@@ -16,6 +17,8 @@ import type { BufferWriter } from "./varint.ts";
 
 /** Generous upper bound of any one control frame (type + three 8-byte varints). */
 const MAX_CONTROL_FRAME = 25;
+/** Below this much room a STREAM frame is not worth starting. */
+const MIN_STREAM_FRAME_ROOM = 16;
 
 /** A stream's control frames, as bits of what it owes. */
 export const enum StreamControl {
@@ -28,6 +31,7 @@ export const enum StreamControl {
 export interface FramerHost {
   readonly streamMap: StreamMap;
   readonly connRecv: ReceiveWindow;
+  readonly connSend: SendCredit;
 }
 
 export class Framer implements FrameFate {
@@ -36,6 +40,10 @@ export class Framer implements FrameFate {
   #ping = false;
   /** Streams owing control frames, in the order they first asked. */
   readonly #streams = new Map<Stream, number>();
+  /** Streams with data to send; one STREAM frame each per turn. */
+  readonly #turns = new RoundRobinScheduler<Stream>();
+  /** Streams with data held back only by the connection's send credit (RFC 9000 §4.1). */
+  #connBlocked: Stream[] = [];
 
   constructor(readonly host: FramerHost) {}
 
@@ -123,6 +131,53 @@ export class Framer implements FrameFate {
         });
         frames.push({ kind: "max_stream_data", streamId: s.id, fate: s });
       }
+    }
+  }
+
+  /** The stream has data (or a FIN) to send. */
+  scheduleStream(stream: Stream): void {
+    this.#turns.push(stream);
+  }
+
+  /** Streams waiting for their turn to send. */
+  get streamsWaiting(): number {
+    return this.#turns.size;
+  }
+
+  /** The peer raised the connection's send credit: streams held back by it take turns again. */
+  onConnectionCreditRaised(): void {
+    const blocked = this.#connBlocked;
+    this.#connBlocked = [];
+    for (const s of blocked) this.#turns.push(s);
+  }
+
+  /** Round robin: each stream writes one frame per turn; one with more to send goes to the back. */
+  writeStreamFrames(w: BufferWriter, frames: SentFrame[]): void {
+    const credit = this.host.connSend;
+    while (w.remaining >= MIN_STREAM_FRAME_ROOM) {
+      const s = this.#turns.pop();
+      if (s === undefined) return;
+      const connAvailable = credit.available;
+      if (!s.send.hasData(connAvailable)) {
+        if (s.send.blockedOnConnection(connAvailable)) this.#connBlocked.push(s);
+        continue;
+      }
+      const meta = s.send.writeFrame(w, s.id, w.remaining, connAvailable);
+      if (meta === undefined) {
+        this.#turns.pushFront(s);
+        return;
+      }
+      credit.used += meta.newBytes;
+      frames.push({
+        kind: "stream",
+        streamId: s.id,
+        offset: meta.offset,
+        length: meta.length,
+        fin: meta.fin,
+        fate: s,
+      });
+      if (s.send.hasData(credit.available)) this.#turns.push(s);
+      else if (s.send.blockedOnConnection(credit.available)) this.#connBlocked.push(s);
     }
   }
 

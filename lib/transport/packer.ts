@@ -1,30 +1,21 @@
 /**
- * Packet assembly: an ACK when one is owed, control frames, then STREAM frames from the round-robin
- * scheduler, filling the packet up to the current datagram size (RFC 9000 §12.4, §13).
+ * Packet assembly: an ACK when one is owed, control frames, then STREAM frames, both from the framer,
+ * filling the packet up to the current datagram size (RFC 9000 §12.4, §13).
  */
 import type { AckTracker } from "./ack_tracker.ts";
-import type { SendCredit } from "./flow_control.ts";
 import { ackFrameLength, writeAckFrame } from "./frames/ack.ts";
 import { writeConnectionCloseFrame } from "./frames/connection_close.ts";
 import { PING_FRAME_TYPE } from "./frames/frame.ts";
 import type { Framer } from "./framer.ts";
 import { writePacketHeader } from "./packet.ts";
-import type { RoundRobinScheduler } from "./scheduler.ts";
 import { IGNORED_FATE, PacketState, type SentFrame, type SentPacket } from "./sent_packet.ts";
-import type { Stream } from "./stream.ts";
 import { BufferWriter } from "./varint.ts";
-
-/** Below this much room a STREAM frame is not worth starting. */
-const MIN_STREAM_FRAME_ROOM = 16;
 
 /** What the packer reads from and updates on the connection. */
 export interface PackerHost {
   readonly acks: AckTracker;
-  /** The source of control frames. */
+  /** The source of control and STREAM frames. */
   readonly framer: Framer;
-  readonly scheduler: RoundRobinScheduler<Stream>;
-  readonly connBlocked: Stream[];
-  readonly connSend: SendCredit;
 }
 
 export interface PackedPacket {
@@ -91,7 +82,7 @@ export class Packer {
     }
     const frames: SentFrame[] = [];
     h.framer.writeControlFrames(w, frames);
-    if (allowData) this.#writeStreamFrames(w, frames);
+    if (allowData) h.framer.writeStreamFrames(w, frames);
     if ((ping || h.framer.pingPending) && frames.length === 0 && w.remaining > 0) {
       w.uint8(PING_FRAME_TYPE);
       frames.push({ kind: "ping", fate: IGNORED_FATE });
@@ -115,35 +106,5 @@ export class Packer {
     const { w, packetNumber } = this.#begin(size);
     writeConnectionCloseFrame(w, { type: "connection_close", errorCode: code, frameType: 0, reason });
     return this.#finish(w, packetNumber, now, [], false).bytes;
-  }
-
-  /** Round robin: each stream writes one frame per turn; one with more to send goes to the back. */
-  #writeStreamFrames(w: BufferWriter, frames: SentFrame[]): void {
-    const h = this.host;
-    while (w.remaining >= MIN_STREAM_FRAME_ROOM) {
-      const s = h.scheduler.pop();
-      if (s === undefined) return;
-      const connAvailable = h.connSend.available;
-      if (!s.send.hasData(connAvailable)) {
-        if (s.send.blockedOnConnection(connAvailable)) h.connBlocked.push(s);
-        continue;
-      }
-      const meta = s.send.writeFrame(w, s.id, w.remaining, connAvailable);
-      if (meta === undefined) {
-        h.scheduler.pushFront(s);
-        return;
-      }
-      h.connSend.used += meta.newBytes;
-      frames.push({
-        kind: "stream",
-        streamId: s.id,
-        offset: meta.offset,
-        length: meta.length,
-        fin: meta.fin,
-        fate: s,
-      });
-      if (s.send.hasData(h.connSend.available)) h.scheduler.push(s);
-      else if (s.send.blockedOnConnection(h.connSend.available)) h.connBlocked.push(s);
-    }
   }
 }

@@ -24,7 +24,7 @@ export interface SenderHost {
   readonly recovery: LossRecovery;
   readonly acks: AckTracker;
   readonly pmtu: PathMtuDiscovery;
-  readonly scheduler: { readonly size: number };
+  readonly framer: { readonly streamsWaiting: number };
   datagramSize(): number;
 }
 
@@ -71,7 +71,7 @@ export class Sender {
       if (this.events.isClosed()) return;
       const now = h.clock.now();
       const size = h.datagramSize();
-      const mode = sendMode(this.#limits, now, size, this.probesToSend, h.scheduler.size > 0);
+      const mode = sendMode(this.#limits, now, size, this.probesToSend, h.framer.streamsWaiting > 0);
       switch (mode.kind) {
         case "pto_probe": {
           this.probesToSend--;
