@@ -10,7 +10,7 @@
 import { setImmediate } from "node:timers";
 import { connectDtls } from "../lib/dtls/client.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
-import { type Connection, createConnection } from "../lib/transport/connection.ts";
+import { Connection } from "../lib/transport/connection.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
 import { UdpSession } from "../lib/transport/udp_session.ts";
 import { BENCH_IDENTITY, BENCH_PSK, lossy } from "./bench/transport_common.ts";
@@ -140,7 +140,7 @@ async function connect(transport: "udp" | "dtls", lossRate: number) {
   } else {
     session = await connectDtls({ hostname: "127.0.0.1", port, identity: BENCH_IDENTITY, psk: BENCH_PSK });
   }
-  const conn = createConnection(lossy(session, lossRate, 1), { role: "client" });
+  const conn = new Connection(lossy(session, lossRate, 1), { role: "client" });
   return {
     conn,
     async close() {

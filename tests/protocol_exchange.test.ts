@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { createConnection } from "../lib/transport/connection.ts";
+import { Connection } from "../lib/transport/connection.ts";
 import { createMemoryLink } from "./support/memory_link.ts";
 import type { TransportConnection, TransportStream } from "../lib/transport/types.ts";
 import { type ByteSource, type HeaderLine, latin1Bytes, pipeBody } from "../lib/protocol/body.ts";
@@ -13,8 +13,8 @@ import { encode, type Message, type RequestHead } from "../lib/protocol/mod.ts";
 
 async function pair(fn: (a: TransportConnection, b: TransportConnection) => Promise<void>) {
   const link = createMemoryLink({});
-  const a = createConnection(link.a, { role: "client" });
-  const b = createConnection(link.b, { role: "server" });
+  const a = new Connection(link.a, { role: "client" });
+  const b = new Connection(link.b, { role: "server" });
   try {
     await fn(a, b);
   } finally {

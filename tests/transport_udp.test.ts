@@ -1,5 +1,5 @@
 /** The transport over plain UDP sockets on 127.0.0.1 (UdpSession, as the benchmark uses it). */
-import { createConnection } from "../lib/transport/connection.ts";
+import { Connection } from "../lib/transport/connection.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
 import { UdpSession } from "../lib/transport/udp_session.ts";
 import { assertEquals } from "./support/transport_assert.ts";
@@ -10,8 +10,8 @@ Deno.test("over UDP on loopback: 20 MB each way arrive intact; closing ends both
   const b = new UdpSession({ hostname: "127.0.0.1", port: 0, remote: a.localAddress });
   b.send(new Uint8Array([0])); // introduces b to a; not a transport packet, so it is dropped
   await a.connected;
-  const server = createConnection(a, { role: "server" });
-  const client = createConnection(b, { role: "client" });
+  const server = new Connection(a, { role: "server" });
+  const client = new Connection(b, { role: "client" });
   const incoming = new Promise<TransportStream>((resolve) => server.onStream(resolve));
   const c = await client.openStream();
   const cWrote = writeData(c, 20 * 1024 * 1024, 1);

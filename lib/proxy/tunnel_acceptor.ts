@@ -6,7 +6,7 @@ import type tls from "node:tls";
 import type { DatagramSession } from "../dtls/session.ts";
 import { acceptTcp } from "../dtls/tcp_server.ts";
 import type { Logger } from "../log/logger.ts";
-import { type ConnectionOptions, createConnection } from "../transport/connection.ts";
+import { Connection, type ConnectionOptions } from "../transport/connection.ts";
 import { acceptControl } from "./control.ts";
 import type { SessionRegistry } from "./registry.ts";
 
@@ -26,7 +26,7 @@ export async function acceptTunnel(session: DatagramSession, options: AcceptorOp
   const domain = session.identity;
   const remote = `${session.remoteAddress.hostname}:${session.remoteAddress.port}`;
   const log = options.logger.child({ component: "tunnel", domain, session: session.id, remote });
-  const connection = createConnection(session, { role: "server", logger: log, ...options.connection });
+  const connection = new Connection(session, { role: "server", logger: log, ...options.connection });
   try {
     const result = await acceptControl(
       connection,

@@ -6,7 +6,7 @@
  */
 import type { DatagramSession } from "../dtls/session.ts";
 import type { Logger } from "../log/logger.ts";
-import { createConnection } from "../transport/connection.ts";
+import { Connection } from "../transport/connection.ts";
 import type { TransportConnection } from "../transport/types.ts";
 import type { Carrier, Dialed } from "./carrier_dial.ts";
 import { handleStream } from "./client_forward.ts";
@@ -63,7 +63,7 @@ function delay(ms: number): Promise<void> {
 /** Opens a tunnel over a dialed session; throws KeyRejectedError when the server refuses the domain. */
 export async function openTunnel(dialed: Dialed, o: OpenTunnelOptions): Promise<Tunnel> {
   const watched = watchPath(dialed.session);
-  const connection = createConnection(watched.session, {
+  const connection = new Connection(watched.session, {
     role: "client",
     logger: o.log,
     keepAliveMs: CLIENT_KEEPALIVE_MS,

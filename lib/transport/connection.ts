@@ -35,11 +35,6 @@ import type { ConnectionCloseInfo, ConnectionStats, TransportConnection, Transpo
 
 export { type ConnectionOptions, INITIAL_CONNECTION_WINDOW, INITIAL_STREAM_WINDOW };
 
-/** Creates a connection over a datagram session. */
-export function createConnection(session: DatagramSession, options: ConnectionOptions): Connection {
-  return new Connection(session, options);
-}
-
 export class Connection implements TransportConnection, StreamHost, PackerHost {
   readonly closed: Promise<ConnectionCloseInfo>;
   readonly clock: Clock;
@@ -61,8 +56,6 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #logger: Logger;
   #state: CloseState = OPEN;
   #resolveClosed!: (info: ConnectionCloseInfo) => void;
-  #onStream: ((s: TransportStream) => void) | undefined;
-  #pendingIncoming: Stream[] = [];
   #timer: DeadlineTimer;
   readonly #flushes: FlushScheduler;
   #flushing = false;
@@ -91,7 +84,10 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       options.role,
       o.maxIncomingStreams,
       (id) => this.#createStream(id),
-      (s) => this.#emitIncoming(s),
+      (s, e) => {
+        this.#logger.error({ err: String(e), stream: s.id }, "onStream handler threw");
+        s.reset(TransportErrorCode.INTERNAL_ERROR);
+      },
       () => this.framer.queueMaxStreams(),
     );
     this.#frameEvents = {
@@ -134,8 +130,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   }
 
   onStream(handler: (stream: TransportStream) => void): void {
-    this.#onStream = handler;
-    for (const s of this.#pendingIncoming.splice(0)) handler(s);
+    this.streamMap.onIncoming(handler);
   }
 
   close(code = 0, reason = ""): Promise<void> {
@@ -236,20 +231,6 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     });
   }
 
-  #emitIncoming(s: Stream): void {
-    if (this.#onStream === undefined) {
-      this.#pendingIncoming.push(s);
-      return;
-    }
-    try {
-      this.#onStream(s);
-    } catch (e) {
-      // The application's handler failed: that stream is its problem, not the connection's.
-      this.#logger.error({ err: String(e), stream: s.id }, "onStream handler threw");
-      s.reset(TransportErrorCode.INTERNAL_ERROR);
-    }
-  }
-
   // --- receiving ---
 
   #onDatagram(data: Uint8Array): void {
@@ -342,17 +323,15 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   // --- timers ---
 
   #deadline(): number {
-    let t = this.#liveness.idleDeadline;
-    const loss = this.recovery.lossDetectionDeadline();
-    if (loss !== undefined && loss < t) t = loss;
-    const ack = this.acks.ackDeadline;
-    if (ack !== undefined && ack < t) t = ack;
-    const pacing = this.#sender.pacingDeadline;
-    if (pacing !== undefined && pacing < t) t = pacing;
-    const keepAlive = this.#liveness.keepAliveDeadline;
-    if (keepAlive !== undefined && keepAlive < t) t = keepAlive;
-    if (this.#state.phase === "closing" && this.#state.deadline < t) t = this.#state.deadline;
-    return t;
+    const state = this.#state;
+    return Math.min(
+      this.#liveness.idleDeadline,
+      this.recovery.lossDetectionDeadline() ?? Infinity,
+      this.acks.ackDeadline ?? Infinity,
+      this.#sender.pacingDeadline ?? Infinity,
+      this.#liveness.keepAliveDeadline ?? Infinity,
+      state.phase === "closing" ? state.deadline : Infinity,
+    );
   }
 
   #armTimer(): void {
@@ -431,16 +410,14 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
         this.session.close(info.reason || info.kind);
       } catch { /* already closed */ }
     }
-    const st = this.stats();
-    this.#logger.debug({
-      kind: info.kind,
-      code: info.code,
-      reason: info.reason,
-      rtt_ms: Math.round(st.smoothedRttMs * 100) / 100,
-      packets_sent: st.packetsSent,
-      packets_lost: st.packetsLost,
-      datagram_size: st.maxDatagramSize,
-    }, "transport connection closed");
+    const { smoothedRttMs, packetsSent, packetsLost, maxDatagramSize } = this.stats();
+    const figures = {
+      rtt_ms: Math.round(smoothedRttMs * 100) / 100,
+      packetsSent,
+      packetsLost,
+      maxDatagramSize,
+    };
+    this.#logger.debug({ ...info, ...figures }, "transport connection closed");
     this.#resolveClosed(info);
   }
 }

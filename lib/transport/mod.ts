@@ -1,5 +1,5 @@
 /** The transport layer's public surface: reliable multiplexed streams over a DatagramSession. */
-export { Connection, createConnection } from "./connection.ts";
+export { Connection } from "./connection.ts";
 export type { DatagramSession, DatagramSessionEnd } from "./datagram_session.ts";
 export {
   type ConnectionOptions,

@@ -18,12 +18,16 @@ export class StreamMap {
   #peerClosed = 0;
   #openWaiters: { resolve: (s: Stream) => void; reject: (e: unknown) => void }[] = [];
   readonly #localBit: number;
+  /** The application's handler of peer streams; those the peer opens before it is set wait here. */
+  #handler: ((s: Stream) => void) | undefined;
+  #unhandled: Stream[] = [];
 
   constructor(
     role: "client" | "server",
     readonly maxIncomingStreams: number,
     readonly create: (id: number) => Stream,
-    readonly onIncoming: (s: Stream) => void,
+    /** The application's handler threw for this stream (the stream is its problem, not the connection's). */
+    readonly onHandlerError: (s: Stream, e: unknown) => void,
     /** The limit on peer-initiated streams went up: MAX_STREAMS is owed. */
     readonly onMaxStreamsRaised: () => void,
   ) {
@@ -100,9 +104,29 @@ export class StreamMap {
       const sid = this.#peerOpened++ * 4 + (1 - this.#localBit);
       s = this.create(sid);
       this.streams.set(sid, s);
-      this.onIncoming(s);
+      this.#deliver(s);
     }
     return s;
+  }
+
+  /** Sets the handler of peer-opened streams and hands it those that waited for it. */
+  onIncoming(handler: (s: Stream) => void): void {
+    this.#handler = handler;
+    const waited = this.#unhandled;
+    this.#unhandled = [];
+    for (const s of waited) this.#deliver(s);
+  }
+
+  #deliver(s: Stream): void {
+    if (this.#handler === undefined) {
+      this.#unhandled.push(s);
+      return;
+    }
+    try {
+      this.#handler(s);
+    } catch (e) {
+      this.onHandlerError(s, e);
+    }
   }
 
   /** A stream finished both ways; a peer stream returns its credit (RFC 9000 §4.6). */

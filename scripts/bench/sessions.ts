@@ -1,6 +1,6 @@
 /**
  * Opens N idle tunnel sessions to a HopGate server from this one process, with the library:
- * connectDtls → createConnection → openControl (HELLO/WELCOME), at most `concurrency` handshakes
+ * connectDtls → new Connection → openControl (HELLO/WELCOME), at most `concurrency` handshakes
  * at a time. Prints JSON lines on stdout:
  *
  *   {"event":"progress","opened":n,"failed":n}        now and then
@@ -10,7 +10,7 @@
  *   deno run -A scripts/bench/sessions.ts --server 127.0.0.1:PORT --domain D --key HEX [--count 1000] [--concurrency 50]
  */
 import { connectDtls } from "../../lib/dtls/client.ts";
-import { type Connection, createConnection } from "../../lib/transport/connection.ts";
+import { Connection } from "../../lib/transport/connection.ts";
 import { type ControlChannel, openControl } from "../../lib/proxy/control.ts";
 import { VERSION } from "../../lib/config/version.ts";
 
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
       connectTimeoutMs: 3000,
       maxAttempts: 3,
     });
-    const connection = createConnection(session, { role: "client" });
+    const connection = new Connection(session, { role: "client" });
     connection.onStream((s) => s.reset(0));
     try {
       const { control } = await openControl(connection, { clientVersion: VERSION, services: ["/"] });

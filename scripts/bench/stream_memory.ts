@@ -4,12 +4,12 @@
  *
  *   deno run -A --v8-flags=--expose-gc scripts/bench/stream_memory.ts [N]
  */
-import { createConnection } from "../../lib/transport/connection.ts";
+import { Connection } from "../../lib/transport/connection.ts";
 import { createMemoryLink } from "../../tests/support/memory_link.ts";
 const N = Number(Deno.args[0] ?? 2000);
 const link = createMemoryLink({});
-const a = createConnection(link.a, { role: "client", maxIncomingStreams: 20000 });
-const b = createConnection(link.b, { role: "server", maxIncomingStreams: 20000 });
+const a = new Connection(link.a, { role: "client", maxIncomingStreams: 20000 });
+const b = new Connection(link.b, { role: "server", maxIncomingStreams: 20000 });
 const held: unknown[] = [];
 a.onStream((s) => {
   held.push(s);

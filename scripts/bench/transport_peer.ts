@@ -5,7 +5,7 @@
 /// <reference lib="deno.worker" />
 import { startDtlsServer } from "../../lib/dtls/server.ts";
 import type { DatagramSession } from "../../lib/dtls/session.ts";
-import { createConnection } from "../../lib/transport/connection.ts";
+import { Connection } from "../../lib/transport/connection.ts";
 import type { TransportStream } from "../../lib/transport/types.ts";
 import { UdpSession } from "../../lib/transport/udp_session.ts";
 import { BENCH_IDENTITY, BENCH_PSK, lossy } from "./transport_common.ts";
@@ -85,7 +85,7 @@ self.onmessage = async (e: MessageEvent<PeerRequest>) => {
     return;
   }
   const attach = (session: DatagramSession) => {
-    const conn = createConnection(lossy(session, req.lossRate, req.seed), { role: "server" });
+    const conn = new Connection(lossy(session, req.lossRate, req.seed), { role: "server" });
     conn.onStream((s) => serveStream(s).catch(() => {}));
   };
   if (req.transport === "udp") {

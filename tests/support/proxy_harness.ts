@@ -5,7 +5,7 @@
  * Requests are made with real clients against the front.
  */
 import { silentLogger } from "../../lib/log/logger.ts";
-import { createConnection } from "../../lib/transport/connection.ts";
+import { Connection } from "../../lib/transport/connection.ts";
 import { createMemoryLink, type MemoryLinkOptions } from "./memory_link.ts";
 import type { TransportConnection } from "../../lib/transport/types.ts";
 import { handleStream, type HandleStreamOptions } from "../../lib/proxy/client_forward.ts";
@@ -40,8 +40,8 @@ export interface HarnessOptions {
 /** Starts the front, the gateway, a connection pair and the forwarder to `target`. */
 export async function startHarness(target: string, o: HarnessOptions = {}): Promise<Harness> {
   const link = createMemoryLink(o.link ?? {});
-  const client = createConnection(link.a, { role: "client" });
-  const server = createConnection(link.b, { role: "server" });
+  const client = new Connection(link.a, { role: "client" });
+  const server = new Connection(link.b, { role: "server" });
   const infos: ServedRequest[] = [];
   client.onStream((s) => {
     handleStream(s, {

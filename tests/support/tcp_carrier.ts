@@ -8,7 +8,7 @@ import { acceptTcp } from "../../lib/dtls/tcp_server.ts";
 import { connectTcp } from "../../lib/dtls/tcp_client.ts";
 import { TUNNEL_ALPN } from "../../lib/dtls/tcp_frame.ts";
 import type { DatagramSession } from "../../lib/dtls/session.ts";
-import { type Connection, type ConnectionOptions, createConnection } from "../../lib/transport/connection.ts";
+import { Connection, type ConnectionOptions } from "../../lib/transport/connection.ts";
 import { DTLS_IDENTITY, DTLS_PSK } from "./transport_dtls.ts";
 
 export interface TestPki {
@@ -120,7 +120,7 @@ export async function tcpPair(
     const s = await acceptTcp(socket, {
       lookupPsk: (id) => Promise.resolve(id === DTLS_IDENTITY ? DTLS_PSK : null),
     });
-    if (s) resolveServer([createConnection(wrap(s), { ...options, role: "server" }), s]);
+    if (s) resolveServer([new Connection(wrap(s), { ...options, role: "server" }), s]);
   });
   const clientSession = await connectTcp({
     hostname: "127.0.0.1",
@@ -130,7 +130,7 @@ export async function tcpPair(
     identity: DTLS_IDENTITY,
     psk: DTLS_PSK,
   });
-  const client = createConnection(wrap(clientSession), { ...options, role: "client" });
+  const client = new Connection(wrap(clientSession), { ...options, role: "client" });
   const [server, serverSession] = await serverSide;
   return {
     client,

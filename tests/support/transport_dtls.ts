@@ -2,7 +2,7 @@
 import { connectDtls } from "../../lib/dtls/client.ts";
 import { startDtlsServer } from "../../lib/dtls/server.ts";
 import type { DatagramSession } from "../../lib/dtls/session.ts";
-import { type Connection, type ConnectionOptions, createConnection } from "../../lib/transport/connection.ts";
+import { Connection, type ConnectionOptions } from "../../lib/transport/connection.ts";
 
 export const DTLS_IDENTITY = "transport.example.com";
 export const DTLS_PSK = Uint8Array.from({ length: 32 }, (_, i) => (i * 29 + 3) & 0xff);
@@ -33,7 +33,7 @@ export async function dtlsPair(
     lookupPsk: (id) => Promise.resolve(id === DTLS_IDENTITY ? DTLS_PSK : null),
     onSession: (s) => {
       serverSession = s;
-      resolveServer(createConnection(wrap(s), { ...options, role: "server" }));
+      resolveServer(new Connection(wrap(s), { ...options, role: "server" }));
     },
   });
   const clientSession = await connectDtls({
@@ -42,7 +42,7 @@ export async function dtlsPair(
     identity: DTLS_IDENTITY,
     psk: DTLS_PSK,
   });
-  const client = createConnection(wrap(clientSession), { ...options, role: "client" });
+  const client = new Connection(wrap(clientSession), { ...options, role: "client" });
   const server = await serverConn;
   return {
     client,

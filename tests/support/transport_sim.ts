@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { setImmediate } from "node:timers";
 import { ManualClock } from "./manual_clock.ts";
-import { type Connection, type ConnectionOptions, createConnection } from "../../lib/transport/connection.ts";
+import { Connection, type ConnectionOptions } from "../../lib/transport/connection.ts";
 import { createMemoryLink, type MemoryLink, type MemoryLinkOptions } from "./memory_link.ts";
 import type { TransportStream } from "../../lib/transport/types.ts";
 
@@ -62,8 +62,8 @@ export function connectedPair(
 ): Pair {
   const clock = new ManualClock();
   const l = createMemoryLink({ ...link, clock });
-  const client = createConnection(l.a, { ...options, role: "client", clock });
-  const server = createConnection(l.b, { ...options, role: "server", clock });
+  const client = new Connection(l.a, { ...options, role: "client", clock });
+  const server = new Connection(l.b, { ...options, role: "server", clock });
   return { clock, link: l, client, server };
 }
 
