@@ -35,19 +35,23 @@ const SET_BY_TUNNEL = new Set(["x-forwarded-proto", "x-forwarded-host", "x-reque
 export function dropHopByHop(lines: HeaderLine[], keep?: ReadonlySet<string>): HeaderLine[] {
   let named: Set<string> | undefined;
   let any = false;
-  for (const [name, value] of lines) {
-    const n = name.toLowerCase();
+  // Names are lowered once: most responses carry a Connection line, so the second pass usually runs.
+  const lower: string[] = new Array(lines.length);
+  for (let i = 0; i < lines.length; i++) {
+    const n = lower[i] = lines[i][0].toLowerCase();
     if (n === "connection") {
       named ??= new Set();
-      for (const token of value.split(",")) named.add(token.trim().toLowerCase());
+      for (const token of lines[i][1].split(",")) named.add(token.trim().toLowerCase());
     }
     if (HOP_BY_HOP.has(n)) any = true;
   }
   if (!any) return lines;
-  return lines.filter(([name]) => {
-    const n = name.toLowerCase();
-    return keep?.has(n) || !(HOP_BY_HOP.has(n) || named?.has(n));
-  });
+  const out: HeaderLine[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const n = lower[i];
+    if (keep?.has(n) || !(HOP_BY_HOP.has(n) || named?.has(n))) out.push(lines[i]);
+  }
+  return out;
 }
 
 export interface ForwardedFields {
