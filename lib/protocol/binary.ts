@@ -160,13 +160,16 @@ export class ByteReader {
   }
 }
 
-/** bytes[start..end) as one code unit per byte, or undefined at the first byte ≥ `below`. */
+/** bytes[start..end) as one code unit per byte, or undefined when a byte is ≥ `below`. */
 function shortString(bytes: Uint8Array, start: number, end: number, below: number): string | undefined {
-  let s = "";
-  for (let i = start; i < end; i++) {
-    const b = bytes[i];
-    if (b >= below) return undefined;
-    s += String.fromCharCode(b);
+  if (below <= 0xff) {
+    for (let i = start; i < end; i++) if (bytes[i] >= below) return undefined;
   }
+  // Appending char by char allocates a cons string per byte past 12 (most header values): one call instead.
+  if (end - start > 12) {
+    return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+  }
+  let s = "";
+  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]);
   return s;
 }

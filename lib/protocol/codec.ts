@@ -46,22 +46,29 @@ const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 const NO_CRLF = /^[^\r\n\0]*$/;
 
 function check(ok: boolean, what: string): void {
-  if (!ok) throw new ProtocolError("invalid_field", what);
+  if (!ok) fail(what);
 }
 
+function fail(what: string): never {
+  throw new ProtocolError("invalid_field", what);
+}
+
+// The hot checks (every header of every head) build their message only when they fail.
 function validateHeaders(headers: HeaderLine[]): void {
-  check(headers.length <= MAX_HEADERS, `more than ${MAX_HEADERS} headers (${headers.length})`);
+  if (headers.length > MAX_HEADERS) fail(`more than ${MAX_HEADERS} headers (${headers.length})`);
   for (const [name, value] of headers) {
-    check(TOKEN.test(name), `header name ${JSON.stringify(name.slice(0, 40))} is not an HTTP token`);
-    check(NO_CRLF.test(value), `header ${name} has CR, LF or NUL in its value`);
+    if (!TOKEN.test(name)) fail(`header name ${JSON.stringify(name.slice(0, 40))} is not an HTTP token`);
+    if (!NO_CRLF.test(value)) fail(`header ${name} has CR, LF or NUL in its value`);
   }
 }
 
 function validateHead(h: HeadFields): void {
   check(h.requestId.length > 0 && h.requestId.length <= 128 && VISIBLE.test(h.requestId), "bad requestId");
-  check(h.method.length <= 32 && TOKEN.test(h.method), `method ${JSON.stringify(h.method)} is not a token`);
+  if (h.method.length > 32 || !TOKEN.test(h.method)) {
+    fail(`method ${JSON.stringify(h.method)} is not a token`);
+  }
   check(TARGET.test(h.target), "target must be visible bytes (no space or control)");
-  check(h.proto === "http" || h.proto === "https", `proto must be http or https (got ${h.proto})`);
+  if (h.proto !== "http" && h.proto !== "https") fail(`proto must be http or https (got ${h.proto})`);
   check(VISIBLE.test(h.host), "host must be non-empty visible ASCII");
   check(h.remoteAddr.length <= 128 && NO_CRLF.test(h.remoteAddr), "bad remoteAddr");
   validateHeaders(h.headers);
@@ -103,10 +110,9 @@ export function validate(m: Message): void {
       validateHead(m);
       return;
     case "RESPONSE_HEAD":
-      check(
-        Number.isInteger(m.status) && (m.status === 101 || (m.status >= 200 && m.status <= 599)),
-        `status ${m.status} is neither 101 nor in 200..599`,
-      );
+      if (!Number.isInteger(m.status) || (m.status !== 101 && (m.status < 200 || m.status > 599))) {
+        fail(`status ${m.status} is neither 101 nor in 200..599`);
+      }
       check(NO_CRLF.test(m.statusText), "statusText has CR, LF or NUL");
       validateHeaders(m.headers);
       return;
