@@ -263,9 +263,13 @@ Deno.test("response head: lines exactly as given, framing after, splitting lines
     "Transfer-Encoding: chunked",
   ]);
   assertEquals(
-    s,
+    latin1String(s),
     "HTTP/1.1 200 OK\r\nX-A: 1\r\nset-cookie: a\r\nSet-Cookie: b\r\nTransfer-Encoding: chunked\r\n\r\n",
   );
+  // Bytes above 0x7f in a value (a byte string) go out as single bytes; a reason with CR/LF loses them.
+  const raw = responseHead(404, "Not\r\n Found", [["X-Name", "caf\u00e9"]], []);
+  assertEquals(latin1String(raw), "HTTP/1.1 404 Not Found\r\nX-Name: caf\u00e9\r\n\r\n");
+  assertEquals(raw.length, latin1String(raw).length);
 });
 
 Deno.test("fuzz: a serialized request head parses back to the same lines", () => {

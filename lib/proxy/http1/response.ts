@@ -53,7 +53,7 @@ export class Http1Response implements FrontResponse {
     const h = this.host;
     if (status < 200) {
       // An interim response (103 Early Hints): lines as given, the final head follows.
-      if (h.version === "1.1") h.carrier.write(latin1Bytes(responseHead(status, statusText, headers, [])));
+      if (h.version === "1.1") h.carrier.write(responseHead(status, statusText, headers, []));
       return;
     }
     this.headSent = true;
@@ -97,7 +97,7 @@ export class Http1Response implements FrontResponse {
     }
     if (this.#close) framing.push("Connection: close");
     else if (h.version === "1.0") framing.push("Connection: keep-alive");
-    h.carrier.write(latin1Bytes(responseHead(status, statusText, out, framing)));
+    h.carrier.write(responseHead(status, statusText, out, framing));
     if (this.#mode === "length" && this.#declared === 0) this.#finish();
   }
 
@@ -107,7 +107,7 @@ export class Http1Response implements FrontResponse {
     this.headSent = true;
     this.ended = true;
     this.host.headWritten();
-    this.host.carrier.write(latin1Bytes(responseHead(101, statusText, headers, [])));
+    this.host.carrier.write(responseHead(101, statusText, headers, []));
     return this.host.switched();
   }
 
