@@ -31,27 +31,36 @@ const FORWARDING = new Set(["x-forwarded-for", "x-real-ip", "forwarded", "true-c
 /** Set by the tunnel on every request, whoever sent them before. */
 const SET_BY_TUNNEL = new Set(["x-forwarded-proto", "x-forwarded-host", "x-request-id"]);
 
+/** The field names the Connection lines list (lower case), or undefined without a Connection line. */
+function connectionTokens(lines: HeaderLine[]): Set<string> | undefined {
+  let named: Set<string> | undefined;
+  for (const [name, value] of lines) {
+    if (name.length !== 10 || name.toLowerCase() !== "connection") continue;
+    named ??= new Set();
+    for (const token of value.split(",")) named.add(token.trim().toLowerCase());
+  }
+  return named;
+}
+
+function isHopByHop(
+  lower: string,
+  named: Set<string> | undefined,
+  keep: ReadonlySet<string> | undefined,
+): boolean {
+  return (HOP_BY_HOP.has(lower) || named?.has(lower) === true) && keep?.has(lower) !== true;
+}
+
 /** Drops hop-by-hop lines and those the Connection header names; `keep` spares some (lower case, e.g. upgrade). */
 export function dropHopByHop(lines: HeaderLine[], keep?: ReadonlySet<string>): HeaderLine[] {
-  let named: Set<string> | undefined;
-  let any = false;
-  // Names are lowered once: most responses carry a Connection line, so the second pass usually runs.
-  const lower: string[] = new Array(lines.length);
+  const named = connectionTokens(lines);
+  let out: HeaderLine[] | undefined;
   for (let i = 0; i < lines.length; i++) {
-    const n = lower[i] = lines[i][0].toLowerCase();
-    if (n === "connection") {
-      named ??= new Set();
-      for (const token of lines[i][1].split(",")) named.add(token.trim().toLowerCase());
-    }
-    if (HOP_BY_HOP.has(n)) any = true;
+    const drop = isHopByHop(lines[i][0].toLowerCase(), named, keep);
+    // Copied only from the first line dropped: most answers keep every line but Connection.
+    if (drop && out === undefined) out = lines.slice(0, i);
+    else if (!drop && out !== undefined) out.push(lines[i]);
   }
-  if (!any) return lines;
-  const out: HeaderLine[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const n = lower[i];
-    if (keep?.has(n) || !(HOP_BY_HOP.has(n) || named?.has(n))) out.push(lines[i]);
-  }
-  return out;
+  return out ?? lines;
 }
 
 export interface ForwardedFields {
@@ -71,11 +80,13 @@ export interface ForwardedFields {
  * X-Real-IP, Forwarded and True-Client-IP are dropped. Upgrades keep `Upgrade` and `Connection: upgrade`.
  */
 export function requestHeaderLines(lines: HeaderLine[], f: ForwardedFields, upgrade = false): HeaderLine[] {
+  const named = connectionTokens(lines);
+  const keep = upgrade ? UPGRADE_KEEP : undefined;
   const out: HeaderLine[] = [];
   const prior: string[] = [];
-  for (const line of dropHopByHop(lines, upgrade ? UPGRADE_KEEP : undefined)) {
+  for (const line of lines) {
     const n = line[0].toLowerCase();
-    if (SET_BY_TUNNEL.has(n)) continue;
+    if (isHopByHop(n, named, keep) || SET_BY_TUNNEL.has(n)) continue;
     if (FORWARDING.has(n)) {
       if (!f.trustedPeer) continue;
       if (n === "x-forwarded-for") {
@@ -87,8 +98,9 @@ export function requestHeaderLines(lines: HeaderLine[], f: ForwardedFields, upgr
     out.push(line);
   }
   if (upgrade) out.push(["Connection", "upgrade"]);
+  prior.push(f.remoteAddr);
   out.push(
-    ["X-Forwarded-For", [...prior, f.remoteAddr].join(", ")],
+    ["X-Forwarded-For", prior.join(", ")],
     ["X-Forwarded-Proto", f.proto],
     ["X-Forwarded-Host", f.host],
     ["X-Request-Id", f.requestId],
