@@ -1,10 +1,17 @@
 /**
  * The tunnel's liveness probe (PING/PONG on the control stream, protocol 2) on in-memory
- * connections: a client answers, a vanished one gets its busy session aborted within seconds, and
- * protocol 1 clients are still served but never probed.
+ * connections, in simulated time (the registry's and the control channel's clock): a client
+ * answers, a vanished one gets its busy session aborted when its PING times out, and a client that
+ * left with requests unanswered is aborted after the grace. The same on real processes and real
+ * time: tunnel_lifecycle.test.ts (a SIGKILLed client, a client leaving under load).
  */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { acceptControl, HandshakeRejectedError, openControl } from "../lib/proxy/control.ts";
+import {
+  acceptControl,
+  type ControlChannel,
+  HandshakeRejectedError,
+  openControl,
+} from "../lib/proxy/control.ts";
 import {
   LEAVE_GRACE_MS,
   PROBE_INTERVAL_MS,
@@ -13,6 +20,7 @@ import {
 } from "../lib/proxy/registry.ts";
 import { decode, encode, MessageReader, PROTOCOL_VERSION } from "../lib/protocol/mod.ts";
 import { connectionPair, type FakeConnection } from "./support/stream_pair.ts";
+import { ManualClock } from "./support/manual_clock.ts";
 
 const welcome = () => ({
   accept: true as const,
@@ -64,38 +72,66 @@ Deno.test("PING is answered by PONG; PING and PONG round-trip the codec", async 
   server.abort(0, "done");
 });
 
-Deno.test("a busy session whose client stopped answering is aborted; a live one is not", async () => {
-  const r = new SessionRegistry();
+/** The control channel with its PING results recorded, to show the probe really ran. */
+function counting(control: ControlChannel): { control: ControlChannel; answers: boolean[] } {
+  const answers: boolean[] = [];
+  return {
+    answers,
+    control: {
+      ...control,
+      goodbye: (reason) => control.goodbye(reason),
+      nudge: () => control.nudge(),
+      async ping(timeoutMs) {
+        const answered = await control.ping(timeoutMs);
+        answers.push(answered);
+        return answered;
+      },
+    },
+  };
+}
+
+/** Simulated-time granularity: the probe's decisions are checked to within one step. */
+const STEP_MS = 10;
+
+Deno.test("a busy session whose client stopped answering is aborted a probe interval plus a PING timeout later; a live one is not", async () => {
+  const clock = new ManualClock();
+  const r = new SessionRegistry({ clock });
   const [server, client] = connectionPair();
-  const accepted = acceptControl(server, welcome);
+  const accepted = acceptControl(server, welcome, { clock });
   await mute(client, PROTOCOL_VERSION);
   const result = await accepted;
   assert(result.kind === "accepted" && result.control.canPing);
-  register(r, server, result.control);
+  const probed = counting(result.control);
+  register(r, server, probed.control);
   // A request in flight: a second stream open besides the control stream.
   await server.openStream();
-  const started = performance.now();
   assertEquals(r.route("app.test", "/").kind, "ok");
-  const info = await server.closed;
-  const ms = performance.now() - started;
-  assertMatch(info.reason, /liveness probe/);
-  assert(ms < PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS + 1000, `aborted after ${Math.round(ms)} ms`);
+  const due = PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS;
+  const abortedAt = await clock.runUntil(() => server.isClosed, 2 * due, STEP_MS);
+  assert(abortedAt !== undefined, `still open after ${2 * due} ms`);
+  assert(abortedAt >= due && abortedAt <= due + STEP_MS, `aborted after ${abortedAt} ms, due at ${due} ms`);
+  assertMatch((await server.closed).reason, /liveness probe/);
+  assertEquals(probed.answers, [false]);
   await Promise.resolve();
   assertEquals(r.route("app.test", "/").kind, "offline");
 
-  // The same with a client that answers: still up after more than a probe timeout.
-  const r2 = new SessionRegistry();
+  // The same with a client that answers: still up after ten probe rounds, every PING answered.
+  const clock2 = new ManualClock();
+  const r2 = new SessionRegistry({ clock: clock2 });
   const [server2, client2] = connectionPair();
-  const accepted2 = acceptControl(server2, welcome);
-  const opened2 = await openControl(client2, { clientVersion: "test", services: ["/"] });
+  const accepted2 = acceptControl(server2, welcome, { clock: clock2 });
+  const opened2 = await openControl(client2, { clientVersion: "test", services: ["/"] }, { clock: clock2 });
   const result2 = await accepted2;
   assert(result2.kind === "accepted");
-  register(r2, server2, result2.control);
+  const probed2 = counting(result2.control);
+  register(r2, server2, probed2.control);
   await server2.openStream();
   r2.route("app.test", "/");
-  await new Promise((res) => setTimeout(res, PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS + 500));
+  await clock2.run(10 * due, 50);
   assertEquals(server2.isClosed, false);
   assertEquals(r2.count("app.test"), 1);
+  assert(probed2.answers.length >= 10, `${probed2.answers.length} probes in ${10 * due} ms`);
+  assert(probed2.answers.every((a) => a), `answers: ${probed2.answers}`);
   await r2.closeDomain("app.test", "test over");
   assertEquals(await opened2.control.peerGoodbye, "test over");
 });
@@ -125,36 +161,40 @@ Deno.test("clients older than protocol 3 are told to upgrade themselves; newer o
 });
 
 Deno.test("a client that said GOODBYE and left requests unanswered is aborted after the grace", async () => {
-  const r = new SessionRegistry();
+  const clock = new ManualClock();
+  const r = new SessionRegistry({ clock });
   const [server, client] = connectionPair();
-  const accepted = acceptControl(server, welcome);
-  const opened = await openControl(client, { clientVersion: "test", services: ["/"] });
+  const accepted = acceptControl(server, welcome, { clock });
+  const opened = await openControl(client, { clientVersion: "test", services: ["/"] }, { clock });
   const result = await accepted;
   assert(result.kind === "accepted");
   register(r, server, result.control);
   await server.openStream();
   // What the acceptor does on the client's GOODBYE.
   result.control.peerGoodbye.then(() => r.remove("s1"));
-  const started = performance.now();
   await opened.control.goodbye("the client is shutting down");
   assertEquals(await result.control.peerGoodbye, "the client is shutting down");
-  const info = await server.closed;
-  const ms = performance.now() - started;
-  assertMatch(info.reason, /left with requests unanswered/);
-  assert(ms >= LEAVE_GRACE_MS - 100 && ms < LEAVE_GRACE_MS + 1000, `aborted after ${Math.round(ms)} ms`);
+  assertEquals(r.count("app.test"), 0);
+  const left = clock.now();
+  const abortedAt = await clock.runUntil(() => server.isClosed, 2 * LEAVE_GRACE_MS, STEP_MS);
+  assert(abortedAt !== undefined, `still open ${2 * LEAVE_GRACE_MS} ms after leaving`);
+  const ms = abortedAt - left;
+  assert(ms >= LEAVE_GRACE_MS && ms <= LEAVE_GRACE_MS + STEP_MS, `aborted after ${ms} ms`);
+  assertMatch((await server.closed).reason, /left with requests unanswered/);
 
   // Without requests in flight nothing is left to reap: the session just goes.
-  const r2 = new SessionRegistry();
+  const clock2 = new ManualClock();
+  const r2 = new SessionRegistry({ clock: clock2 });
   const [server2, client2] = connectionPair();
-  const accepted2 = acceptControl(server2, welcome);
-  const opened2 = await openControl(client2, { clientVersion: "test", services: ["/"] });
+  const accepted2 = acceptControl(server2, welcome, { clock: clock2 });
+  const opened2 = await openControl(client2, { clientVersion: "test", services: ["/"] }, { clock: clock2 });
   const result2 = await accepted2;
   assert(result2.kind === "accepted");
   register(r2, server2, result2.control);
   await opened2.control.goodbye("bye");
   await result2.control.peerGoodbye;
   r2.remove("s1");
-  await new Promise((res) => setTimeout(res, 100));
+  await clock2.run(3 * LEAVE_GRACE_MS, 100);
   assertEquals(server2.isClosed, false);
   server2.abort(0, "done");
 });

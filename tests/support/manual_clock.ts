@@ -47,4 +47,37 @@ export class ManualClock implements Clock {
     }
     this.#now = target;
   }
+
+  /**
+   * Moves time forward by ms in steps of stepMs, letting the event loop run between steps: code
+   * that awaits in-memory I/O between timers (a PING answered by PONG) then sees time pass as it
+   * would, each exchange settling within one step.
+   */
+  async run(ms: number, stepMs = 10): Promise<void> {
+    const target = this.#now + ms;
+    while (this.#now < target) {
+      await settle();
+      this.advance(Math.min(stepMs, target - this.#now));
+    }
+    await settle();
+  }
+
+  /**
+   * Runs time forward (as run) until `done()` holds, for at most limitMs; returns the clock's time
+   * when it first held, or undefined if it never did.
+   */
+  async runUntil(done: () => boolean, limitMs: number, stepMs = 10): Promise<number | undefined> {
+    const limit = this.#now + limitMs;
+    for (;;) {
+      await settle();
+      if (done()) return this.#now;
+      if (this.#now >= limit) return undefined;
+      this.advance(Math.min(stepMs, limit - this.#now));
+    }
+  }
+}
+
+/** One turn of the event loop: every pending promise continuation runs (in-memory connections settle). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
