@@ -93,6 +93,18 @@ function counting(control: ControlChannel): { control: ControlChannel; answers: 
 /** Simulated-time granularity: the probe's decisions are checked to within one step. */
 const STEP_MS = 10;
 
+/** A registry on a manual clock, and a session (not yet registered) whose client answers. */
+async function answeringSession() {
+  const clock = new ManualClock();
+  const registry = new SessionRegistry({ clock });
+  const [server, client] = connectionPair();
+  const accepted = acceptControl(server, welcome, { clock });
+  const opened = await openControl(client, { clientVersion: "test", services: ["/"] }, { clock });
+  const result = await accepted;
+  assert(result.kind === "accepted");
+  return { clock, registry, server, control: result.control, clientControl: opened.control };
+}
+
 Deno.test("a busy session whose client stopped answering is aborted a probe interval plus a PING timeout later; a live one is not", async () => {
   const clock = new ManualClock();
   const r = new SessionRegistry({ clock });
@@ -116,24 +128,18 @@ Deno.test("a busy session whose client stopped answering is aborted a probe inte
   assertEquals(r.route("app.test", "/").kind, "offline");
 
   // The same with a client that answers: still up after ten probe rounds, every PING answered.
-  const clock2 = new ManualClock();
-  const r2 = new SessionRegistry({ clock: clock2 });
-  const [server2, client2] = connectionPair();
-  const accepted2 = acceptControl(server2, welcome, { clock: clock2 });
-  const opened2 = await openControl(client2, { clientVersion: "test", services: ["/"] }, { clock: clock2 });
-  const result2 = await accepted2;
-  assert(result2.kind === "accepted");
-  const probed2 = counting(result2.control);
-  register(r2, server2, probed2.control);
-  await server2.openStream();
-  r2.route("app.test", "/");
-  await clock2.run(10 * due, 50);
-  assertEquals(server2.isClosed, false);
-  assertEquals(r2.count("app.test"), 1);
+  const live = await answeringSession();
+  const probed2 = counting(live.control);
+  register(live.registry, live.server, probed2.control);
+  await live.server.openStream();
+  live.registry.route("app.test", "/");
+  await live.clock.run(10 * due, 50);
+  assertEquals(live.server.isClosed, false);
+  assertEquals(live.registry.count("app.test"), 1);
   assert(probed2.answers.length >= 10, `${probed2.answers.length} probes in ${10 * due} ms`);
   assert(probed2.answers.every((a) => a), `answers: ${probed2.answers}`);
-  await r2.closeDomain("app.test", "test over");
-  assertEquals(await opened2.control.peerGoodbye, "test over");
+  await live.registry.closeDomain("app.test", "test over");
+  assertEquals(await live.clientControl.peerGoodbye, "test over");
 });
 
 Deno.test("clients older than protocol 3 are told to upgrade themselves; newer ones to upgrade the server", async () => {
@@ -161,19 +167,13 @@ Deno.test("clients older than protocol 3 are told to upgrade themselves; newer o
 });
 
 Deno.test("a client that said GOODBYE and left requests unanswered is aborted after the grace", async () => {
-  const clock = new ManualClock();
-  const r = new SessionRegistry({ clock });
-  const [server, client] = connectionPair();
-  const accepted = acceptControl(server, welcome, { clock });
-  const opened = await openControl(client, { clientVersion: "test", services: ["/"] }, { clock });
-  const result = await accepted;
-  assert(result.kind === "accepted");
-  register(r, server, result.control);
+  const { clock, registry: r, server, control, clientControl } = await answeringSession();
+  register(r, server, control);
   await server.openStream();
   // What the acceptor does on the client's GOODBYE.
-  result.control.peerGoodbye.then(() => r.remove("s1"));
-  await opened.control.goodbye("the client is shutting down");
-  assertEquals(await result.control.peerGoodbye, "the client is shutting down");
+  control.peerGoodbye.then(() => r.remove("s1"));
+  await clientControl.goodbye("the client is shutting down");
+  assertEquals(await control.peerGoodbye, "the client is shutting down");
   assertEquals(r.count("app.test"), 0);
   const left = clock.now();
   const abortedAt = await clock.runUntil(() => server.isClosed, 2 * LEAVE_GRACE_MS, STEP_MS);
@@ -183,18 +183,12 @@ Deno.test("a client that said GOODBYE and left requests unanswered is aborted af
   assertMatch((await server.closed).reason, /left with requests unanswered/);
 
   // Without requests in flight nothing is left to reap: the session just goes.
-  const clock2 = new ManualClock();
-  const r2 = new SessionRegistry({ clock: clock2 });
-  const [server2, client2] = connectionPair();
-  const accepted2 = acceptControl(server2, welcome, { clock: clock2 });
-  const opened2 = await openControl(client2, { clientVersion: "test", services: ["/"] }, { clock: clock2 });
-  const result2 = await accepted2;
-  assert(result2.kind === "accepted");
-  register(r2, server2, result2.control);
-  await opened2.control.goodbye("bye");
-  await result2.control.peerGoodbye;
-  r2.remove("s1");
-  await clock2.run(3 * LEAVE_GRACE_MS, 100);
-  assertEquals(server2.isClosed, false);
-  server2.abort(0, "done");
+  const idle = await answeringSession();
+  register(idle.registry, idle.server, idle.control);
+  await idle.clientControl.goodbye("bye");
+  await idle.control.peerGoodbye;
+  idle.registry.remove("s1");
+  await idle.clock.run(3 * LEAVE_GRACE_MS, 100);
+  assertEquals(idle.server.isClosed, false);
+  idle.server.abort(0, "done");
 });
