@@ -3,7 +3,8 @@
  * connections, in simulated time (the registry's and the control channel's clock): a client
  * answers, a vanished one gets its busy session aborted when its PING times out, and a client that
  * left with requests unanswered is aborted after the grace. The same on real processes and real
- * time: tunnel_lifecycle.test.ts (a SIGKILLed client, a client leaving under load).
+ * time: tunnel_lifecycle.test.ts (a SIGKILLed client, a client leaving under load). Also the control
+ * handshake's own timeouts, on the same clock.
  */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
@@ -185,4 +186,30 @@ Deno.test("a client that said GOODBYE and left requests unanswered is aborted af
   await driveFor(idle.clock, 3 * LEAVE_GRACE_MS);
   assertEquals(idle.server.isClosed, false);
   idle.server.abort(0, "done");
+});
+
+Deno.test("the control handshake gives up after its timeout: no stream or no HELLO (server), no WELCOME (client)", async () => {
+  const clock = new ManualClock();
+  const failure = (p: Promise<unknown>) => p.then(() => "no failure", (e: Error) => e.message);
+  const timed = async (what: Promise<string>) => {
+    const started = clock.now();
+    const message = await drive(clock, what, 60_000);
+    return { message, ms: clock.now() - started };
+  };
+
+  const [silent] = connectionPair();
+  assertEquals(await timed(failure(acceptControl(silent, welcome, { clock, timeoutMs: 3000 }))), {
+    message: "no control stream within 3000 ms",
+    ms: 3000,
+  });
+
+  const [server, client] = connectionPair();
+  const accepting = failure(acceptControl(server, welcome, { clock }));
+  await client.openStream(); // and never a HELLO
+  assertEquals(await timed(accepting), { message: "no HELLO within 10000 ms", ms: 10_000 });
+
+  const [server2, client2] = connectionPair();
+  server2.onStream(() => {}); // a server that never answers the HELLO
+  const opening = failure(openControl(client2, { clientVersion: "test", services: ["/"] }, { clock }));
+  assertEquals(await timed(opening), { message: "no WELCOME within 10000 ms", ms: 10_000 });
 });
