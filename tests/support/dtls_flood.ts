@@ -81,13 +81,13 @@ export function startWrongKeyFlood(
 /**
  * Starts tests/support/half_open_flood.ts in its own process (its CPU must not slow the client a
  * test measures): `perAddress` cookie-verified handshakes from each of `addresses` loopback
- * addresses, wave after wave. Resolves once the first wave is open, with how many are.
+ * addresses, wave after wave. `opened` resolves once the first wave is open, with how many are.
  */
-export async function startHalfOpenFlood(
+export function startHalfOpenFlood(
   target: WireTarget,
   addresses: number,
   perAddress: number,
-): Promise<{ opened: number; stop(): Promise<void> }> {
+): { opened: Promise<number>; stop(): Promise<void> } {
   const attacker = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -103,23 +103,23 @@ export async function startHalfOpenFlood(
     stderr: "inherit",
     stdin: "null",
   }).spawn();
-  const stop = async () => {
-    try {
-      attacker.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await attacker.status;
-    await attacker.stdout.cancel().catch(() => {});
+  const reader = attacker.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const opened = reader.read().then((first) => {
+    if (first.done) throw new Error("the half-open flood ended before its first wave");
+    return JSON.parse(first.value).ready as number;
+  }).finally(() => reader.releaseLock());
+  opened.catch(() => {});
+  return {
+    opened,
+    async stop() {
+      try {
+        attacker.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await attacker.status;
+      await opened.catch(() => {});
+      await attacker.stdout.cancel().catch(() => {});
+    },
   };
-  try {
-    const reader = attacker.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const first = await reader.read();
-    reader.releaseLock();
-    const opened = JSON.parse(String(first.value)).ready as number;
-    return { opened, stop };
-  } catch (e) {
-    await stop();
-    throw new Error(`the half-open flood did not start (${(e as Error).message})`, { cause: e });
-  }
 }
 
 /**
