@@ -3,38 +3,20 @@
  * distinct sources): half-open handshake floods, wrong-key handshake floods, hello-packed datagrams.
  */
 import { assert, assertEquals } from "./support/assert.ts";
-import { startTestServer, type TestServer } from "./support/server.ts";
-import { wireHandshake, type WireTarget } from "./support/dtls_wire.ts";
-import { pskFromApiKey } from "../lib/dtls/psk.ts";
+import { wireHandshake } from "./support/dtls_wire.ts";
+import {
+  clientHelloDatagram,
+  countRecordReplies,
+  FLOOD_DOMAIN,
+  type FloodEnv,
+  startHalfOpenFlood,
+  startWrongKeyFlood,
+  withFloodServer,
+} from "./support/dtls_flood.ts";
 import { IDENTITY, PSK, startEchoServer } from "./support/dtls_peer.ts";
-import { ContentType, DTLS_1_0, HandshakeType } from "../lib/dtls/constants.ts";
-import { encodeClientHello, encodeHandshakeMessage } from "../lib/dtls/messages.ts";
-import { decodeRecords, encodeRecord } from "../lib/dtls/record.ts";
 
-const DOMAIN = "app.example.com";
-
-interface Env {
-  server: TestServer;
-  dataDir: string;
-  target: WireTarget;
-  psk: Uint8Array;
-  metrics: () => Promise<string>;
-}
-
-async function withServer(fn: (env: Env) => Promise<void>): Promise<void> {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-sec-dtls-" });
-  const server = await startTestServer({ dataDir, env: { HOP_LOG_LEVEL: "info" } });
-  try {
-    const res = await server.admin("/domains", { method: "POST", body: JSON.stringify({ domain: DOMAIN }) });
-    assertEquals(res.status, 201);
-    const key = (await res.json()).client_api_key as string;
-    const [hostname, port] = String(server.ready.dtls).split(":");
-    const metrics = async () => (await fetch(`http://${server.ready.metrics}/metrics`)).text();
-    await fn({ server, dataDir, target: { hostname, port: Number(port) }, psk: pskFromApiKey(key), metrics });
-  } finally {
-    await server.stop();
-    await Deno.remove(dataDir, { recursive: true });
-  }
+async function metrics(server: FloodEnv["server"]): Promise<string> {
+  return await (await fetch(`http://${server.ready.metrics}/metrics`)).text();
 }
 
 function metric(text: string, name: string): number {
@@ -43,32 +25,16 @@ function metric(text: string, name: string): number {
 }
 
 Deno.test("a half-open handshake flood from 80 addresses does not hold a legitimate client off", async () => {
-  await withServer(async ({ target, psk, metrics }) => {
+  await withFloodServer(async ({ server, target, psk }) => {
     // 80 addresses × 16 cookie-verified handshakes that never send flight 5, wave after wave.
-    const attacker = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("./support/half_open_flood.ts", import.meta.url).pathname,
-        target.hostname,
-        String(target.port),
-        DOMAIN,
-        "80",
-        "16",
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-      stdin: "null",
-    }).spawn();
+    const flood = startHalfOpenFlood(target, 80, 16);
     try {
-      const reader = attacker.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      const first = await reader.read();
-      const halfOpen = JSON.parse(String(first.value)).ready as number;
+      const halfOpen = await flood.opened;
       assert(halfOpen >= 500, `the flood opened only ${halfOpen} half-open handshakes`);
       const started = performance.now();
       const result = await wireHandshake(target, {
         bind: "127.0.0.1",
-        identity: DOMAIN,
+        identity: FLOOD_DOMAIN,
         psk,
         timeoutMs: 5000,
       });
@@ -78,30 +44,25 @@ Deno.test("a half-open handshake flood from 80 addresses does not hold a legitim
       );
       assertEquals(result, "established");
       assert(took < 2000, `the legitimate client took ${Math.round(took)} ms`);
-      const text = await metrics();
+      const text = await metrics(server);
       assert(metric(text, 'hopgate_dtls_handshakes_total{result="ok"}') >= 1, text);
-      reader.releaseLock();
     } finally {
-      attacker.kill("SIGKILL");
-      await attacker.status;
-      await attacker.stdout.cancel().catch(() => {});
+      await flood.stop();
     }
   });
 });
 
 Deno.test("wrong-key handshakes past a per-address budget are dropped and logged at warn; others still connect", async () => {
-  await withServer(async ({ server, target, psk, metrics }) => {
-    const wrong = crypto.getRandomValues(new Uint8Array(32));
-    const results: string[] = [];
-    const until = Date.now() + 3000;
+  await withFloodServer(async ({ server, target, psk }) => {
     // Four attackers in parallel on one address, as fast as the server answers.
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      while (Date.now() < until) {
-        results.push(
-          await wireHandshake(target, { bind: "127.0.0.9", identity: DOMAIN, psk: wrong, timeoutMs: 300 }),
-        );
-      }
-    }));
+    const flood = startWrongKeyFlood(target, {
+      bind: "127.0.0.9",
+      attackers: 4,
+      durationMs: 3000,
+      timeoutMs: 300,
+    });
+    await flood.done;
+    const results = flood.results;
     const failed = results.filter((r) => r === "failed").length;
     const unanswered = results.filter((r) => r === "no_answer").length;
     assert(failed >= 5, `only ${failed} wrong-key handshakes were answered at all`);
@@ -111,13 +72,16 @@ Deno.test("wrong-key handshakes past a per-address budget are dropped and logged
     assert(failed <= 36, `${failed} wrong-key handshakes were processed in 3 s (budget: 20 + 1/s)`);
     assert(unanswered > 0, "no handshake was dropped");
     // Another address is not affected.
-    assertEquals(await wireHandshake(target, { bind: "127.0.0.1", identity: DOMAIN, psk }), "established");
-    const text = await metrics();
+    assertEquals(
+      await wireHandshake(target, { bind: "127.0.0.1", identity: FLOOD_DOMAIN, psk }),
+      "established",
+    );
+    const text = await metrics(server);
     assert(metric(text, 'hopgate_dtls_handshakes_dropped_total{reason="rate_limited"}') > 0, text);
     const warns = server.proc.lines.filter((l) => l.level === "warn" && l.msg === "dtls: handshake failed");
     assert(warns.length > 0 && warns.length <= 10, `${warns.length} failure lines`);
     assertEquals(warns[0].address, "127.0.0.9");
-    assertEquals(warns[0].identity, DOMAIN);
+    assertEquals(warns[0].identity, FLOOD_DOMAIN);
     assert(
       server.proc.lines.some((l) =>
         l.level === "warn" && l.msg === "dtls: handshakes from this address are rate limited"
@@ -127,51 +91,8 @@ Deno.test("wrong-key handshakes past a per-address budget are dropped and logged
 });
 
 Deno.test("a datagram packed with ClientHellos gets one HelloVerifyRequest", async () => {
-  await withServer(async ({ target }) => {
-    const hello = {
-      clientVersion: 0xfefd,
-      random: crypto.getRandomValues(new Uint8Array(32)),
-      sessionId: new Uint8Array(0),
-      cookie: new Uint8Array(0),
-      cipherSuites: [0x00a8],
-      compressionMethods: Uint8Array.of(0),
-      extensions: [],
-    };
-    const fragment = encodeHandshakeMessage(HandshakeType.client_hello, 0, encodeClientHello(hello));
-    const records = Array.from(
-      { length: 200 },
-      (_, i) =>
-        encodeRecord({
-          type: ContentType.handshake,
-          version: DTLS_1_0,
-          epoch: 0,
-          sequence: i,
-          length: fragment.length,
-          fragment,
-        }),
-    );
-    const datagram = new Uint8Array(records.reduce((n, r) => n + r.length, 0));
-    records.reduce((o, r) => (datagram.set(r, o), o + r.length), 0);
-    const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    try {
-      await socket.send(datagram, { transport: "udp", ...target });
-      let replies = 0;
-      const buf = new Uint8Array(65536);
-      const until = Date.now() + 1000;
-      while (Date.now() < until) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const got = await Promise.race([
-          socket.receive(buf),
-          new Promise<null>((r) => (timer = setTimeout(() => r(null), until - Date.now()))),
-        ]);
-        clearTimeout(timer);
-        if (got === null) break;
-        replies += decodeRecords(got[0]).length;
-      }
-      assertEquals(replies, 1);
-    } finally {
-      socket.close();
-    }
+  await withFloodServer(async ({ target }) => {
+    assertEquals(await countRecordReplies(target, clientHelloDatagram(200), 1000), 1);
   });
 });
 

@@ -1,10 +1,18 @@
 /**
  * The tunnel's liveness probe (PING/PONG on the control stream, protocol 2) on in-memory
- * connections: a client answers, a vanished one gets its busy session aborted within seconds, and
- * protocol 1 clients are still served but never probed.
+ * connections, in simulated time (the registry's and the control channel's clock): a client
+ * answers, a vanished one gets its busy session aborted when its PING times out, and a client that
+ * left with requests unanswered is aborted after the grace. The same on real processes and real
+ * time: tunnel_lifecycle.test.ts (a SIGKILLed client, a client leaving under load). Also the control
+ * handshake's own timeouts, on the same clock.
  */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { acceptControl, HandshakeRejectedError, openControl } from "../lib/proxy/control.ts";
+import {
+  acceptControl,
+  type ControlChannel,
+  HandshakeRejectedError,
+  openControl,
+} from "../lib/proxy/control.ts";
 import {
   LEAVE_GRACE_MS,
   PROBE_INTERVAL_MS,
@@ -13,6 +21,7 @@ import {
 } from "../lib/proxy/registry.ts";
 import { decode, encode, MessageReader, PROTOCOL_VERSION } from "../lib/protocol/mod.ts";
 import { connectionPair, type FakeConnection } from "./support/stream_pair.ts";
+import { drive, driveFor, ManualClock } from "./support/manual_clock.ts";
 
 const welcome = () => ({
   accept: true as const,
@@ -64,40 +73,70 @@ Deno.test("PING is answered by PONG; PING and PONG round-trip the codec", async 
   server.abort(0, "done");
 });
 
-Deno.test("a busy session whose client stopped answering is aborted; a live one is not", async () => {
-  const r = new SessionRegistry();
+/** The control channel with its PING results recorded, to show the probe really ran. */
+function counting(control: ControlChannel): { control: ControlChannel; answers: boolean[] } {
+  const answers: boolean[] = [];
+  return {
+    answers,
+    control: {
+      ...control,
+      goodbye: (reason) => control.goodbye(reason),
+      nudge: () => control.nudge(),
+      async ping(timeoutMs) {
+        const answered = await control.ping(timeoutMs);
+        answers.push(answered);
+        return answered;
+      },
+    },
+  };
+}
+
+/** A registry on a manual clock, and a session (not yet registered) whose client answers. */
+async function answeringSession() {
+  const clock = new ManualClock();
+  const registry = new SessionRegistry({ clock });
   const [server, client] = connectionPair();
-  const accepted = acceptControl(server, welcome);
+  const accepted = acceptControl(server, welcome, { clock });
+  const opened = await openControl(client, { clientVersion: "test", services: ["/"] }, { clock });
+  const result = await accepted;
+  assert(result.kind === "accepted");
+  return { clock, registry, server, control: result.control, clientControl: opened.control };
+}
+
+Deno.test("a busy session whose client stopped answering is aborted a probe interval plus a PING timeout later; a live one is not", async () => {
+  const clock = new ManualClock();
+  const r = new SessionRegistry({ clock });
+  const [server, client] = connectionPair();
+  const accepted = acceptControl(server, welcome, { clock });
   await mute(client, PROTOCOL_VERSION);
   const result = await accepted;
   assert(result.kind === "accepted" && result.control.canPing);
-  register(r, server, result.control);
+  const probed = counting(result.control);
+  register(r, server, probed.control);
   // A request in flight: a second stream open besides the control stream.
   await server.openStream();
-  const started = performance.now();
   assertEquals(r.route("app.test", "/").kind, "ok");
-  const info = await server.closed;
-  const ms = performance.now() - started;
+  const due = PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS;
+  const info = await drive(clock, server.closed, 2 * due);
+  assertEquals(clock.now(), due, "aborted when the PING sent a probe interval in timed out");
   assertMatch(info.reason, /liveness probe/);
-  assert(ms < PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS + 1000, `aborted after ${Math.round(ms)} ms`);
+  assertEquals(probed.answers, [false]);
   await Promise.resolve();
   assertEquals(r.route("app.test", "/").kind, "offline");
 
-  // The same with a client that answers: still up after more than a probe timeout.
-  const r2 = new SessionRegistry();
-  const [server2, client2] = connectionPair();
-  const accepted2 = acceptControl(server2, welcome);
-  const opened2 = await openControl(client2, { clientVersion: "test", services: ["/"] });
-  const result2 = await accepted2;
-  assert(result2.kind === "accepted");
-  register(r2, server2, result2.control);
-  await server2.openStream();
-  r2.route("app.test", "/");
-  await new Promise((res) => setTimeout(res, PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS + 500));
-  assertEquals(server2.isClosed, false);
-  assertEquals(r2.count("app.test"), 1);
-  await r2.closeDomain("app.test", "test over");
-  assertEquals(await opened2.control.peerGoodbye, "test over");
+  // The same with a client that answers: still up after ten probe rounds, every PING answered.
+  const live = await answeringSession();
+  const probed2 = counting(live.control);
+  register(live.registry, live.server, probed2.control);
+  await live.server.openStream();
+  live.registry.route("app.test", "/");
+  await driveFor(live.clock, 10 * due);
+  assertEquals(live.server.isClosed, false);
+  assertEquals(live.registry.count("app.test"), 1);
+  assert(probed2.answers.length >= 10, `${probed2.answers.length} probes in ${10 * due} ms`);
+  assert(probed2.answers.every((a) => a), `answers: ${probed2.answers}`);
+  await live.registry.closeDomain("app.test", "test over");
+  assertEquals(await live.clientControl.peerGoodbye, "test over");
 });
 
 Deno.test("clients older than protocol 3 are told to upgrade themselves; newer ones to upgrade the server", async () => {
@@ -125,36 +164,52 @@ Deno.test("clients older than protocol 3 are told to upgrade themselves; newer o
 });
 
 Deno.test("a client that said GOODBYE and left requests unanswered is aborted after the grace", async () => {
-  const r = new SessionRegistry();
-  const [server, client] = connectionPair();
-  const accepted = acceptControl(server, welcome);
-  const opened = await openControl(client, { clientVersion: "test", services: ["/"] });
-  const result = await accepted;
-  assert(result.kind === "accepted");
-  register(r, server, result.control);
+  const { clock, registry: r, server, control, clientControl } = await answeringSession();
+  register(r, server, control);
   await server.openStream();
   // What the acceptor does on the client's GOODBYE.
-  result.control.peerGoodbye.then(() => r.remove("s1"));
-  const started = performance.now();
-  await opened.control.goodbye("the client is shutting down");
-  assertEquals(await result.control.peerGoodbye, "the client is shutting down");
-  const info = await server.closed;
-  const ms = performance.now() - started;
+  control.peerGoodbye.then(() => r.remove("s1"));
+  await clientControl.goodbye("the client is shutting down");
+  assertEquals(await control.peerGoodbye, "the client is shutting down");
+  assertEquals(r.count("app.test"), 0);
+  const left = clock.now();
+  const info = await drive(clock, server.closed, 2 * LEAVE_GRACE_MS);
+  assertEquals(clock.now() - left, LEAVE_GRACE_MS, "aborted when the grace ran out");
   assertMatch(info.reason, /left with requests unanswered/);
-  assert(ms >= LEAVE_GRACE_MS - 100 && ms < LEAVE_GRACE_MS + 1000, `aborted after ${Math.round(ms)} ms`);
 
   // Without requests in flight nothing is left to reap: the session just goes.
-  const r2 = new SessionRegistry();
+  const idle = await answeringSession();
+  register(idle.registry, idle.server, idle.control);
+  await idle.clientControl.goodbye("bye");
+  await idle.control.peerGoodbye;
+  idle.registry.remove("s1");
+  await driveFor(idle.clock, 3 * LEAVE_GRACE_MS);
+  assertEquals(idle.server.isClosed, false);
+  idle.server.abort(0, "done");
+});
+
+Deno.test("the control handshake gives up after its timeout: no stream or no HELLO (server), no WELCOME (client)", async () => {
+  const clock = new ManualClock();
+  const failure = (p: Promise<unknown>) => p.then(() => "no failure", (e: Error) => e.message);
+  const timed = async (what: Promise<string>) => {
+    const started = clock.now();
+    const message = await drive(clock, what, 60_000);
+    return { message, ms: clock.now() - started };
+  };
+
+  const [silent] = connectionPair();
+  assertEquals(await timed(failure(acceptControl(silent, welcome, { clock, timeoutMs: 3000 }))), {
+    message: "no control stream within 3000 ms",
+    ms: 3000,
+  });
+
+  const [server, client] = connectionPair();
+  const accepting = failure(acceptControl(server, welcome, { clock }));
+  await client.openStream(); // and never a HELLO
+  assertEquals(await timed(accepting), { message: "no HELLO within 10000 ms", ms: 10_000 });
+
   const [server2, client2] = connectionPair();
-  const accepted2 = acceptControl(server2, welcome);
-  const opened2 = await openControl(client2, { clientVersion: "test", services: ["/"] });
-  const result2 = await accepted2;
-  assert(result2.kind === "accepted");
-  register(r2, server2, result2.control);
-  await opened2.control.goodbye("bye");
-  await result2.control.peerGoodbye;
-  r2.remove("s1");
-  await new Promise((res) => setTimeout(res, 100));
-  assertEquals(server2.isClosed, false);
-  server2.abort(0, "done");
+  server2.onStream(() => {}); // a server that never answers the HELLO
+  const opening = failure(openControl(client2, { clientVersion: "test", services: ["/"] }, { clock }));
+  assertEquals(await timed(opening), { message: "no WELCOME within 10000 ms", ms: 10_000 });
 });

@@ -16,6 +16,7 @@ import {
   ResetCode,
   type Welcome,
 } from "../protocol/mod.ts";
+import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
 import type { TransportConnection, TransportStream } from "../transport/types.ts";
 
 /** One end of an established control stream. */
@@ -52,6 +53,13 @@ export class HandshakeRejectedError extends Error {
   }
 }
 
+export interface ControlOptions {
+  /** Longest wait for the control stream, HELLO or WELCOME (default 10 s). */
+  timeoutMs?: number;
+  /** Times the handshake and the channel's PING deadlines (default: the real clock). */
+  clock?: Clock;
+}
+
 interface ChannelRoles {
   /** This end answers PING with PONG (both ends do since the client may probe its path). */
   answerPings: boolean;
@@ -59,7 +67,12 @@ interface ChannelRoles {
   peerAnswersPings: boolean;
 }
 
-function channel(stream: TransportStream, reader: MessageReader, roles: ChannelRoles): ControlChannel {
+function channel(
+  stream: TransportStream,
+  reader: MessageReader,
+  roles: ChannelRoles,
+  clock: Clock,
+): ControlChannel {
   const writer = stream.writable.getWriter();
   let sent = false;
   let seq = 0;
@@ -108,9 +121,9 @@ function channel(stream: TransportStream, reader: MessageReader, roles: ChannelR
       seq = (seq + 1) % 0x1_0000_0000;
       const n = seq;
       return new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => answer(false), timeoutMs);
+        const timer = clock.setTimeout(() => answer(false), timeoutMs);
         function answer(ok: boolean) {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           pongs.delete(n);
           resolve(ok);
         }
@@ -121,14 +134,16 @@ function channel(stream: TransportStream, reader: MessageReader, roles: ChannelR
   };
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+function withTimeout<T>(p: Promise<T>, ms: number, what: string, clock: Clock): Promise<T> {
+  let timer: TimerId | undefined;
   return Promise.race([
     p,
     new Promise<never>((_, reject) =>
-      timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)
+      timer = clock.setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)
     ),
-  ]).finally(() => clearTimeout(timer));
+  ]).finally(() => {
+    if (timer !== undefined) clock.clearTimeout(timer);
+  });
 }
 
 /**
@@ -140,8 +155,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export async function acceptControl(
   connection: TransportConnection,
   decide: (hello: Hello) => HelloVerdict | Promise<HelloVerdict>,
-  timeoutMs = 10_000,
+  options: ControlOptions = {},
 ): Promise<AcceptResult> {
+  const { timeoutMs = 10_000, clock = systemClock } = options;
   let first: TransportStream | undefined;
   const opened = new Promise<TransportStream>((resolve) => {
     connection.onStream((s) => {
@@ -153,11 +169,11 @@ export async function acceptControl(
       }
     });
   });
-  const stream = await withTimeout(opened, timeoutMs, "no control stream");
+  const stream = await withTimeout(opened, timeoutMs, "no control stream", clock);
   const reader = new MessageReader(stream.readable);
   let hello: Hello;
   try {
-    hello = await withTimeout(reader.expect("HELLO"), timeoutMs, "no HELLO");
+    hello = await withTimeout(reader.expect("HELLO"), timeoutMs, "no HELLO", clock);
   } catch (e) {
     stream.reset(ResetCode.PROTOCOL_ERROR);
     throw e;
@@ -194,7 +210,7 @@ export async function acceptControl(
   const control = channel(stream, reader, {
     answerPings: true,
     peerAnswersPings: hello.protocolVersion >= PING_PROTOCOL_VERSION,
-  });
+  }, clock);
   return { kind: "accepted", hello, welcome, control };
 }
 
@@ -205,20 +221,23 @@ export async function acceptControl(
 export async function openControl(
   connection: TransportConnection,
   hello: { clientVersion: string; services: string[] },
-  timeoutMs = 10_000,
+  options: ControlOptions = {},
 ): Promise<{ welcome: Welcome; control: ControlChannel }> {
+  const { timeoutMs = 10_000, clock = systemClock } = options;
   const stream = await connection.openStream();
   const writer = stream.writable.getWriter();
   await writer.write(encode({ type: "HELLO", protocolVersion: PROTOCOL_VERSION, ...hello }));
   writer.releaseLock();
   const reader = new MessageReader(stream.readable);
-  const answer = await withTimeout(reader.expect("WELCOME", "REJECT"), timeoutMs, "no WELCOME").catch((e) => {
-    stream.reset(ResetCode.CANCELLED);
-    throw e;
-  });
+  const answer = await withTimeout(reader.expect("WELCOME", "REJECT"), timeoutMs, "no WELCOME", clock).catch(
+    (e) => {
+      stream.reset(ResetCode.CANCELLED);
+      throw e;
+    },
+  );
   if (answer.type === "REJECT") throw new HandshakeRejectedError(answer.code, answer.message);
   return {
     welcome: answer,
-    control: channel(stream, reader, { answerPings: true, peerAnswersPings: false }),
+    control: channel(stream, reader, { answerPings: true, peerAnswersPings: false }, clock),
   };
 }

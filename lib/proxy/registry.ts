@@ -9,6 +9,7 @@
  * one unanswered for PROBE_TIMEOUT_MS (or 8 smoothed RTTs, if more) is aborted. Its requests then
  * fail as dropped (bodiless ones are retried on another session by the gateway) within seconds.
  */
+import { type Clock, systemClock } from "../log/clock.ts";
 import type { TransportConnection } from "../transport/types.ts";
 import type { ControlChannel } from "./control.ts";
 import { longestPrefix } from "./prefix.ts";
@@ -36,6 +37,11 @@ export type RouteResult =
   | { kind: "no_service" };
 
 export type SessionCountListener = (domain: string, count: number) => void;
+
+export interface RegistryOptions {
+  /** Times the liveness probes and the leave grace (default: the real clock; tests drive a manual one). */
+  clock?: Clock;
+}
 
 const normalize = (domain: string) => domain.toLowerCase().replace(/\.$/, "");
 
@@ -76,6 +82,12 @@ export class SessionRegistry {
   /** Sessions being probed because a newer session of their domain arrived; routed to last. */
   #suspect = new Set<string>();
   #ended = new WeakSet<TunnelSession>();
+  /** The clock of the liveness probes; the acceptor gives it to each session's control channel too. */
+  readonly clock: Clock;
+
+  constructor(options: RegistryOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   /** Registers a session; it is removed by itself when its connection closes. */
   add(session: TunnelSession): void {
@@ -119,12 +131,13 @@ export class SessionRegistry {
    */
   #reapIfLeft(session: TunnelSession): void {
     if (!session.control || this.#ended.has(session) || !busy(session)) return;
-    const timer = setTimeout(() => {
+    const clock = this.clock;
+    const timer = clock.setTimeout(() => {
       if (!this.#ended.has(session)) {
         session.connection.abort(0, "the client left with requests unanswered");
       }
     }, LEAVE_GRACE_MS);
-    const clear = () => clearTimeout(timer);
+    const clear = () => clock.clearTimeout(timer);
     session.connection.closed.then(clear, clear);
   }
 
@@ -173,14 +186,15 @@ export class SessionRegistry {
     const live = () => this.#byId.get(session.id) === session && !this.#dead.has(session.id);
     const gone = new AbortController();
     session.connection.closed.then(() => gone.abort(), () => gone.abort());
+    const clock = this.clock;
     const pause = () =>
       new Promise<void>((resolve) => {
         const done = () => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           gone.signal.removeEventListener("abort", done);
           resolve();
         };
-        const timer = setTimeout(done, PROBE_INTERVAL_MS);
+        const timer = clock.setTimeout(done, PROBE_INTERVAL_MS);
         gone.signal.addEventListener("abort", done);
       });
     (async () => {

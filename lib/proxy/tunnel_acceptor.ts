@@ -34,6 +34,8 @@ export async function acceptTunnel(session: DatagramSession, options: AcceptorOp
         options.isRegistered(domain)
           ? { accept: true, sessionId: session.id, domain, publicUrl: options.publicUrl(domain) }
           : { accept: false, code: "unknown_domain", message: `${domain} is not registered on this server` },
+      // The PING deadlines and the registry's probe pauses must run on the same clock.
+      { clock: options.registry.clock },
     );
     if (result.kind === "rejected") {
       log.warn({ code: result.code }, "tunnel rejected");

@@ -4,15 +4,18 @@
  *
  *   deno run -A tests/support/attack_measure.ts [dtls|halfopen|admin|hellos|files|lock|all]
  */
-import { ADMIN_KEY, startTestServer, type TestServer } from "./server.ts";
+import { ADMIN_KEY } from "./server.ts";
 import { startProcess } from "./process.ts";
 import { wireHandshake, type WireTarget } from "./dtls_wire.ts";
-import { pskFromApiKey } from "../../lib/dtls/psk.ts";
-import { ContentType, DTLS_1_0, HandshakeType } from "../../lib/dtls/constants.ts";
-import { encodeClientHello, encodeHandshakeMessage } from "../../lib/dtls/messages.ts";
-import { decodeRecords, encodeRecord } from "../../lib/dtls/record.ts";
-
-const DOMAIN = "app.example.com";
+import {
+  clientHelloDatagram,
+  countRecordReplies,
+  FLOOD_DOMAIN as DOMAIN,
+  startHalfOpenFlood,
+  startWrongKeyFlood,
+  withFloodServer,
+} from "./dtls_flood.ts";
+import { decodeRecords } from "../../lib/dtls/record.ts";
 const TICKS = 100; // USER_HZ on Linux
 
 function procStats(pid: number): { rssMb: number; cpuS: number } {
@@ -46,22 +49,6 @@ async function measured<T>(pid: number, fn: () => Promise<T>) {
   }
 }
 
-async function withServer(
-  fn: (s: TestServer, target: WireTarget, psk: Uint8Array, dir: string) => Promise<void>,
-) {
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-measure-" });
-  const server = await startTestServer({ dataDir: dir, env: { HOP_LOG_LEVEL: "info" } });
-  try {
-    const res = await server.admin("/domains", { method: "POST", body: JSON.stringify({ domain: DOMAIN }) });
-    const key = (await res.json()).client_api_key as string;
-    const [hostname, port] = String(server.ready.dtls).split(":");
-    await fn(server, { hostname, port: Number(port) }, pskFromApiKey(key), dir);
-  } finally {
-    await server.proc.stop("SIGKILL");
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-}
-
 async function legitimate(target: WireTarget, psk: Uint8Array, timeoutMs: number) {
   const t0 = performance.now();
   const r = await wireHandshake(target, {
@@ -75,29 +62,22 @@ async function legitimate(target: WireTarget, psk: Uint8Array, timeoutMs: number
 }
 
 async function dtlsFlood() {
-  await withServer(async (server, target, psk) => {
+  await withFloodServer(async ({ server, target, psk }) => {
     const pid = server.proc.child.pid;
-    const wrong = crypto.getRandomValues(new Uint8Array(32));
-    const out: string[] = [];
+    let out: string[] = [];
     let legit: unknown;
     const m = await measured(pid, async () => {
-      const until = Date.now() + 5000;
-      const loops = Array.from({ length: 8 }, async () => {
-        while (Date.now() < until) {
-          out.push(
-            await wireHandshake(target, {
-              bind: "127.0.0.9",
-              identity: DOMAIN,
-              psk: wrong,
-              timeoutMs: 300,
-              resendMs: 300,
-            }),
-          );
-        }
+      const flood = startWrongKeyFlood(target, {
+        bind: "127.0.0.9",
+        attackers: 8,
+        durationMs: 5000,
+        timeoutMs: 300,
+        resendMs: 300,
       });
+      out = flood.results;
       await new Promise((r) => setTimeout(r, 2500));
       legit = await legitimate(target, psk, 10_000);
-      await Promise.all(loops);
+      await flood.done;
     });
     // Recovery: how long until the attacking address itself gets a handshake through again.
     const t0 = performance.now();
@@ -133,40 +113,23 @@ async function dtlsFlood() {
 }
 
 async function halfOpen() {
-  await withServer(async (server, target, psk) => {
+  await withFloodServer(async ({ server, target, psk }) => {
     const pid = server.proc.child.pid;
-    const attacker = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("./half_open_flood.ts", import.meta.url).pathname,
-        target.hostname,
-        String(target.port),
-        DOMAIN,
-        "80",
-        "16",
-      ],
-      stdout: "piped",
-      stdin: "null",
-    }).spawn();
+    const flood = startHalfOpenFlood(target, 80, 16);
     try {
-      const reader = attacker.stdout.pipeThrough(new TextDecoderStream()).getReader();
       const m = await measured(pid, async () => {
-        const opened = JSON.parse(String((await reader.read()).value)).ready as number;
+        const opened = await flood.opened;
         return { opened, legit: await legitimate(target, psk, 40_000) };
       });
-      reader.releaseLock();
       console.log(JSON.stringify({ attack: "1280 half-open handshakes from 80 addresses, in waves", ...m }));
     } finally {
-      attacker.kill("SIGKILL");
-      await attacker.status;
-      await attacker.stdout.cancel().catch(() => {});
+      await flood.stop();
     }
   });
 }
 
 async function adminBrute() {
-  await withServer(async (server) => {
+  await withFloodServer(async ({ server }) => {
     const pid = server.proc.child.pid;
     const counts: Record<number, number> = {};
     const m = await measured(pid, async () => {
@@ -211,47 +174,12 @@ async function adminBrute() {
 }
 
 async function hellos() {
-  await withServer(async (_server, target) => {
-    const hello = {
-      clientVersion: 0xfefd,
-      random: new Uint8Array(32),
-      sessionId: new Uint8Array(0),
-      cookie: new Uint8Array(0),
-      cipherSuites: [0x00a8],
-      compressionMethods: Uint8Array.of(0),
-      extensions: [],
-    };
-    const fragment = encodeHandshakeMessage(HandshakeType.client_hello, 0, encodeClientHello(hello));
-    const rec = encodeRecord({
-      type: ContentType.handshake,
-      version: DTLS_1_0,
-      epoch: 0,
-      sequence: 0,
-      length: fragment.length,
-      fragment,
-    });
-    const n = Math.floor(60_000 / rec.length);
-    const datagram = new Uint8Array(n * rec.length);
-    for (let i = 0; i < n; i++) datagram.set(rec, i * rec.length);
-    const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    await sock.send(datagram, { transport: "udp", ...target });
-    let replies = 0;
-    const buf = new Uint8Array(65536);
-    const until = Date.now() + 1500;
-    while (Date.now() < until) {
-      let t: ReturnType<typeof setTimeout> | undefined;
-      const got = await Promise.race([
-        sock.receive(buf),
-        new Promise<null>((r) => (t = setTimeout(() => r(null), until - Date.now()))),
-      ]);
-      clearTimeout(t);
-      if (!got) break;
-      replies += decodeRecords(got[0]).length;
-    }
-    sock.close();
+  await withFloodServer(async ({ target }) => {
+    const datagram = clientHelloDatagram(Infinity, 60_000);
+    const replies = await countRecordReplies(target, datagram, 1500);
     console.log(
       JSON.stringify({
-        attack: `one datagram of ${n} ClientHellos (${datagram.length} B)`,
+        attack: `one datagram of ${decodeRecords(datagram).length} ClientHellos (${datagram.length} B)`,
         hello_verify_requests: replies,
       }),
     );
@@ -261,7 +189,7 @@ async function hellos() {
 async function files() {
   for (const umask of [0o022, 0o000]) {
     const previous = Deno.umask(umask);
-    await withServer(async (server, _t, psk, dir) => {
+    await withFloodServer(async ({ server, psk, dataDir: dir }) => {
       await server.proc.stop("SIGTERM");
       let total = 0, open = 0, holding = 0;
       const key = Array.from(psk, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -288,7 +216,7 @@ async function files() {
 }
 
 async function lock() {
-  await withServer(async (server, _t, _p, dir) => {
+  await withFloodServer(async ({ server, dataDir: dir }) => {
     const second = startProcess("server.ts", [], {
       HOP_SERVER_DOMAIN: "hop.test",
       HOP_ADMIN_API_KEY: ADMIN_KEY,
