@@ -14,6 +14,7 @@ import { loginUsage, runLogin } from "./lib/config/client_login.ts";
 import { VERSION } from "./lib/config/version.ts";
 import { createLogger } from "./lib/log/logger.ts";
 import { applyRecordCipher } from "./lib/dtls/aead.ts";
+import { setUdpReceiveBuffer, UDP_RECEIVE_BUFFER } from "./lib/dtls/udp_buffer.ts";
 import { CarrierTrustError, KeyRejectedError } from "./lib/proxy/tunnel_client.ts";
 import { runMultiTunnelClient } from "./lib/proxy/multi_client.ts";
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
   });
   try {
     applyRecordCipher(config.recordCipher, logger);
+    setUdpReceiveBuffer(UDP_RECEIVE_BUFFER);
   } catch (e) {
     console.error(`hopgate-client: ${(e as Error).message}`);
     Deno.exit(1);

@@ -10,6 +10,7 @@ import { VERSION } from "./lib/config/version.ts";
 import { captureConsole, createLogger, type Logger } from "./lib/log/logger.ts";
 import { DatabaseError } from "./db/open.ts";
 import { applyRecordCipher } from "./lib/dtls/aead.ts";
+import { setUdpReceiveBuffer, UDP_RECEIVE_BUFFER } from "./lib/dtls/udp_buffer.ts";
 import { SessionRegistry } from "./lib/proxy/registry.ts";
 import { openStorage } from "./lib/server/database.ts";
 import { openCertificates } from "./lib/server/certificates.ts";
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
   let server: RunningServer;
   try {
     applyRecordCipher(config.recordCipher, logger);
+    setUdpReceiveBuffer(UDP_RECEIVE_BUFFER);
     server = await startServer(config, logger);
   } catch (e) {
     const message = e instanceof DatabaseError ? e.message : `start-up failed: ${(e as Error).message}`;

@@ -4,6 +4,7 @@
  * buffer, and sends that never throw (UDP promises nothing anyway). Under Deno it receives ≈ 2.5×
  * more datagrams a second than node:dgram (ARCHITECTURE.md).
  */
+import { enlargeReceiveBuffer } from "./udp_buffer.ts";
 
 export interface ClientUdpOptions {
   family: "udp4" | "udp6";
@@ -49,7 +50,9 @@ export class ClientUdp {
 
   static #listen(o: ClientUdpOptions): Deno.DatagramConn {
     const hostname = o.family === "udp6" ? "::" : "0.0.0.0";
-    return Deno.listenDatagram({ transport: "udp", hostname, port: o.localPort });
+    const conn = Deno.listenDatagram({ transport: "udp", hostname, port: o.localPort });
+    enlargeReceiveBuffer((conn.addr as Deno.NetAddr).port);
+    return conn;
   }
 
   get localPort(): number {

@@ -8,6 +8,7 @@ import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
 import { type Logger, silentLogger } from "../log/logger.ts";
 import { bytesEqual } from "./bytes.ts";
 import type { AeadSuite } from "./cipher.ts";
+import { enlargeReceiveBuffer } from "./udp_buffer.ts";
 import { AlertDescription, ContentType, HandshakeType } from "./constants.ts";
 import { CookieJar } from "./cookie.ts";
 import { ServerHandshake } from "./handshake.ts";
@@ -82,6 +83,10 @@ type Peer =
 /** Starts a DTLS server; port 0 picks a free port (see `addr`). */
 export function startDtlsServer(options: DtlsServerOptions): Promise<DtlsServer> {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: options.hostname, port: options.port });
+  const receiveBuffer = enlargeReceiveBuffer((conn.addr as Deno.NetAddr).port);
+  if (receiveBuffer !== undefined) {
+    options.logger?.info({ component: "dtls", receive_buffer: receiveBuffer }, "UDP receive buffer enlarged");
+  }
   return Promise.resolve(new Server(conn, options));
 }
 
