@@ -3,7 +3,7 @@
  * client_records.ts, client_udp.ts): data intact both ways, replays and forgeries dropped,
  * close_notify from the server, and proof that no record goes through the library any more.
  */
-import { assert, assertEquals, assertThrows } from "./support/dtls_assert.ts";
+import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { dtls } from "node-dtls-client";
 import { connectDtls } from "../lib/dtls/client.ts";
 import { readEstablished } from "../lib/dtls/client_takeover.ts";

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "./support/dtls_assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./support/assert.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import { DtlsAuthError, DtlsTimeoutError } from "../lib/dtls/errors.ts";
 import { type DatagramSession, DatagramTooLargeError, SessionClosedError } from "../lib/dtls/session.ts";

@@ -1,5 +1,5 @@
 /** The server's handshake state machine in memory, in simulated time: no sockets, no sleeping. */
-import { assert, assertEquals } from "./support/dtls_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { ManualClock } from "./support/manual_clock.ts";
 import { silentLogger } from "../lib/log/logger.ts";
 import { SUITES } from "../lib/dtls/cipher.ts";

@@ -1,5 +1,5 @@
 /** Hostile input against a live server: garbage must cost nothing, keep state bounded, and hurt no one else. */
-import { assert, assertEquals } from "./support/dtls_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
 import { encodeRecord, writeUint48 } from "../lib/dtls/record.ts";

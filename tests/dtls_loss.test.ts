@@ -1,5 +1,5 @@
 /** Loss during the handshake: the server's flight retransmission and the client adapter's retries. */
-import { assert, assertEquals } from "./support/dtls_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
 import { IDENTITY, PSK, sleep, startEchoServer, waitFor } from "./support/dtls_peer.ts";

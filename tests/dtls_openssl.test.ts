@@ -2,7 +2,7 @@
  * OpenSSL as an independent peer: s_client against our server, our client adapter against
  * s_server. OpenSSL runs under `timeout 20` because it does not always exit when its input closes.
  */
-import { assert, assertEquals } from "./support/dtls_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
 import {

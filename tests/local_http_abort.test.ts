@@ -3,7 +3,7 @@
  * re-sends a request whose reused socket closes, so a careless abort either leaves the origin working
  * for nobody or makes it work twice.
  */
-import assert from "node:assert/strict";
+import { assertEquals } from "./support/assert.ts";
 import { closeLocalConnections, sendLocal } from "../lib/proxy/local_http.ts";
 import type { ByteSink } from "../lib/protocol/body.ts";
 
@@ -41,12 +41,12 @@ Deno.test("aborting a request on a reused keep-alive connection aborts it at the
     await new Promise((r) => setTimeout(r, 100));
     const hang = await send("/hang");
     for (let i = 0; i < 100 && pending === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(pending, 1);
+    assertEquals(pending, 1);
     hang.abort();
     for (let i = 0; i < 100 && pending > 0; i++) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 200));
-    assert.equal(pending, 0, "the origin's request was aborted");
-    assert.equal(hangs, 1, "and not sent again");
+    assertEquals(pending, 0, "the origin's request was aborted");
+    assertEquals(hangs, 1, "and not sent again");
   } finally {
     closeLocalConnections();
   }

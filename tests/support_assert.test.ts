@@ -69,7 +69,10 @@ Deno.test("assertEquals: each kind of difference fails and names where", () => {
   assertMatch(failure(() => assertEquals({} as object, { b: 1 })), /missing b/);
   assertMatch(failure(() => assertEquals(0, -0)), /expected -0, got 0/);
   assertMatch(failure(() => assertEquals(new Date(1), new Date(2))), /expected/);
-  assertMatch(failure(() => assertEquals(new Headers() as unknown, {})), /expected a value of class Object, got Headers/);
+  assertMatch(
+    failure(() => assertEquals(new Headers() as unknown, {})),
+    /expected a value of class Object, got Headers/,
+  );
   assertMatch(failure(() => assertEquals(new Error("x"), new Error("y"))), /expected Error: y, got Error: x/);
   assertMatch(
     failure(() => assertEquals("a", "b", "the label")),

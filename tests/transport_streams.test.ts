@@ -5,7 +5,7 @@ import { ConnectionClosedError, StreamResetError } from "../lib/transport/errors
 import { decodePacket } from "../lib/transport/packet.ts";
 import type { Stream } from "../lib/transport/stream.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
-import { assert, assertEquals, assertRejects } from "./support/transport_assert.ts";
+import { assert, assertEquals, assertRejects } from "./support/assert.ts";
 import { connectedPair, drive, driveFor, macrotask, readData, writeData } from "./support/transport_sim.ts";
 
 function collectStreams(conn: { onStream(h: (s: TransportStream) => void): void }): TransportStream[] {
@@ -214,7 +214,7 @@ Deno.test("abort errors every open stream on both sides with the reason", async 
     assert(e instanceof ConnectionClosedError);
     assertEquals(e.info.reason, "shutting down");
   }
-  await assertRejects(client.openStream(), ConnectionClosedError);
+  await assertRejects(() => client.openStream(), ConnectionClosedError);
 });
 
 Deno.test("when the session closes the connection closes with session_closed", async () => {
