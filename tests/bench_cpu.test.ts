@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { cpuMeter, parseProcStat, processTree } from "../scripts/bench/cpu.ts";
+import { sleep } from "./support/wait.ts";
 
 Deno.test("parseProcStat reads ppid, utime and stime after a command name with spaces and parentheses", () => {
   const line = "4242 (we (ird) name) S 17 4242 4242 0 -1 4194560 120 0 0 0 731 295 0 0 20 0 3 0 99 0 0";
@@ -27,7 +28,7 @@ Deno.test("processTree finds a grandchild; cpuMeter charges a busy one's CPU to 
     let tree: number[] = [];
     for (let i = 0; i < 50 && tree.length < 2; i++) {
       tree = processTree(busy.pid);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     assertEquals(tree[0], busy.pid);
     assert(tree.length === 2, `expected the shell and its child, got ${tree}`);
@@ -36,7 +37,7 @@ Deno.test("processTree finds a grandchild; cpuMeter charges a busy one's CPU to 
     let use = meter(1000);
     const deadline = performance.now() + 15_000;
     while (use.busy.cpuSeconds < 0.1 && performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       use = meter(1000);
     }
     assert(use.busy.cpuSeconds >= 0.1, `busy group used ${use.busy.cpuSeconds} s in 15 s`);

@@ -3,6 +3,7 @@ import { assert, assertEquals } from "./support/assert.ts";
 import { ManualClock } from "./support/manual_clock.ts";
 import { startDeadline, TICK_MS } from "../lib/proxy/deadline.ts";
 import { TunnelAbortedError, TunnelTimeoutError } from "../lib/proxy/errors.ts";
+import { sleep } from "./support/wait.ts";
 
 const never = new Promise<never>(() => {});
 
@@ -18,7 +19,7 @@ function outcome(
   return box;
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 0));
+const settle = () => sleep(0);
 
 Deno.test("a deadline fires between ms and ms + one tick, not before; touch restarts it", async () => {
   const clock = new ManualClock();
@@ -71,6 +72,6 @@ Deno.test("abort rejects at once with TunnelAbortedError; a cleared deadline nev
   const rb = outcome(b.race(new Promise((r) => setTimeout(() => r("answer"), 1))));
   b.clear();
   clock.advance(5000);
-  await new Promise((r) => setTimeout(r, 10));
+  await sleep(10);
   assertEquals(rb.value, "answer");
 });

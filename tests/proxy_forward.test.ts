@@ -5,9 +5,10 @@
  */
 import { assert, assertEquals, assertMatch, assertNotEquals, assertRejects } from "./support/assert.ts";
 import { createHash } from "node:crypto";
-import { PUBLIC_HOST, startHarness, within } from "./support/proxy_harness.ts";
+import { PUBLIC_HOST, startHarness } from "./support/proxy_harness.ts";
 import { connectPlain, rawExchange } from "./support/raw_http.ts";
 import { freePort } from "./support/ports.ts";
+import { eventually, sleep, within } from "./support/wait.ts";
 
 type Handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>;
 
@@ -43,7 +44,7 @@ function chunked(data: Uint8Array, chunk: number, delayMs = 0): ReadableStream<U
   let off = 0;
   return new ReadableStream({
     async pull(c) {
-      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      if (delayMs) await sleep(delayMs);
       if (off >= data.length) return c.close();
       c.enqueue(data.slice(off, off + chunk));
       off += chunk;
@@ -65,13 +66,7 @@ Deno.test("GET reaches the local origin with path and query, and its answer come
   assertEquals(res.headers.get("x-origin"), "yes");
   assert(res.headers.get("x-request-id"));
   assertEquals(await res.text(), "GET /a/b?x=1&y=%20z");
-  await within(
-    (async () => {
-      while (t.infos.length === 0) await new Promise((r) => setTimeout(r, 5));
-    })(),
-    2000,
-    "the client's request record",
-  );
+  await eventually(() => t.infos.length > 0, "the client's request record", 2000, 5);
   assertEquals(t.infos.at(-1)?.status, 201);
   assertEquals(t.infos.at(-1)?.path, "/a/b");
 });
@@ -223,7 +218,7 @@ Deno.test("the client connection dying before the head answers 502 tunnel_droppe
   await using o = origin(never);
   await using t = await startHarness(targetOf(o));
   const pending = t.fetch("/hang", { method: "POST", body: "x", headers: { accept: "application/json" } });
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   t.client.abort(0, "client killed");
   const res = await within(pending, 5000, "the 502");
   assertEquals(res.status, 502);
@@ -246,7 +241,7 @@ Deno.test("an origin failing mid-body makes the browser's body fail, not end sho
       new ReadableStream({
         async start(c) {
           c.enqueue(new Uint8Array(1000));
-          await new Promise((r) => setTimeout(r, 50));
+          await sleep(50);
           c.error(new Error("origin broke"));
         },
       }),
@@ -266,7 +261,7 @@ Deno.test("the browser going away mid-body aborts the origin's request", async (
     return new Response(
       new ReadableStream({
         async pull(c) {
-          await new Promise((r) => setTimeout(r, 5));
+          await sleep(5);
           c.enqueue(new Uint8Array(16 * 1024));
         },
       }),
@@ -338,7 +333,7 @@ Deno.test("requests in progress per client address and domain are capped: the ne
   });
   await using t = await startHarness(targetOf(o), { gateway: { maxRequestsPerPeer: 3 } });
   const waiting = [1, 2, 3].map(() => t.fetch("/hold"));
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   const over = await t.fetch("/hold");
   assertEquals(over.status, 429);
   assertEquals(over.headers.get("retry-after"), "1");

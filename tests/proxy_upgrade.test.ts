@@ -8,6 +8,7 @@ import WebSocket from "ws";
 import { startHarness } from "./support/proxy_harness.ts";
 import { connectPlain, rawExchange } from "./support/raw_http.ts";
 import { freePort } from "./support/ports.ts";
+import { eventually } from "./support/wait.ts";
 
 function once<T>(ws: WebSocket, type: string): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -47,7 +48,7 @@ async function websocketRoundTrip(lossRate: number) {
   assertEquals(await originClose, { code: 4001, reason: "bye now" });
   await closed;
   assertEquals(forwardedFor, "127.0.0.1");
-  for (let i = 0; i < 100 && t.infos.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await eventually(() => t.infos.length > 0, "the upgrade's request record", 1000, 10);
   assertEquals(t.infos.at(-1)?.upgrade, true);
   assertEquals(t.infos.at(-1)?.status, 101);
 }

@@ -7,6 +7,7 @@ import type { Stream } from "../lib/transport/stream.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
 import { assert, assertEquals, assertRejects } from "./support/assert.ts";
 import { connectedPair, drive, driveFor, macrotask, readData, writeData } from "./support/transport_sim.ts";
+import { sleep } from "./support/wait.ts";
 
 function collectStreams(conn: { onStream(h: (s: TransportStream) => void): void }): TransportStream[] {
   const list: TransportStream[] = [];
@@ -22,7 +23,7 @@ Deno.test("a reset stream does not disturb the others", async () => {
     const hashes = streams.map((s, i) => writeData(s, 4 * 1024 * 1024, 10 + i).catch((e) => e));
     while (incoming.length < 3) await macrotask();
     const reads = incoming.map((s) => readData(s).catch((e) => e));
-    await new Promise((r) => setTimeout(r, 0));
+    await sleep(0);
     streams[1].reset(42);
     return { hashes: await Promise.all(hashes), reads: await Promise.all(reads) };
   })();
