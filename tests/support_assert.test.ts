@@ -107,7 +107,7 @@ Deno.test("assertThrows: checks the error's class or a predicate, returns the er
         throw new Coded("other");
       }, (e) => e instanceof Coded && e.code === "truncated")
     ),
-    /threw an unexpected error: Error: code other/,
+    /threw an unexpected error: Error \(code "other"\): code other/,
   );
   assertMatch(
     failure(() =>

@@ -217,6 +217,13 @@ function isErrorClass(check: unknown): check is new (...args: never[]) => Error 
   return typeof check === "function" && (check === Error || check.prototype instanceof Error);
 }
 
+/** An error as a failure shows it: name, code when it has one, message. */
+function describeError(e: unknown): string {
+  if (!(e instanceof Error)) return show(e);
+  const code = (e as { code?: unknown }).code;
+  return `${e.name}${code === undefined ? "" : ` (code ${show(code)})`}: ${e.message}`;
+}
+
 function checkError(
   e: unknown,
   check: ErrorCheck<unknown> | undefined,
@@ -226,12 +233,10 @@ function checkError(
   if (check === undefined) return;
   if (isErrorClass(check)) {
     if (e instanceof check) return;
-    const got = e instanceof Error ? `${e.name}: ${e.message}` : show(e);
-    throw new AssertionError(message ?? `${verb} ${got}, expected a ${check.name}`);
+    throw new AssertionError(message ?? `${verb} ${describeError(e)}, expected a ${check.name}`);
   }
   if (!(check as (e: unknown) => boolean)(e)) {
-    const got = e instanceof Error ? `${e.name}: ${e.message}` : show(e);
-    throw new AssertionError(message ?? `${verb} an unexpected error: ${got}`);
+    throw new AssertionError(message ?? `${verb} an unexpected error: ${describeError(e)}`);
   }
 }
 
