@@ -122,6 +122,19 @@ Deno.test("UTF-8 string fields: ASCII, non-ASCII, short and long cross unchanged
   assertThrows(() => decode(frame), codeIs("invalid_utf8"));
 });
 
+Deno.test("a header value with code units above 0xff (decoded as UTF-8 by a caller) crosses as its UTF-8 bytes", () => {
+  const m = decode(
+    encode({ type: "RESPONSE_HEAD", status: 200, statusText: "OK", headers: [["X-Name", "a\u00e9\ud55c"]] }),
+  );
+  const utf8 = new TextEncoder().encode("a\u00e9\ud55c");
+  assertEquals(m, {
+    type: "RESPONSE_HEAD",
+    status: 200,
+    statusText: "OK",
+    headers: [["X-Name", String.fromCharCode(...utf8)]],
+  });
+});
+
 Deno.test("fuzz: random bytes only ever throw ProtocolError", () => {
   const rand = rng(42);
   for (let i = 0; i < 20000; i++) {

@@ -30,14 +30,20 @@ Deno.test("prefixes match at segment boundaries", () => {
   assertEquals(prefixCovers("/api/", "/api/v1"), true);
 });
 
-Deno.test("pick rotates round-robin among a domain's sessions", () => {
+/** The id of the session route() picks for "/" (round robin), or the result kind when none. */
+function pick(r: SessionRegistry, domain: string): string {
+  const x = r.route(domain, "/");
+  return x.kind === "ok" ? x.session.id : x.kind;
+}
+
+Deno.test("route rotates round-robin among a domain's sessions", () => {
   const r = new SessionRegistry();
   r.add(session("a", "demo.example.com"));
   r.add(session("b", "demo.example.com"));
   r.add(session("c", "other.example.com"));
-  const picks = [1, 2, 3, 4].map(() => r.pick("Demo.Example.com")?.id);
+  const picks = [1, 2, 3, 4].map(() => pick(r, "Demo.Example.com"));
   assertEquals(picks, ["a", "b", "a", "b"]);
-  assertEquals(r.pick("nobody.example.com"), undefined);
+  assertEquals(pick(r, "nobody.example.com"), "offline");
   assertEquals(r.list("demo.example.com").map((s) => s.id), ["a", "b"]);
 });
 
@@ -51,7 +57,7 @@ Deno.test("a session whose connection closes is skipped and removed, with count 
   a.connection.abort(0, "gone");
   await a.connection.closed;
   await Promise.resolve();
-  assertEquals([1, 2, 3].map(() => r.pick("demo.example.com")?.id), ["b", "b", "b"]);
+  assertEquals([1, 2, 3].map(() => pick(r, "demo.example.com")), ["b", "b", "b"]);
   assertEquals(events, [["demo.example.com", 1], ["demo.example.com", 2], ["demo.example.com", 1]]);
 });
 

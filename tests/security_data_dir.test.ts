@@ -11,6 +11,7 @@ import { runToEnd, startProcess } from "./support/process.ts";
 import { wireHandshake } from "./support/dtls_wire.ts";
 import { pskFromApiKey } from "../lib/dtls/psk.ts";
 import { migrations } from "../db/migrations.ts";
+import { extractTarGz } from "../db/tar.ts";
 import { startPostgres } from "../scripts/postgres.ts";
 
 const DOMAIN = "app.example.com";
@@ -117,6 +118,11 @@ Deno.test("plain-text keys written by an older version are sealed at start-up an
   )
     .join("");
   try {
+    // Unpacked from the seed the server itself starts from (PGlite's own initdb takes seconds).
+    await extractTarGz(
+      (await Deno.open(new URL("../db/pglite_seed.tar.gz", import.meta.url))).readable,
+      `${dataDir}/pglite`,
+    );
     const db = await PGlite.create(`${dataDir}/pglite`);
     await db.exec(
       "create table hopgate_migrations (tag text primary key, applied_at timestamptz not null default now())",

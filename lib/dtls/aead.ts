@@ -48,6 +48,11 @@ let loadFailure: string | undefined;
 
 function loadLibcrypto(): LibCrypto | undefined {
   if (libcrypto || loadFailure) return libcrypto;
+  // Asked, not requested: a run without FFI permission falls back instead of prompting on a terminal.
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    loadFailure = "FFI is not permitted (run with --allow-ffi or -A)";
+    return undefined;
+  }
   const reasons: string[] = [];
   for (const name of LIBRARY_NAMES) {
     try {

@@ -66,14 +66,20 @@ export class ByteWriter {
    */
   byteString(s: string): this {
     const n = s.length;
-    for (let i = 0; i < n; i++) {
-      if (s.charCodeAt(i) > 0xff) return this.string(s);
-    }
+    const start = this.#len;
     this.varint(n);
     this.#reserve(n);
     const buf = this.#buf;
     let at = this.#len;
-    for (let i = 0; i < n; i++) buf[at++] = s.charCodeAt(i);
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0xff) {
+        // Not a byte string after all: written again, as UTF-8.
+        this.#len = start;
+        return this.string(s);
+      }
+      buf[at++] = c;
+    }
     this.#len = at;
     return this;
   }

@@ -71,7 +71,7 @@ function rttMs(session: TunnelSession): number {
   }
 }
 
-/** Domain → live sessions, with round-robin picking and a listener for count changes. */
+/** Domain → live sessions, routed round-robin by path, and a listener for count changes. */
 export class SessionRegistry {
   #byDomain = new Map<string, TunnelSession[]>();
   #byId = new Map<string, TunnelSession>();
@@ -156,11 +156,6 @@ export class SessionRegistry {
   /** Number of live sessions of a domain (all domains when omitted). */
   count(domain?: string): number {
     return this.list(domain).length;
-  }
-
-  /** The next live session of a domain, round-robin. */
-  pick(domain: string): TunnelSession | undefined {
-    return this.#rotate(normalize(domain), () => true);
   }
 
   /** The next live session of a domain whose announced services cover `path`. */
