@@ -10,6 +10,7 @@ import { ADMIN_KEY, SERVER_DOMAIN, startTestServer, type TestServer } from "./su
 import { type ResolverProxy, startResolverProxy } from "./support/resolver_proxy.ts";
 import type { LogLine } from "./support/process.ts";
 import * as x509 from "@peculiar/x509";
+import { sleep } from "./support/wait.ts";
 
 const portOf = (hostPort: unknown) => Number(String(hostPort).split(":").pop());
 
@@ -259,7 +260,7 @@ Deno.test("acme: a restart serves the stored certificates without placing new or
 
     const b = await start();
     // Give the scheduler time to act on anything it found missing or due.
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     const orders = b.server.proc.lines.filter((l) =>
       l.msg === "acme order created" || l.msg === "acme account ready"
     );

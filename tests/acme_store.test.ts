@@ -13,6 +13,7 @@ import { silentLogger } from "../lib/log/logger.ts";
 import { type AcmeIssuer, certificateFacts } from "../lib/tls/acme_issuer.ts";
 import { openAcmeStore } from "../lib/tls/acme_store.ts";
 import { issueHostCertificate, loadOrCreateCa } from "../lib/tls/self_signed.ts";
+import { eventually } from "./support/wait.ts";
 
 async function withDatabase(
   fn: (db: Awaited<ReturnType<typeof openDatabase>>, dir: string) => Promise<void>,
@@ -39,15 +40,6 @@ async function stubIssuer(dir: string) {
     },
   };
   return { issuer, orders };
-}
-
-/** Waits (in real time: database and key generation are real) until `check` holds. */
-async function until(check: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 Deno.test("acme store: an order lease is held by one server until released or expired", async () => {
@@ -110,7 +102,7 @@ Deno.test("acme store: two servers on one database order each host once and serv
     // each server reads the other's certificates every 10 min) until both servers hold both
     // certificates: a second per poll, or straight to the next timer when none is due sooner.
     const issued = (h: string) => a.state(h)?.issued && b.state(h)?.issued;
-    await until(() => {
+    await eventually(() => {
       clock.advance(Math.max(1000, (clock.nextTimerAt() ?? 0) - clock.now()));
       return Boolean(issued("hop.test") && issued("app.test"));
     }, "both certificates on both servers");
@@ -141,11 +133,11 @@ Deno.test("acme store: a pending host gets the server's certificate; a removed o
     const placeholder = await store.contextFor("hop.test");
     assert(await store.contextFor("app.test") === placeholder, "nothing issued yet");
     store.start(served);
-    await until(() => Boolean(store.state("hop.test")?.issued), "hop.test issued");
+    await eventually(() => Boolean(store.state("hop.test")?.issued), "hop.test issued");
     const own = await store.contextFor("hop.test");
     assert(own !== placeholder);
     assert(await store.contextFor("app.test") === own, "app.test waits for its own");
-    await until(() => {
+    await eventually(() => {
       clock.advance(1000);
       return Boolean(store.state("app.test")?.issued);
     }, "app.test issued");

@@ -1,15 +1,19 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { cpuMeter, parseProcStat, processTree } from "../scripts/bench/cpu.ts";
+import { sleep } from "./support/wait.ts";
 
 Deno.test("parseProcStat reads ppid, utime and stime after a command name with spaces and parentheses", () => {
   const line = "4242 (we (ird) name) S 17 4242 4242 0 -1 4194560 120 0 0 0 731 295 0 0 20 0 3 0 99 0 0";
   const s = parseProcStat(line);
-  assert.deepEqual(s, { pid: 4242, comm: "we (ird) name", state: "S", ppid: 17, utime: 731, stime: 295 });
+  assertEquals(s, { pid: 4242, comm: "we (ird) name", state: "S", ppid: 17, utime: 731, stime: 295 });
 });
 
 Deno.test("parseProcStat names the problem when the line is not a stat line", () => {
-  assert.throws(() => parseProcStat("no parentheses here"), /not a \/proc\/PID\/stat line/);
-  assert.throws(() => parseProcStat("1 (x) S 0 1"), /field 14 missing/);
+  assertThrows(
+    () => parseProcStat("no parentheses here"),
+    (e) => /not a \/proc\/PID\/stat line/.test(String(e)),
+  );
+  assertThrows(() => parseProcStat("1 (x) S 0 1"), (e) => /field 14 missing/.test(String(e)));
 });
 
 Deno.test("processTree finds a grandchild; cpuMeter charges a busy one's CPU to its group, not an idle one's", async () => {
@@ -24,22 +28,22 @@ Deno.test("processTree finds a grandchild; cpuMeter charges a busy one's CPU to 
     let tree: number[] = [];
     for (let i = 0; i < 50 && tree.length < 2; i++) {
       tree = processTree(busy.pid);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
-    assert.equal(tree[0], busy.pid);
-    assert.ok(tree.length === 2, `expected the shell and its child, got ${tree}`);
+    assertEquals(tree[0], busy.pid);
+    assert(tree.length === 2, `expected the shell and its child, got ${tree}`);
     const meter = await cpuMeter({ busy: tree, idle: [idle.pid] });
     // Poll rather than sleep a fixed time: on a busy machine the loop gets only a share of a core.
     let use = meter(1000);
     const deadline = performance.now() + 15_000;
     while (use.busy.cpuSeconds < 0.1 && performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       use = meter(1000);
     }
-    assert.ok(use.busy.cpuSeconds >= 0.1, `busy group used ${use.busy.cpuSeconds} s in 15 s`);
-    assert.ok(use.idle.cpuSeconds <= 0.02, `idle group used ${use.idle.cpuSeconds} s`);
-    assert.equal(use.busy.usPerRequest, use.busy.cpuSeconds * 1000);
-    assert.deepEqual(use.idle.processes, { [String(idle.pid)]: "sleep" });
+    assert(use.busy.cpuSeconds >= 0.1, `busy group used ${use.busy.cpuSeconds} s in 15 s`);
+    assert(use.idle.cpuSeconds <= 0.02, `idle group used ${use.idle.cpuSeconds} s`);
+    assertEquals(use.busy.usPerRequest, use.busy.cpuSeconds * 1000);
+    assertEquals(use.idle.processes, { [String(idle.pid)]: "sleep" });
   } finally {
     for (const pid of processTree(busy.pid).reverse()) {
       try {

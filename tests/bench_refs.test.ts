@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import type { CpuUse } from "../scripts/bench/cpu.ts";
 import { processTree, procStat } from "../scripts/bench/cpu.ts";
 import type { SmallResult, TransferResult } from "../scripts/bench/measure.ts";
@@ -64,18 +64,18 @@ function results(): Results {
 Deno.test("the reference section gives HopGate ÷ Deno proxy and ÷ ssh -R, and judges the issue's targets", () => {
   const r = results();
   const report = buildReport(r);
-  assert.equal(r.ratios!["ref.hopHttp_vs_denoProxy.rps"], 0.6);
-  assert.equal(r.ratios!["ref.hopHttp_vs_sshR.rps"], 0.75);
-  assert.equal(r.ratios!["ref.hopHttp_vs_sshR.download"], 0.6);
-  assert.equal(r.ratios!["ref.hopHttp_vs_denoProxy.cpu"], 250 / 80);
+  assertEquals(r.ratios!["ref.hopHttp_vs_denoProxy.rps"], 0.6);
+  assertEquals(r.ratios!["ref.hopHttp_vs_sshR.rps"], 0.75);
+  assertEquals(r.ratios!["ref.hopHttp_vs_sshR.download"], 0.6);
+  assertEquals(r.ratios!["ref.hopHttp_vs_denoProxy.cpu"], 250 / 80);
   const met = (prefix: string) => r.targets!.find((t) => t.target.startsWith(prefix))?.met;
-  assert.equal(met("HopGate HTTP ≥ 0.55× the one-hop Deno proxy"), true);
-  assert.equal(met("HopGate HTTP p99 ≤ 10 ms"), false);
-  assert.equal(met("HopGate HTTP big download ≥ 100 MB/s"), true);
-  assert.match(report, /HopGate HTTP ÷ Deno proxy: 0\.60× req\/s \[≥ 0\.55×: met\]/);
-  assert.match(report, /one-hop Deno proxy\s+10,000 .* proxy 80 .* 80\s+20\n/);
-  assert.match(report, /ssh -R \(OpenSSH\)\s+8,000 .* sshd 15\s+ssh 17\s+32\s+20\n/);
-  assert.match(report, /HopGate HTTP \(TLS off\)\s+6,000 .* server 150\s+client 100\s+250\s+20\n/);
+  assertEquals(met("HopGate HTTP ≥ 0.55× the one-hop Deno proxy"), true);
+  assertEquals(met("HopGate HTTP p99 ≤ 10 ms"), false);
+  assertEquals(met("HopGate HTTP big download ≥ 100 MB/s"), true);
+  assertMatch(report, /HopGate HTTP ÷ Deno proxy: 0\.60× req\/s \[≥ 0\.55×: met\]/);
+  assertMatch(report, /one-hop Deno proxy\s+10,000 .* proxy 80 .* 80\s+20\n/);
+  assertMatch(report, /ssh -R \(OpenSSH\)\s+8,000 .* sshd 15\s+ssh 17\s+32\s+20\n/);
+  assertMatch(report, /HopGate HTTP \(TLS off\)\s+6,000 .* server 150\s+client 100\s+250\s+20\n/);
 });
 
 Deno.test("without HopGate's figures (--only=refs) the targets are n/a, not missed", () => {
@@ -84,8 +84,8 @@ Deno.test("without HopGate's figures (--only=refs) the targets are n/a, not miss
   delete r.transfer.hopHttp;
   r.only = "refs";
   const report = buildReport(r);
-  assert.ok(r.targets!.filter((t) => t.target.includes("HopGate HTTP")).every((t) => t.met === null));
-  assert.match(report, /HopGate HTTP \(TLS off\)\s+not run \(--only=refs\)/);
+  assert(r.targets!.filter((t) => t.target.includes("HopGate HTTP")).every((t) => t.met === null));
+  assertMatch(report, /HopGate HTTP \(TLS off\)\s+not run \(--only=refs\)/);
 });
 
 Deno.test({
@@ -102,16 +102,16 @@ Deno.test({
       const pids = [...t.sshdPids, t.client.pid];
       let body = "";
       try {
-        assert.ok(t.sshdPids.length >= 2, `sshd and its connection's process, got ${t.sshdPids}`);
+        assert(t.sshdPids.length >= 2, `sshd and its connection's process, got ${t.sshdPids}`);
         body = (await run(["curl", "-sS", "--max-time", "5", `http://127.0.0.1:${t.port}/small`])).stdout;
       } finally {
         await stopSshTunnel(t);
       }
-      assert.equal(body, "origin says hi");
+      assertEquals(body, "origin says hi");
       // A zombie has ended; reaping it is its (new) parent's business.
       const running = pids.filter((p) => (procStat(p)?.state ?? "Z") !== "Z");
-      assert.deepEqual(running, [], "processes left after stopSshTunnel");
-      assert.deepEqual(processTree(t.sshd.pid), [t.sshd.pid]);
+      assertEquals(running, [], "processes left after stopSshTunnel");
+      assertEquals(processTree(t.sshd.pid), [t.sshd.pid]);
     } finally {
       await origin.shutdown();
       await Deno.remove(dir, { recursive: true });
@@ -135,11 +135,11 @@ Deno.test("the Deno proxy passes method, path, body and a redirect through uncha
   try {
     const base = `http://127.0.0.1:${proxy.addr.port}`;
     const put = await fetch(`${base}/upload?x=1`, { method: "PUT", body: new Uint8Array(300_000) });
-    assert.equal(await put.text(), "PUT /upload?x=1 300000");
+    assertEquals(await put.text(), "PUT /upload?x=1 300000");
     const moved = await fetch(`${base}/moved`, { redirect: "manual" });
     await moved.body?.cancel();
-    assert.equal(moved.status, 302);
-    assert.equal(moved.headers.get("location"), "/elsewhere");
+    assertEquals(moved.status, 302);
+    assertEquals(moved.headers.get("location"), "/elsewhere");
   } finally {
     await proxy.shutdown();
     await origin.shutdown();

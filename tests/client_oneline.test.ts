@@ -5,11 +5,12 @@
  */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { startProcess } from "./support/process.ts";
-import { curl, eventually, startTunnelServer, stopProcess, type TunnelServer } from "./support/tunnel_env.ts";
+import { curl, startTunnelServer, stopProcess, type TunnelServer } from "./support/tunnel_env.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
 import { loadClientConfig } from "../lib/config/client_config.ts";
 import { ConfigError } from "../lib/config/options.ts";
 import { runLogin } from "../lib/config/client_login.ts";
+import { eventually } from "./support/wait.ts";
 
 const ROOT = new URL("../", import.meta.url);
 

@@ -13,14 +13,13 @@
  * tunnel and the cluster logic, not the HTTPS front.
  */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { eventually, startTunnelClient } from "./support/tunnel_env.ts";
+import { startTunnelClient } from "./support/tunnel_env.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
 import { startPostgres } from "../scripts/postgres.ts";
 import { ADMIN_KEY, SECRET_KEY, SERVER_DOMAIN, startTestServer } from "./support/server.ts";
 import { request as httpRequest } from "node:http";
 import type { LogLine, RunningProcess } from "./support/process.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { eventually, sleep } from "./support/wait.ts";
 
 interface Ports {
   http: number;

@@ -6,11 +6,12 @@
  */
 import { request as httpRequest } from "node:http";
 import { assert, assertEquals } from "./support/assert.ts";
-import { eventually, startTunnelClient, stopProcess } from "./support/tunnel_env.ts";
+import { startTunnelClient, stopProcess } from "./support/tunnel_env.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
 import { startPostgres } from "../scripts/postgres.ts";
 import { ADMIN_KEY, SECRET_KEY, SERVER_DOMAIN, startTestServer, type TestServer } from "./support/server.ts";
 import { peerAuth } from "../lib/proxy/peer_forward.ts";
+import { eventually } from "./support/wait.ts";
 
 /** One plain-HTTP request with the given Host (fetch cannot set Host). */
 function get(port: number, host: string, path: string, body?: string) {

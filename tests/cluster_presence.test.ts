@@ -9,6 +9,7 @@ import { SessionRegistry } from "../lib/proxy/registry.ts";
 import { startClusterPresence } from "../lib/proxy/cluster_presence.ts";
 import type { ServerDirectory, SessionRecord } from "../db/servers.ts";
 import { silentLogger } from "../lib/log/logger.ts";
+import { eventually, sleep } from "./support/wait.ts";
 
 type Row = Omit<SessionRecord, "server_id">;
 
@@ -70,16 +71,6 @@ function session(registry: SessionRegistry, id: string, domain: string) {
   return server;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, what: string, ms = 3000) {
-  const end = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 Deno.test("cluster presence: full write after the first heartbeat, then deltas; failures and a lost row redo it all", async () => {
   const registry = new SessionRegistry();
   const d = recordingDirectory();
@@ -94,14 +85,14 @@ Deno.test("cluster presence: full write after the first heartbeat, then deltas; 
     heartbeatMs: 300,
   });
   try {
-    await until(() => d.calls.includes("all a1"), "the first full write");
+    await eventually(() => d.calls.includes("all a1"), "the first full write", 3000);
     assertEquals(d.calls.slice(0, 2), ["heartbeat", "all a1"]);
 
     // Three changes in a burst: one delta write, only the difference.
     session(registry, "a2", "a.test");
     session(registry, "b1", "b.test");
     await a1.close(0, "bye");
-    await until(() => d.calls.some((c) => c.startsWith("update")), "a delta");
+    await eventually(() => d.calls.some((c) => c.startsWith("update")), "a delta", 3000);
     await sleep(300);
     assertEquals(d.calls.filter((c) => c.startsWith("update")), ["update +a2,b1 -a1"]);
     assertEquals([...d.rows.keys()].sort(), ["a2", "b1"]);
@@ -112,12 +103,12 @@ Deno.test("cluster presence: full write after the first heartbeat, then deltas; 
     session(registry, "c1", "c.test");
     await sleep(500);
     d.fail(false);
-    await until(() => d.calls.includes("all a2,b1,c1"), "a full rewrite after the failure");
+    await eventually(() => d.calls.includes("all a2,b1,c1"), "a full rewrite after the failure", 3000);
 
     // Another server reaped this one's row (a long outage): recreated, and its sessions refilled.
     d.calls.length = 0;
     d.dropRow();
-    await until(() => d.calls.includes("all a2,b1,c1"), "a refill after the row was recreated");
+    await eventually(() => d.calls.includes("all a2,b1,c1"), "a refill after the row was recreated", 3000);
     assertEquals(d.rows.size, 3);
   } finally {
     await presence.close();

@@ -1,5 +1,5 @@
 /** Configuration of secrets: the client key from a file, the server secret with PostgreSQL, admin key strength. */
-import { assert, assertEquals, assertMatch } from "./support/assert.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "./support/assert.ts";
 import { loadClientConfig } from "../lib/config/client_config.ts";
 import { loadServerConfig } from "../lib/config/server_config.ts";
 import { ConfigError } from "../lib/config/options.ts";
@@ -14,13 +14,7 @@ const CLIENT = {
 const NO_FILE = "/nonexistent/.env";
 
 function problem(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems.map((p) => `${p.variable} ${p.message}`).join("\n");
-    throw e;
-  }
-  throw new Error("no ConfigError");
+  return assertThrows(fn, ConfigError).problems.map((p) => `${p.variable} ${p.message}`).join("\n");
 }
 
 Deno.test("client config: the key comes from HOP_CLIENT_API_KEY_FILE or --api-key-file", async () => {

@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals } from "./support/assert.ts";
 import { ADMIN_KEY } from "./support/server.ts";
+import { sleep } from "./support/wait.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -57,7 +58,7 @@ Deno.test("server.ts and client.ts run from a copy of the sources with the worki
       out += value;
     }
     // The signal handlers are installed just after the ready line: let that happen before SIGTERM.
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     server.kill("SIGTERM");
     reader.releaseLock();
     await server.stdout.cancel().catch(() => {});

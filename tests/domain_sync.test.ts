@@ -9,6 +9,7 @@ import { type Change, CHANGE_KINDS, decodeChange, encodeChange, openChangeFeed }
 import { createDomainLifecycle } from "../lib/proxy/domain_lifecycle.ts";
 import { openDatabase } from "../db/open.ts";
 import { silentLogger } from "../lib/log/logger.ts";
+import { eventually } from "./support/wait.ts";
 
 Deno.test("change payload: round trip; fuzzed or foreign payloads decode to null, never throw", () => {
   for (const kind of CHANGE_KINDS) {
@@ -120,16 +121,15 @@ Deno.test("change feed on embedded PGlite: a change published by one server reac
         onChange: (c) => void seen[id].push(c),
       })
     );
-    const start = performance.now();
-    while (!feeds.every((f) => f.listening()) && performance.now() - start < 5000) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(() => feeds.every((f) => f.listening()), "both feeds to listen", 5000, 20);
     await feeds[0].publish("domain_added", "app.test");
     await feeds[1].publish("key_rotated", "app.test");
-    const until = performance.now() + 2000;
-    while ((seen.one.length < 1 || seen.two.length < 1) && performance.now() < until) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(
+      () => seen.one.length > 0 && seen.two.length > 0,
+      "each server to see the other's change",
+      2000,
+      20,
+    );
     assertEquals(seen.two, [{ kind: "domain_added", domain: "app.test", server: "one" }]);
     assertEquals(seen.one, [{ kind: "key_rotated", domain: "app.test", server: "two" }]);
     for (const f of feeds) await f.close();

@@ -3,7 +3,7 @@
  * client_records.ts, client_udp.ts): data intact both ways, replays and forgeries dropped,
  * close_notify from the server, and proof that no record goes through the library any more.
  */
-import { assert, assertEquals, assertThrows } from "./support/dtls_assert.ts";
+import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { dtls } from "node-dtls-client";
 import { connectDtls } from "../lib/dtls/client.ts";
 import { readEstablished } from "../lib/dtls/client_takeover.ts";
@@ -13,9 +13,10 @@ import { ReplayWindow } from "../lib/dtls/replay_window.ts";
 import { CipherSuiteId, ContentType, DTLS_1_2 } from "../lib/dtls/constants.ts";
 import { DtlsHandshakeError } from "../lib/dtls/errors.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
-import { IDENTITY, PSK, sleep, startEchoServer, waitFor } from "./support/dtls_peer.ts";
+import { IDENTITY, PSK, startEchoServer } from "./support/dtls_peer.ts";
 import { seededRandom } from "./support/dtls_relay.ts";
 import { startClientTap } from "./support/dtls_client_tap.ts";
+import { eventually, sleep } from "./support/wait.ts";
 
 interface FastSession extends DatagramSession {
   readonly recordPath: string;
@@ -68,7 +69,7 @@ Deno.test("fast path: 10 000 records each way of 1..16 000 bytes intact, none th
   const client = await connect(server.addr.port);
   try {
     assertEquals(client.recordPath, "own");
-    await waitFor(() => sessions.length === 1, 2000, "server session");
+    await eventually(() => sessions.length === 1, "server session", 2000);
     const s = sessions[0];
     s.onDatagram((d) => s.send(d));
     const N = 10_000;
@@ -131,12 +132,12 @@ Deno.test("fast path: a replayed server record is delivered once; tampered and w
   const tap = startClientTap({ hostname: "127.0.0.1", port: server.addr.port });
   const client = await connect(tap.port);
   try {
-    await waitFor(() => sessions.length === 1, 2000, "server session");
+    await eventually(() => sessions.length === 1, "server session", 2000);
     const received: Uint8Array[] = [];
     client.onDatagram((d) => received.push(d));
     const before = tap.toClient.length;
     sessions[0].send(new TextEncoder().encode("once"));
-    await waitFor(() => received.length === 1, 2000, "first delivery");
+    await eventually(() => received.length === 1, "first delivery", 2000);
     const record = tap.toClient[before];
     // Replayed three times: the window lets none through.
     for (let i = 0; i < 3; i++) await tap.injectToClient(record);
@@ -166,7 +167,7 @@ Deno.test("fast path: a replayed server record is delivered once; tampered and w
     assert(client.recordCounters.dropped >= 5, `dropped ${client.recordCounters.dropped}`);
     tap.mangleToClient = null;
     sessions[0].send(new TextEncoder().encode("after"));
-    await waitFor(() => received.length === 2, 2000, "delivery after the forgeries");
+    await eventually(() => received.length === 2, "delivery after the forgeries", 2000);
     assertEquals(received.map((d) => new TextDecoder().decode(d)), ["once", "after"]);
   } finally {
     client.close();
@@ -180,7 +181,7 @@ Deno.test("fast path: the server's close_notify ends the client session, which a
   const { server, sessions } = await startEchoServer();
   try {
     const a = await connect(server.addr.port);
-    await waitFor(() => sessions.length === 1);
+    await eventually(() => sessions.length === 1, "the server session", 5000);
     const sealedBefore = a.recordCounters.sealed;
     assertEquals(server.closeSessions(IDENTITY, "rotated"), 1);
     const r = await a.closed;
@@ -189,7 +190,7 @@ Deno.test("fast path: the server's close_notify ends the client session, which a
     assertThrows(() => a.send(Uint8Array.of(1)));
 
     const b = await connect(server.addr.port);
-    await waitFor(() => sessions.length === 2);
+    await eventually(() => sessions.length === 2, "a second server session", 5000);
     b.close("done");
     assertEquals((await b.closed).code, "closed");
     const rs = await sessions[1].closed;

@@ -1,9 +1,10 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "./support/dtls_assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./support/assert.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import { DtlsAuthError, DtlsTimeoutError } from "../lib/dtls/errors.ts";
 import { type DatagramSession, DatagramTooLargeError, SessionClosedError } from "../lib/dtls/session.ts";
-import { IDENTITY, lookupFor, PSK, startEchoServer, waitFor } from "./support/dtls_peer.ts";
+import { IDENTITY, lookupFor, PSK, startEchoServer } from "./support/dtls_peer.ts";
 import { seededRandom } from "./support/dtls_relay.ts";
+import { eventually } from "./support/wait.ts";
 
 function connect(
   port: number,
@@ -44,7 +45,7 @@ Deno.test("node-dtls-client and our server: handshake, then 10 000 records each 
   const { server, sessions } = await startEchoServer();
   const client = await connect(server.addr.port);
   try {
-    await waitFor(() => sessions.length === 1, 2000, "server session");
+    await eventually(() => sessions.length === 1, "server session", 2000);
     assertEquals(sessions[0].identity, IDENTITY);
     const N = 10_000;
     const rnd = seededRandom(7);
@@ -174,7 +175,7 @@ Deno.test("close_notify both ways: client close ends the server session; closeSe
   const { server, sessions } = await startEchoServer();
   try {
     const a = await connect(server.addr.port);
-    await waitFor(() => sessions.length === 1);
+    await eventually(() => sessions.length === 1, "the server session", 5000);
     a.close("bye");
     assertEquals(await a.closed, { code: "closed", message: "bye", remote: false });
     const ra = await sessions[0].closed;
@@ -183,7 +184,7 @@ Deno.test("close_notify both ways: client close ends the server session; closeSe
     assertThrows(() => sessions[0].send(Uint8Array.of(1)), SessionClosedError);
 
     const b = await connect(server.addr.port);
-    await waitFor(() => server.sessions().length === 1);
+    await eventually(() => server.sessions().length === 1, "the server session", 5000);
     assertEquals(server.closeSessions(IDENTITY, "key rotated"), 1);
     const rb = await b.closed;
     assertEquals([rb.code, rb.remote], ["close_notify", true]);
@@ -207,7 +208,7 @@ Deno.test("send past maxDatagramSize throws DatagramTooLargeError on both sides"
   const { server, sessions } = await startEchoServer({ limits: { maxDatagramSize: 1200 } });
   const c = await connect(server.addr.port);
   try {
-    await waitFor(() => sessions.length === 1);
+    await eventually(() => sessions.length === 1, "the server session", 5000);
     assertEquals(sessions[0].maxDatagramSize, 1200);
     assertThrows(() => sessions[0].send(new Uint8Array(1201)), DatagramTooLargeError);
     assertEquals(c.maxDatagramSize, 16384);
@@ -224,7 +225,7 @@ Deno.test("a silent session is closed after the idle timeout", async () => {
   const { server, sessions } = await startEchoServer({ limits: { idleTimeoutMs: 300 } });
   const c = await connect(server.addr.port);
   try {
-    await waitFor(() => sessions.length === 1);
+    await eventually(() => sessions.length === 1, "the server session", 5000);
     const r = await sessions[0].closed;
     assertEquals(r.code, "idle_timeout");
     const rc = await c.closed;
@@ -282,7 +283,7 @@ Deno.test("past maxSessions new handshakes are ignored (the client times out); e
     assertEquals(server.stats().handshakes, 0);
     assert(server.stats().helloVerifyRequests >= 4, "cookies are still answered, statelessly");
     clients[0].close();
-    await waitFor(() => server.stats().sessions === 1, 2000, "a slot to free up");
+    await eventually(() => server.stats().sessions === 1, "a slot to free up", 2000);
     clients.push(await connect(server.addr.port));
     assertEquals(server.stats().sessions, 2);
   } finally {

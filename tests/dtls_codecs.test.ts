@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertFalse, assertThrows } from "./support/dtls_assert.ts";
+import { assert, assertEquals, assertFalse, assertThrows } from "./support/assert.ts";
 import {
   decodeRecords,
   encodeRecord,

@@ -1,5 +1,5 @@
 /** The server's handshake state machine in memory, in simulated time: no sockets, no sleeping. */
-import { assert, assertEquals } from "./support/dtls_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { ManualClock } from "./support/manual_clock.ts";
 import { silentLogger } from "../lib/log/logger.ts";
 import { SUITES } from "../lib/dtls/cipher.ts";
@@ -10,6 +10,7 @@ import { ServerSession } from "../lib/dtls/server_session.ts";
 import type { CloseReason } from "../lib/dtls/session.ts";
 import { FakeClient } from "./support/dtls_fake_client.ts";
 import { IDENTITY, PSK } from "./support/dtls_peer.ts";
+import { sleep } from "./support/wait.ts";
 
 function setup(opts: { mtu?: number; psk?: Uint8Array; ems?: boolean; lookup?: Uint8Array | null } = {}) {
   const clock = new ManualClock();
@@ -39,7 +40,7 @@ function setup(opts: { mtu?: number; psk?: Uint8Array; ems?: boolean; lookup?: U
 }
 
 /** Lets the PSK lookup's promise settle. */
-const settle = () => new Promise((r) => setTimeout(r, 0));
+const settle = () => sleep(0);
 
 Deno.test("flight 4 is sent at once and retransmitted on a doubling timer (RFC 6347 §4.2.4.1)", () => {
   const { clock, sent, results, hs } = setup();

@@ -1,5 +1,5 @@
 /** Hostile input against a live server: garbage must cost nothing, keep state bounded, and hurt no one else. */
-import { assert, assertEquals } from "./support/dtls_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
 import { encodeRecord, writeUint48 } from "../lib/dtls/record.ts";
@@ -12,8 +12,9 @@ import {
 } from "../lib/dtls/messages.ts";
 import { decodeRecords } from "../lib/dtls/record.ts";
 import { createLogger } from "../lib/log/logger.ts";
-import { IDENTITY, PSK, sleep, startEchoServer, waitFor } from "./support/dtls_peer.ts";
+import { IDENTITY, PSK, startEchoServer } from "./support/dtls_peer.ts";
 import { seededRandom, startRelay } from "./support/dtls_relay.ts";
+import { eventually, sleep } from "./support/wait.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -147,7 +148,7 @@ Deno.test("20 000 hostile datagrams: no crash, bounded state, other sessions una
     await oldEcho;
     old.close();
     await old.closed;
-    await waitFor(() => server.stats().sessions === 0, 2000, "old session closed on the server");
+    await eventually(() => server.stats().sessions === 0, "old session closed on the server", 2000);
     const real = relay.captured.slice();
     assert(real.length >= 4, `captured ${real.length} datagrams`);
 
@@ -157,7 +158,7 @@ Deno.test("20 000 hostile datagrams: no crash, bounded state, other sessions una
       identity: IDENTITY,
       psk: PSK,
     });
-    await waitFor(() => sessions.length === 2);
+    await eventually(() => sessions.length === 2, "a second server session", 5000);
     const to = { transport: "udp" as const, ...server.addr };
     const rnd = seededRandom(2024);
     const datagramsBefore = server.stats().datagrams;
@@ -196,7 +197,7 @@ Deno.test("20 000 hostile datagrams: no crash, bounded state, other sessions una
     legit.send(enc.encode("still here"));
     assertEquals(dec.decode(await echo), "still here");
     // Abandoned handshakes expire.
-    await waitFor(() => server.stats().handshakes === 0, 5000, "handshakes to expire");
+    await eventually(() => server.stats().handshakes === 0, "handshakes to expire", 5000);
   } finally {
     legit?.close();
     await legit?.closed;
@@ -216,11 +217,11 @@ Deno.test("a replayed record is delivered once", async () => {
   try {
     c = await connectDtls({ hostname: "127.0.0.1", port: relay.port, identity: IDENTITY, psk: PSK });
     c.send(enc.encode("replay-me"));
-    await waitFor(() => received.length === 1, 2000, "first delivery");
+    await eventually(() => received.length === 1, "first delivery", 2000);
     const datagram = relay.captured[relay.captured.length - 1];
     for (let i = 0; i < 5; i++) await relay.inject(datagram);
     c.send(enc.encode("after"));
-    await waitFor(() => received.length >= 2, 2000, "second record");
+    await eventually(() => received.length >= 2, "second record", 2000);
     await sleep(50);
     assertEquals(received, ["replay-me", "after"]);
   } finally {
@@ -237,7 +238,7 @@ Deno.test("a late copy of the ClientHello that created a session does not replac
   let c: DatagramSession | undefined;
   try {
     c = await connectDtls({ hostname: "127.0.0.1", port: relay.port, identity: IDENTITY, psk: PSK });
-    await waitFor(() => sessions.length === 1);
+    await eventually(() => sessions.length === 1, "the server session", 5000);
     // captured[1] is flight 3: the ClientHello with the cookie, still valid.
     const [rec] = decodeRecords(relay.captured[1]);
     assertEquals([rec.type, rec.fragment[0]], [22, 1]);

@@ -1,9 +1,10 @@
 /** Loss during the handshake: the server's flight retransmission and the client adapter's retries. */
-import { assert, assertEquals } from "./support/dtls_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
-import { IDENTITY, PSK, sleep, startEchoServer, waitFor } from "./support/dtls_peer.ts";
+import { IDENTITY, PSK, startEchoServer } from "./support/dtls_peer.ts";
 import { startRelay } from "./support/dtls_relay.ts";
+import { eventually, sleep } from "./support/wait.ts";
 
 const enc = new TextEncoder();
 
@@ -75,7 +76,7 @@ for (const burst of [100, 1000]) {
       c = await connectDtls({ hostname: "127.0.0.1", port: relay.port, identity: IDENTITY, psk: PSK });
       const got = new Set<number>();
       c.onDatagram((d) => got.add(d[0] * 256 + d[1]));
-      await waitFor(() => sessions.length === 1);
+      await eventually(() => sessions.length === 1, "the server session", 5000);
       const s = sessions[0];
       const send = (i: number) => s.send(Uint8Array.of(i >> 8, i & 0xff));
       // Records before the gap move the window well past its initial position.
@@ -83,21 +84,21 @@ for (const burst of [100, 1000]) {
         send(i);
         if (i % 20 === 0) await sleep(2);
       }
-      await waitFor(() => got.size === 200, 2000, "records before the gap");
+      await eventually(() => got.size === 200, "records before the gap", 2000);
       got.clear();
       relay.dropNextToClient(burst);
       for (let i = 0; i < burst; i++) {
         send(i);
         if (i % 20 === 0) await sleep(2);
       }
-      await waitFor(() => relay.stats.dropped === burst, 2000, "the burst to be dropped");
+      await eventually(() => relay.stats.dropped === burst, "the burst to be dropped", 2000);
       // node-dtls-client's own window refuses everything past a 64-record gap for good;
       // with our repair every record after the gap arrives.
       for (let i = burst; i < burst + 100; i++) {
         send(i);
         if (i % 20 === 0) await sleep(2);
       }
-      await waitFor(() => got.size === 100, 2000, `100 records after the gap (got ${got.size})`);
+      await eventually(() => got.size === 100, `100 records after the gap (got ${got.size})`, 2000);
       for (let i = burst; i < burst + 100; i++) assert(got.has(i), `record ${i}`);
     } finally {
       c?.close();

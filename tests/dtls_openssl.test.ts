@@ -2,20 +2,12 @@
  * OpenSSL as an independent peer: s_client against our server, our client adapter against
  * s_server. OpenSSL runs under `timeout 20` because it does not always exit when its input closes.
  */
-import { assert, assertEquals } from "./support/dtls_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
-import {
-  collectText,
-  freeUdpPort,
-  hex,
-  IDENTITY,
-  PSK,
-  sleep,
-  startEchoServer,
-  waitFor,
-} from "./support/dtls_peer.ts";
+import { collectText, freeUdpPort, hex, IDENTITY, PSK, startEchoServer } from "./support/dtls_peer.ts";
 import { startRelay } from "./support/dtls_relay.ts";
+import { eventually, sleep } from "./support/wait.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -81,7 +73,7 @@ Deno.test("openssl s_client completes the handshake with our server and exchange
   const p = openssl(sClientArgs(server.addr.port));
   try {
     await p.write("ping:from-openssl\n");
-    await waitFor(() => p.out.text().includes("pong:from-openssl"), 10_000, "pong at s_client");
+    await eventually(() => p.out.text().includes("pong:from-openssl"), "pong at s_client", 10_000);
     const out = p.out.text();
     assert(out.includes("Cipher is PSK-AES128-GCM-SHA256"), out);
     // OpenSSL offers RFC 7627 and RFC 5746; both are answered.
@@ -138,7 +130,7 @@ Deno.test("our client adapter against openssl s_server, identity hint sent, data
   ]);
   let s: DatagramSession | undefined;
   try {
-    await waitFor(() => p.out.text().includes("ACCEPT"), 10_000, "s_server ready");
+    await eventually(() => p.out.text().includes("ACCEPT"), "s_server ready", 10_000);
     await p.write("hello-from-s_server\n");
     s = await connectDtls({
       hostname: "127.0.0.1",
@@ -150,7 +142,7 @@ Deno.test("our client adapter against openssl s_server, identity hint sent, data
     const got = new Promise<Uint8Array>((r) => s?.onDatagram(r));
     s.send(enc.encode("hello-from-adapter\n"));
     assertEquals(dec.decode(await got), "hello-from-s_server\n");
-    await waitFor(() => p.out.text().includes("hello-from-adapter"), 10_000, "s_server output");
+    await eventually(() => p.out.text().includes("hello-from-adapter"), "s_server output", 10_000);
     assert(!p.out.text().includes("not what we expected"), p.out.text());
     s.close();
     await s.closed;
@@ -167,7 +159,7 @@ Deno.test("openssl s_client completes the handshake through a relay dropping 20%
   const relay = startRelay({ target: server.addr, lossToServer: 0.2, lossToClient: 0.2, seed: 3 });
   const p = openssl(sClientArgs(relay.port));
   try {
-    await waitFor(() => sessions.length === 1, 15_000, "a session through the lossy relay");
+    await eventually(() => sessions.length === 1, "a session through the lossy relay", 15_000);
     // Data may be lost too: repeat the ping until a pong arrives.
     for (let i = 0; !p.out.text().includes("pong:lossy"); i++) {
       assert(i < 100, "no pong through the relay");
@@ -189,7 +181,7 @@ Deno.test("a client that restarts on the same address gets a new session after a
   const first = openssl(sClientArgs(server.addr.port, ["-bind", `127.0.0.1:${port}`]));
   try {
     await first.write("ping:one\n");
-    await waitFor(() => first.out.text().includes("pong:one"), 10_000, "first pong");
+    await eventually(() => first.out.text().includes("pong:one"), "first pong", 10_000);
     // The client dies without close_notify (SIGTERM, which `timeout` forwards to openssl):
     // its association is still alive on the server.
     first.child.kill("SIGTERM");
@@ -200,7 +192,7 @@ Deno.test("a client that restarts on the same address gets a new session after a
     const second = openssl(sClientArgs(server.addr.port, ["-bind", `127.0.0.1:${port}`]));
     try {
       await second.write("ping:two\n");
-      await waitFor(() => second.out.text().includes("pong:two"), 10_000, "second pong");
+      await eventually(() => second.out.text().includes("pong:two"), "second pong", 10_000);
       const r = await sessions[0].closed;
       assert(r.message.includes("restarted"), r.message);
       assertEquals(sessions.length, 2);

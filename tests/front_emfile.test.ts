@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals } from "./support/assert.ts";
 import { curl } from "./support/front_fixture.ts";
+import { sleep } from "./support/wait.ts";
 
 Deno.test("fronts recover from EMFILE within 5 s after a connection flood", async () => {
   const server = new URL("./support/front_emfile_server.ts", import.meta.url).pathname;
@@ -31,7 +32,7 @@ Deno.test("fronts recover from EMFILE within 5 s after a connection flood", asyn
     while (Date.now() < end) {
       const l = lines.find(match);
       if (l) return l;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     throw new Error(`no matching line in ${ms} ms; got ${lines.join("\n")}`);
   };
@@ -49,7 +50,7 @@ Deno.test("fronts recover from EMFILE within 5 s after a connection flood", asyn
           break; // the backlog is full: that is the point
         }
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       for (const c of flood) c.close();
     }
     await waitLine(

@@ -13,6 +13,7 @@ import {
   type Seen,
   testHandler,
 } from "./support/front_fixture.ts";
+import { eventually, sleep } from "./support/wait.ts";
 
 async function withFront(
   fn: (front: Front, seen: Seen[], logs: string[]) => Promise<void>,
@@ -32,7 +33,7 @@ async function withFront(
   } finally {
     front.destroyConnections();
     await front.close();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
@@ -255,7 +256,7 @@ Deno.test("h1: trickled head cut by the head timeout; idle keep-alive and bare c
     const t0 = Date.now();
     const trickle = (async () => {
       for (const c of "GET / HTTP/1.1\r\nHost: a\r\nX: ") {
-        await new Promise((r) => setTimeout(r, 40));
+        await sleep(40);
         try {
           await conn.write(new TextEncoder().encode(c));
         } catch {
@@ -288,7 +289,7 @@ Deno.test("h1: per-address connection cap sheds with a warn line, and frees slot
     const conns = await Promise.all(
       Array.from({ length: 4 }, () => Deno.connect({ hostname: "127.0.0.1", port: front.addr.port })),
     );
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     assertEquals(front.openFrom("127.0.0.1"), 4);
     const extra = await Deno.connect({ hostname: "127.0.0.1", port: front.addr.port });
     assertEquals(await readAll(extra, { timeoutMs: 1000 }), "", "shed at once");
@@ -298,7 +299,7 @@ Deno.test("h1: per-address connection cap sheds with a warn line, and frees slot
       logs.join("\n"),
     );
     conns[0].close();
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     assertEquals(front.openFrom("127.0.0.1"), 3);
     const out = await rawExchange(
       front.addr.port,
@@ -313,10 +314,9 @@ Deno.test("h1: the browser leaving before the response is reported through onAbo
   await withFront(async (front, seen) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: front.addr.port });
     await conn.write(new TextEncoder().encode("GET /hang HTTP/1.1\r\nHost: a\r\n\r\n"));
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     conn.close();
-    const t0 = Date.now();
-    while (!seen.length && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
+    await eventually(() => seen.length > 0, "the abort to be reported", 2000, 20);
     assertEquals(seen.map((s) => s.target), ["aborted:/hang"]);
   });
 });

@@ -11,6 +11,7 @@ import { frontLimits } from "../lib/proxy/front_limits.ts";
 import { systemClock } from "../lib/log/clock.ts";
 import { serveHttp1 } from "../lib/proxy/http1/connection.ts";
 import { readBody } from "./support/front_fixture.ts";
+import { sleep } from "./support/wait.ts";
 
 function memoryCarrier(): {
   carrier: Carrier;
@@ -96,7 +97,7 @@ Deno.test("fuzz: the connection driver survives random and mutated request strea
       pos += n;
       if (rnd() < 0.3) await Promise.resolve();
     }
-    await new Promise((r) => setTimeout(r, 0));
+    await sleep(0);
     if (rnd() < 0.5) m.events().end();
     else m.carrier.destroy();
     conn.closeIdle();

@@ -16,6 +16,7 @@ import {
   testHandler,
   testSni,
 } from "./support/front_fixture.ts";
+import { eventually, sleep } from "./support/wait.ts";
 
 const pair = await testCert();
 const sni = testSni(pair);
@@ -60,7 +61,7 @@ async function withFront(
     for (const t of tunnels) t.destroy();
     front.destroyConnections();
     await front.close();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
@@ -259,7 +260,7 @@ Deno.test("https: a silent or trickled TLS hello is cut by the handshake timeout
     const took = Date.now() - t0;
     assert(took >= 300 && took < 1500, `closed after ${took} ms`);
     conn.close();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     assertEquals(front.openFrom("127.0.0.1"), 0);
   }, { limits: { handshakeTimeoutMs: 400 } });
 });
@@ -289,11 +290,11 @@ Deno.test("h2: RST_STREAM from the browser is reported through onAbort", async (
     session.on("error", () => {});
     const req = session.request({ ":path": "/hang" });
     req.on("error", () => {});
-    await new Promise((r) => setTimeout(r, 150));
+    await sleep(150);
     req.close(http2.constants.NGHTTP2_CANCEL);
-    const t0 = Date.now();
-    while (!seen.length && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
-    session.destroy();
+    await eventually(() => seen.length > 0, "the cancel to be reported", 2000, 20).finally(() =>
+      session.destroy()
+    );
     assertEquals(seen.map((s) => [s.target, s.httpVersion]), [["aborted:/hang", "2"]]);
   });
 });

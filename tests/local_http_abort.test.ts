@@ -3,9 +3,10 @@
  * re-sends a request whose reused socket closes, so a careless abort either leaves the origin working
  * for nobody or makes it work twice.
  */
-import assert from "node:assert/strict";
+import { assertEquals } from "./support/assert.ts";
 import { closeLocalConnections, sendLocal } from "../lib/proxy/local_http.ts";
 import type { ByteSink } from "../lib/protocol/body.ts";
+import { eventually, sleep } from "./support/wait.ts";
 
 const sink: ByteSink = { write: () => true, onDrain() {}, end() {}, abort() {} };
 
@@ -38,15 +39,15 @@ Deno.test("aborting a request on a reused keep-alive connection aborts it at the
     });
   try {
     await send("/first");
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const hang = await send("/hang");
-    for (let i = 0; i < 100 && pending === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(pending, 1);
+    await eventually(() => pending > 0, "the /hang request to reach the origin", 1000, 10);
+    assertEquals(pending, 1);
     hang.abort();
-    for (let i = 0; i < 100 && pending > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(pending, 0, "the origin's request was aborted");
-    assert.equal(hangs, 1, "and not sent again");
+    await eventually(() => pending === 0, "the origin's request to be aborted", 1000, 10);
+    await sleep(200);
+    assertEquals(pending, 0, "the origin's request was aborted");
+    assertEquals(hangs, 1, "and not sent again");
   } finally {
     closeLocalConnections();
   }

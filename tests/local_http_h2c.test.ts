@@ -18,6 +18,7 @@ import {
   request,
   throttledSink,
 } from "./support/local_http.ts";
+import { sleep } from "./support/wait.ts";
 
 /** A length-prefixed gRPC message carrying EchoRequest{text = 1, count = 2} (protobuf, by hand). */
 function echoRequest(text: string, count = 0): Uint8Array {
@@ -172,7 +173,7 @@ Deno.test("a new h2c session is made after the service closed the previous one",
   const url = new URL(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
   try {
     assertEquals(latin1((await request(url, { target: "/1", protocol: "h2c" })).body), "ok");
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     assertEquals(latin1((await request(url, { target: "/2", protocol: "h2c" })).body), "ok");
     assertEquals(sessions, 2);
   } finally {

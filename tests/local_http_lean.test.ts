@@ -8,6 +8,7 @@ import { closeLocalConnections } from "../lib/proxy/local_http.ts";
 import { encodeRequestHead, lastChunk } from "../lib/proxy/local_h1_wire.ts";
 import { assert, assertEquals } from "./support/assert.ts";
 import { bytes, chunkSource, latin1, rawOrigin, request } from "./support/local_http.ts";
+import { sleep } from "./support/wait.ts";
 
 interface RequestParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
@@ -100,7 +101,7 @@ Deno.test("an idle connection the service closed leaves the pool: the next reque
   });
   try {
     await request(origin.url, { target: "/1" });
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const res = await request(origin.url, { target: "/2" });
     assertEquals([res.status, origin.connections, origin.requests.length], [200, 2, 2]);
   } finally {

@@ -16,6 +16,7 @@ import {
   throttledSink,
   upgradeRequest,
 } from "./support/local_http.ts";
+import { eventually } from "./support/wait.ts";
 
 async function nodeOrigin(
   handler: http.RequestListener,
@@ -344,7 +345,7 @@ Deno.test("abort() during an upload cancels the body source and the service sees
         throw e;
       },
     });
-    while (source.produced() < MB) await new Promise((r) => setTimeout(r, 5));
+    await eventually(() => source.produced() >= MB, "1 MB read from the source", 10_000, 5);
     exchange.abort();
     await serviceSawCut;
     assert(source.cancelled(), "the body source was cancelled");

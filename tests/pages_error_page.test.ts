@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assertEquals, assertMatch, assertNotMatch } from "./support/assert.ts";
 import { errorResponse, prefersJson } from "../lib/pages/mod.ts";
 
 const req = (accept?: string, method = "GET") =>
@@ -12,29 +12,29 @@ Deno.test("a browser Accept gets a branded HTML page naming the request id", asy
     req("text/html,application/xhtml+xml,*/*;q=0.8"),
     "rid-123",
   );
-  assert.equal(res.status, 502);
-  assert.match(res.headers.get("content-type")!, /^text\/html/);
-  assert.equal(res.headers.get("x-request-id"), "rid-123");
+  assertEquals(res.status, 502);
+  assertMatch(res.headers.get("content-type")!, /^text\/html/);
+  assertEquals(res.headers.get("x-request-id"), "rid-123");
   const html = await res.text();
-  assert.match(html, /HopGate/);
-  assert.match(html, /Tunnel offline/);
-  assert.match(html, /rid-123/);
-  assert.doesNotMatch(html, /<link|<script|src=/, "no external assets");
+  assertMatch(html, /HopGate/);
+  assertMatch(html, /Tunnel offline/);
+  assertMatch(html, /rid-123/);
+  assertNotMatch(html, /<link|<script|src=/, "no external assets");
 });
 
 Deno.test("Accept preferring application/json gets the JSON error body", async () => {
   const res = errorResponse(504, "tunnel_timeout", "no answer in 30000 ms", req("application/json"), "rid-9");
-  assert.equal(res.status, 504);
-  assert.match(res.headers.get("content-type")!, /^application\/json/);
-  assert.deepEqual(await res.json(), {
+  assertEquals(res.status, 504);
+  assertMatch(res.headers.get("content-type")!, /^application\/json/);
+  assertEquals(await res.json(), {
     error: { code: "tunnel_timeout", message: "no answer in 30000 ms", request_id: "rid-9" },
   });
 });
 
 Deno.test("the message is HTML-escaped in pages", async () => {
   const html = await errorResponse(400, "bad_request", "<script>alert(1)</script>", req(), "r").text();
-  assert.doesNotMatch(html, /<script>alert/);
-  assert.match(html, /&#60;script&#62;/);
+  assertNotMatch(html, /<script>alert/);
+  assertMatch(html, /&#60;script&#62;/);
 });
 
 Deno.test("each documented status renders its own headline", async () => {
@@ -47,9 +47,9 @@ Deno.test("each documented status renders its own headline", async () => {
     504: /Gateway timeout/,
   };
   for (const [status, title] of Object.entries(titles)) {
-    assert.match(await errorResponse(Number(status), "x", "m", req(), "r").text(), title);
+    assertMatch(await errorResponse(Number(status), "x", "m", req(), "r").text(), title);
   }
-  assert.match(
+  assertMatch(
     await errorResponse(502, "local_unreachable", "connect refused", req(), "r").text(),
     /Local service unreachable/,
   );
@@ -57,16 +57,16 @@ Deno.test("each documented status renders its own headline", async () => {
 
 Deno.test("HEAD gets headers and no body", async () => {
   const res = errorResponse(404, "not_found", "m", req(undefined, "HEAD"), "r");
-  assert.equal(res.status, 404);
-  assert.equal(await res.text(), "");
+  assertEquals(res.status, 404);
+  assertEquals(await res.text(), "");
 });
 
 Deno.test("prefersJson weighs q values; HTML wins ties and a missing Accept", () => {
-  assert.equal(prefersJson(null), false);
-  assert.equal(prefersJson("*/*"), false);
-  assert.equal(prefersJson("application/json, text/html"), false);
-  assert.equal(prefersJson("text/html;q=0.5, application/json"), true);
-  assert.equal(prefersJson("application/*"), true);
-  assert.equal(prefersJson("application/json;q=0"), false);
-  assert.equal(prefersJson("application/json, text/plain, */*"), true);
+  assertEquals(prefersJson(null), false);
+  assertEquals(prefersJson("*/*"), false);
+  assertEquals(prefersJson("application/json, text/html"), false);
+  assertEquals(prefersJson("text/html;q=0.5, application/json"), true);
+  assertEquals(prefersJson("application/*"), true);
+  assertEquals(prefersJson("application/json;q=0"), false);
+  assertEquals(prefersJson("application/json, text/plain, */*"), true);
 });

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import {
   decode,
   encode,
@@ -61,39 +61,43 @@ function rng(seed: number): () => number {
   };
 }
 
+/** A ProtocolError (its name says so) carrying `code`. */
+const codeIs = (code: string) => (e: unknown) =>
+  e instanceof ProtocolError && e.name === "ProtocolError" && e.code === code;
+
 Deno.test("every message type survives an encode/decode round trip", () => {
-  for (const m of samples) assert.deepEqual(decode(encode(m)), m);
+  for (const m of samples) assertEquals(decode(encode(m)), m);
 });
 
 Deno.test("decode rejects unknown types, truncation and trailing bytes with ProtocolError codes", () => {
   const good = encode(samples[0]);
   const unknown = good.slice();
   unknown[0] = 0x7f;
-  assert.throws(() => decode(unknown), { name: "ProtocolError", code: "unknown_type" });
-  assert.throws(() => decode(good.subarray(0, good.length - 1)), { code: "truncated" });
+  assertThrows(() => decode(unknown), codeIs("unknown_type"));
+  assertThrows(() => decode(good.subarray(0, good.length - 1)), codeIs("truncated"));
   const longer = new Uint8Array(good.length + 1);
   longer.set(good);
-  assert.throws(() => decode(longer), { code: "trailing_bytes" });
+  assertThrows(() => decode(longer), codeIs("trailing_bytes"));
 });
 
 Deno.test("decode refuses a head announcing more than 512 KB before reading it", () => {
   const frame = new Uint8Array(FRAME_HEADER_BYTES);
   frame[0] = 0x10;
   new DataView(frame.buffer).setUint32(1, MAX_PAYLOAD_BYTES + 1);
-  assert.throws(() => decode(frame), { code: "too_large" });
+  assertThrows(() => decode(frame), codeIs("too_large"));
 });
 
 Deno.test("encode refuses more than 8192 headers, CRLF in values, non-token methods, spaces in targets", () => {
   const many = Array.from({ length: 8193 }, (_, i) => [`x-${i}`, "v"] as [string, string]);
-  assert.throws(() => encode({ type: "REQUEST_HEAD", ...head, headers: many }), ProtocolError);
-  assert.throws(
+  assertThrows(() => encode({ type: "REQUEST_HEAD", ...head, headers: many }), ProtocolError);
+  assertThrows(
     () => encode({ type: "REQUEST_HEAD", ...head, headers: [["x", "a\r\nb: c"]] }),
     ProtocolError,
   );
-  assert.throws(() => encode({ type: "REQUEST_HEAD", ...head, method: "GET /" }), ProtocolError);
-  assert.throws(() => encode({ type: "REQUEST_HEAD", ...head, target: "/a b" }), ProtocolError);
-  assert.throws(() => encode({ type: "REQUEST_HEAD", ...head, target: "/a\x7f" }), ProtocolError);
-  assert.throws(
+  assertThrows(() => encode({ type: "REQUEST_HEAD", ...head, method: "GET /" }), ProtocolError);
+  assertThrows(() => encode({ type: "REQUEST_HEAD", ...head, target: "/a b" }), ProtocolError);
+  assertThrows(() => encode({ type: "REQUEST_HEAD", ...head, target: "/a\x7f" }), ProtocolError);
+  assertThrows(
     () => encode({ type: "RESPONSE_HEAD", status: 100, statusText: "", headers: [] }),
     ProtocolError,
   );
@@ -102,7 +106,7 @@ Deno.test("encode refuses more than 8192 headers, CRLF in values, non-token meth
 Deno.test("decode rejects invalid UTF-8 in strings", () => {
   const frame = encode({ type: "GOODBYE", reason: "ab" });
   frame[FRAME_HEADER_BYTES + 1] = 0xff;
-  assert.throws(() => decode(frame), { code: "invalid_utf8" });
+  assertThrows(() => decode(frame), codeIs("invalid_utf8"));
 });
 
 Deno.test("UTF-8 string fields: ASCII, non-ASCII, short and long cross unchanged (both decode paths)", () => {
@@ -110,12 +114,12 @@ Deno.test("UTF-8 string fields: ASCII, non-ASCII, short and long cross unchanged
     const reason of ["", "ab", "é", "a".repeat(63) + "é", "한글 ".repeat(40), "x".repeat(300), "\u{1f600}"]
   ) {
     const m = decode(encode({ type: "GOODBYE", reason }));
-    assert.deepEqual(m, { type: "GOODBYE", reason });
+    assertEquals(m, { type: "GOODBYE", reason });
   }
   // A short string whose first bytes are ASCII and whose last byte is not valid UTF-8 is still refused.
   const frame = encode({ type: "GOODBYE", reason: "abcd" });
   frame[FRAME_HEADER_BYTES + 4] = 0xc3;
-  assert.throws(() => decode(frame), { code: "invalid_utf8" });
+  assertThrows(() => decode(frame), codeIs("invalid_utf8"));
 });
 
 Deno.test("a header value with code units above 0xff (decoded as UTF-8 by a caller) crosses as its UTF-8 bytes", () => {
@@ -123,7 +127,7 @@ Deno.test("a header value with code units above 0xff (decoded as UTF-8 by a call
     encode({ type: "RESPONSE_HEAD", status: 200, statusText: "OK", headers: [["X-Name", "a\u00e9\ud55c"]] }),
   );
   const utf8 = new TextEncoder().encode("a\u00e9\ud55c");
-  assert.deepEqual(m, {
+  assertEquals(m, {
     type: "RESPONSE_HEAD",
     status: 200,
     statusText: "OK",
@@ -145,7 +149,7 @@ Deno.test("fuzz: random bytes only ever throw ProtocolError", () => {
     try {
       decode(bytes);
     } catch (e) {
-      assert.ok(e instanceof ProtocolError, String(e));
+      assert(e instanceof ProtocolError, String(e));
     }
   }
 });
@@ -161,9 +165,9 @@ Deno.test("fuzz: mutated valid frames decode to a valid message or throw Protoco
     }
     try {
       const m = decode(frame);
-      assert.deepEqual(decode(encode(m)), m);
+      assertEquals(decode(encode(m)), m);
     } catch (e) {
-      assert.ok(e instanceof ProtocolError, String(e));
+      assert(e instanceof ProtocolError, String(e));
     }
   }
 });
@@ -176,18 +180,18 @@ Deno.test("MessageReader reads frames split across chunks and hands over the byt
   const chunks: Uint8Array[] = [];
   for (let i = 0; i < all.length; i += 3) chunks.push(all.slice(i, i + 3));
   const reader = new MessageReader(ReadableStream.from(chunks));
-  assert.deepEqual(await reader.next(), samples[0]);
-  assert.deepEqual(await reader.expect("GOODBYE"), samples[3]);
-  assert.deepEqual(await new Response(reader.rest()).text(), "raw body bytes");
+  assertEquals(await reader.next(), samples[0]);
+  assertEquals(await reader.expect("GOODBYE"), samples[3]);
+  assertEquals(await new Response(reader.rest()).text(), "raw body bytes");
 });
 
 Deno.test("MessageReader: end of stream mid-frame is stream_ended, at a boundary is null", async () => {
   const a = encode(samples[1]);
   const cut = new MessageReader(ReadableStream.from([a.subarray(0, a.length - 2)]));
   const err = await cut.next().then(() => null, (e) => e);
-  assert.ok(err instanceof ProtocolError);
-  assert.equal(err.code, "stream_ended");
+  assert(err instanceof ProtocolError);
+  assertEquals(err.code, "stream_ended");
   const clean = new MessageReader(ReadableStream.from([a]));
-  assert.deepEqual((await clean.next())?.type, "WELCOME");
-  assert.deepEqual(await clean.next(), null);
+  assertEquals((await clean.next())?.type, "WELCOME");
+  assertEquals(await clean.next(), null);
 });

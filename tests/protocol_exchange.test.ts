@@ -2,7 +2,7 @@
  * The request-stream adapter over the real transport (Connections over an in-memory link, real time):
  * heads, DATA passed through, TRAILERS, FIN, raw bytes after a switch, and malformed streams.
  */
-import assert from "node:assert/strict";
+import { assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { createHash } from "node:crypto";
 import { Connection } from "../lib/transport/connection.ts";
 import { createMemoryLink } from "./support/memory_link.ts";
@@ -89,13 +89,13 @@ Deno.test("a head, a small body and trailers cross as they were, raw target byte
     writer.write(new TextEncoder().encode("world"));
     writer.end([["X-Checksum", "abc"], ["x-checksum", "def"]]);
     const { message, reader } = await arriving;
-    assert.equal(message.type, "REQUEST_HEAD");
+    assertEquals(message.type, "REQUEST_HEAD");
     const h = message as RequestHead;
-    assert.deepEqual(latin1Bytes(h.target), latin1Bytes(target));
-    assert.deepEqual(h.headers, [["Content-Type", "text/plain"], ["X-Dup", "1"], ["x-dup", "2"]]);
+    assertEquals(latin1Bytes(h.target), latin1Bytes(target));
+    assertEquals(h.headers, [["Content-Type", "text/plain"], ["X-Dup", "1"], ["x-dup", "2"]]);
     const body = await collect(reader);
-    assert.equal(body.text, "hello world");
-    assert.deepEqual(body.trailers, [["X-Checksum", "abc"], ["x-checksum", "def"]]);
+    assertEquals(body.text, "hello world");
+    assertEquals(body.trailers, [["X-Checksum", "abc"], ["x-checksum", "def"]]);
   });
 });
 
@@ -136,9 +136,9 @@ Deno.test("20 MB pass through DATA with a slow reader, intact", async () => {
     const { reader } = await arriving;
     const body = await collect(reader, 1);
     await piping;
-    assert.equal(body.bytes, 20 << 20);
-    assert.equal(body.sha256, sent.digest("hex"));
-    assert.equal(body.trailers, null);
+    assertEquals(body.bytes, 20 << 20);
+    assertEquals(body.sha256, sent.digest("hex"));
+    assertEquals(body.trailers, null);
   });
 });
 
@@ -149,7 +149,7 @@ Deno.test("a malformed message after the head resets the stream and fails the bo
     stream.write(encode(head("/x", true)));
     stream.write(encode({ type: "GOODBYE", reason: "not here" }));
     const { reader } = await arriving;
-    await assert.rejects(collect(reader), /GOODBYE where DATA/);
+    await assertRejects(() => collect(reader), (e) => /GOODBYE where DATA/.test(String(e)));
   });
 });
 
@@ -164,7 +164,7 @@ Deno.test("a stream that ends before its head reports a failure", async () => {
     stream.write(new Uint8Array([0x10, 0, 0]));
     stream.finish();
     const e = await failed;
-    assert.match(String(e), /stream ended before a head/);
+    assertMatch(String(e), /stream ended before a head/);
   });
 });
 
@@ -178,9 +178,9 @@ Deno.test("after a switch to raw, bytes cross untouched both ways", async () => 
     raw.write(new Uint8Array([0x81, 0x05, 0x10, 0x14, 0x15]));
     raw.end();
     const { message, reader } = await arriving;
-    assert.equal(message.type, "UPGRADE_HEAD");
+    assertEquals(message.type, "UPGRADE_HEAD");
     const body = await collect(reader.raw());
-    assert.equal(body.bytes, 5);
-    assert.equal(body.trailers, null);
+    assertEquals(body.bytes, 5);
+    assertEquals(body.trailers, null);
   });
 });

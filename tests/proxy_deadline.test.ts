@@ -1,8 +1,9 @@
 /** Response deadlines on a shared coarse wheel, in simulated time. */
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "./support/assert.ts";
 import { ManualClock } from "./support/manual_clock.ts";
 import { startDeadline, TICK_MS } from "../lib/proxy/deadline.ts";
 import { TunnelAbortedError, TunnelTimeoutError } from "../lib/proxy/errors.ts";
+import { sleep } from "./support/wait.ts";
 
 const never = new Promise<never>(() => {});
 
@@ -18,7 +19,7 @@ function outcome(
   return box;
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 0));
+const settle = () => sleep(0);
 
 Deno.test("a deadline fires between ms and ms + one tick, not before; touch restarts it", async () => {
   const clock = new ManualClock();
@@ -26,14 +27,14 @@ Deno.test("a deadline fires between ms and ms + one tick, not before; touch rest
   const r = outcome(d.race(never));
   clock.advance(999);
   await settle();
-  assert.equal(r.value, "pending");
+  assertEquals(r.value, "pending");
   d.touch();
   clock.advance(999);
   await settle();
-  assert.equal(r.value, "pending", "touched at 999 ms: not due at 1998 ms");
+  assertEquals(r.value, "pending", "touched at 999 ms: not due at 1998 ms");
   clock.advance(1000 + TICK_MS);
   await settle();
-  assert.ok(r.failed(TunnelTimeoutError));
+  assert(r.failed(TunnelTimeoutError));
 });
 
 Deno.test("a thousand deadlines share one clock timer, and none is left once they are cleared", () => {
@@ -55,9 +56,9 @@ Deno.test("a thousand deadlines share one clock timer, and none is left once the
     },
   };
   const all = Array.from({ length: 1000 }, (_, i) => startDeadline(clock, 60_000 + i));
-  assert.ok(live.size <= 1, `${live.size} timers`);
+  assert(live.size <= 1, `${live.size} timers`);
   for (const d of all) d.clear();
-  assert.equal(live.size, 0);
+  assertEquals(live.size, 0);
 });
 
 Deno.test("abort rejects at once with TunnelAbortedError; a cleared deadline never fires", async () => {
@@ -66,11 +67,11 @@ Deno.test("abort rejects at once with TunnelAbortedError; a cleared deadline nev
   const ra = outcome(a.race(never));
   a.abort();
   await settle();
-  assert.ok(ra.failed(TunnelAbortedError));
+  assert(ra.failed(TunnelAbortedError));
   const b = startDeadline(clock, 1000);
   const rb = outcome(b.race(new Promise((r) => setTimeout(() => r("answer"), 1))));
   b.clear();
   clock.advance(5000);
-  await new Promise((r) => setTimeout(r, 10));
-  assert.equal(rb.value, "answer");
+  await sleep(10);
+  assertEquals(rb.value, "answer");
 });

@@ -3,11 +3,12 @@
  * local origin), with real HTTP clients: what passes, what is added and removed, and every failure
  * before and after the response head.
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertNotEquals, assertRejects } from "./support/assert.ts";
 import { createHash } from "node:crypto";
-import { PUBLIC_HOST, startHarness, within } from "./support/proxy_harness.ts";
+import { PUBLIC_HOST, startHarness } from "./support/proxy_harness.ts";
 import { connectPlain, rawExchange } from "./support/raw_http.ts";
 import { freePort } from "./support/ports.ts";
+import { eventually, sleep, within } from "./support/wait.ts";
 
 type Handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>;
 
@@ -43,7 +44,7 @@ function chunked(data: Uint8Array, chunk: number, delayMs = 0): ReadableStream<U
   let off = 0;
   return new ReadableStream({
     async pull(c) {
-      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      if (delayMs) await sleep(delayMs);
       if (off >= data.length) return c.close();
       c.enqueue(data.slice(off, off + chunk));
       off += chunk;
@@ -61,19 +62,13 @@ Deno.test("GET reaches the local origin with path and query, and its answer come
   });
   await using t = await startHarness(targetOf(o));
   const res = await t.fetch("/a/b?x=1&y=%20z");
-  assert.equal(res.status, 201);
-  assert.equal(res.headers.get("x-origin"), "yes");
-  assert.ok(res.headers.get("x-request-id"));
-  assert.equal(await res.text(), "GET /a/b?x=1&y=%20z");
-  await within(
-    (async () => {
-      while (t.infos.length === 0) await new Promise((r) => setTimeout(r, 5));
-    })(),
-    2000,
-    "the client's request record",
-  );
-  assert.equal(t.infos.at(-1)?.status, 201);
-  assert.equal(t.infos.at(-1)?.path, "/a/b");
+  assertEquals(res.status, 201);
+  assertEquals(res.headers.get("x-origin"), "yes");
+  assert(res.headers.get("x-request-id"));
+  assertEquals(await res.text(), "GET /a/b?x=1&y=%20z");
+  await eventually(() => t.infos.length > 0, "the client's request record", 2000, 5);
+  assertEquals(t.infos.at(-1)?.status, 201);
+  assertEquals(t.infos.at(-1)?.path, "/a/b");
 });
 
 Deno.test("HEAD, 204 and 304 answers carry no body; redirects are passed on, not followed", async () => {
@@ -86,17 +81,17 @@ Deno.test("HEAD, 204 and 304 answers carry no body; redirects are passed on, not
   });
   await using t = await startHarness(targetOf(o));
   const head = await t.fetch("/doc", { method: "HEAD" });
-  assert.equal(head.status, 200);
-  assert.equal(head.headers.get("x-len"), "12");
-  assert.equal(head.headers.get("content-length"), "12");
-  assert.equal(await head.text(), "");
+  assertEquals(head.status, 200);
+  assertEquals(head.headers.get("x-len"), "12");
+  assertEquals(head.headers.get("content-length"), "12");
+  assertEquals(await head.text(), "");
   const none = await t.fetch("/empty", { method: "DELETE" });
-  assert.equal([none.status, none.headers.get("x-a"), await none.text()].join(), "204,1,");
+  assertEquals([none.status, none.headers.get("x-a"), await none.text()].join(), "204,1,");
   const cached = await t.fetch("/cached");
-  assert.equal([cached.status, cached.headers.get("etag")].join(), '304,"v1"');
+  assertEquals([cached.status, cached.headers.get("etag")].join(), '304,"v1"');
   await cached.body?.cancel();
   const moved = await t.fetch("/moved", { redirect: "manual" });
-  assert.equal([moved.status, moved.headers.get("location")].join(), "302,/elsewhere");
+  assertEquals([moved.status, moved.headers.get("location")].join(), "302,/elsewhere");
   await moved.body?.cancel();
 });
 
@@ -113,17 +108,17 @@ Deno.test("hop-by-hop lines are dropped, a forged X-Forwarded-For replaced, X-Fo
       "X-Secret-Hop: 1\r\nProxy-Authorization: Basic Zm9v\r\nTE: trailers\r\nX-Forwarded-For: 10.0.0.1\r\n" +
       "X-Real-IP: 10.0.0.1\r\nX-Request-Id: spoofed\r\nX-App: kept\r\n\r\n",
   );
-  assert.equal(res.status, 200);
-  assert.ok(seen);
+  assertEquals(res.status, 200);
+  assert(seen);
   for (const h of ["keep-alive", "x-secret-hop", "proxy-authorization", "te", "x-real-ip"]) {
-    assert.equal(seen.get(h), null, h);
+    assertEquals(seen.get(h), null, h);
   }
-  assert.equal(seen.get("x-app"), "kept");
-  assert.equal(seen.get("x-forwarded-for"), "127.0.0.1");
-  assert.equal(seen.get("x-forwarded-proto"), "http");
-  assert.equal(seen.get("x-forwarded-host"), PUBLIC_HOST);
-  assert.notEqual(seen.get("x-request-id"), "spoofed");
-  assert.equal(res.headers.find(([n]) => n.toLowerCase() === "x-keep")?.[1], "1");
+  assertEquals(seen.get("x-app"), "kept");
+  assertEquals(seen.get("x-forwarded-for"), "127.0.0.1");
+  assertEquals(seen.get("x-forwarded-proto"), "http");
+  assertEquals(seen.get("x-forwarded-host"), PUBLIC_HOST);
+  assertNotEquals(seen.get("x-request-id"), "spoofed");
+  assertEquals(res.headers.find(([n]) => n.toLowerCase() === "x-keep")?.[1], "1");
 });
 
 Deno.test("a trusted proxy's X-Forwarded-For is kept and appended to", async () => {
@@ -134,17 +129,17 @@ Deno.test("a trusted proxy's X-Forwarded-For is kept and appended to", async () 
   });
   await using t = await startHarness(targetOf(o), { gateway: { isTrustedProxy: (a) => a === "127.0.0.1" } });
   await (await t.fetch("/", { headers: { "x-forwarded-for": "203.0.113.7" } })).text();
-  assert.equal(seen?.get("x-forwarded-for"), "203.0.113.7, 127.0.0.1");
+  assertEquals(seen?.get("x-forwarded-for"), "203.0.113.7, 127.0.0.1");
 });
 
 Deno.test("Host: rewrite sends the target's host, preserve sends the public host", async () => {
   await using o = origin((req) => new Response(req.headers.get("host")));
   {
     await using t = await startHarness(targetOf(o), { client: { hostMode: "rewrite" } });
-    assert.equal(await (await t.fetch("/")).text(), `127.0.0.1:${o.addr.port}`);
+    assertEquals(await (await t.fetch("/")).text(), `127.0.0.1:${o.addr.port}`);
   }
   await using t = await startHarness(targetOf(o), { client: { hostMode: "preserve" } });
-  assert.equal(await (await t.fetch("/")).text(), PUBLIC_HOST);
+  assertEquals(await (await t.fetch("/")).text(), PUBLIC_HOST);
 });
 
 Deno.test("a 5 MB upload and a 5 MB download stream through intact, also at 2% loss", async () => {
@@ -157,9 +152,9 @@ Deno.test("a 5 MB upload and a 5 MB download stream through intact, also at 2% l
   for (const loss of [0, 0.02]) {
     await using t = await startHarness(targetOf(o), { link: { lossRate: loss, seed: 7 } });
     const up = await t.fetch("/up", { method: "POST", body: chunked(data, 100_000) });
-    assert.equal(await up.text(), expected, `upload at ${loss}`);
+    assertEquals(await up.text(), expected, `upload at ${loss}`);
     const down = await t.fetch("/down");
-    assert.equal(await streamSha(down.body!), expected, `download at ${loss}`);
+    assertEquals(await streamSha(down.body!), expected, `download at ${loss}`);
   }
 });
 
@@ -184,7 +179,7 @@ Deno.test("server-sent events arrive incrementally: the first before the origin 
   const res = await t.fetch("/events");
   const reader = res.body!.getReader();
   const first = await within(reader.read(), 3000, "the first event");
-  assert.equal(new TextDecoder().decode(first.value), "data: one\n\n");
+  assertEquals(new TextDecoder().decode(first.value), "data: one\n\n");
   release();
   let rest = "";
   for (;;) {
@@ -192,17 +187,17 @@ Deno.test("server-sent events arrive incrementally: the first before the origin 
     if (done) break;
     rest += new TextDecoder().decode(value);
   }
-  assert.equal(rest, "data: two\n\n");
+  assertEquals(rest, "data: two\n\n");
 });
 
 Deno.test("a local origin that is down answers 502 local_unreachable naming the cause", async () => {
   const port = freePort();
   await using t = await startHarness(`http://127.0.0.1:${port}`);
   const res = await t.fetch("/", { headers: { accept: "application/json" } });
-  assert.equal(res.status, 502);
+  assertEquals(res.status, 502);
   const body = await res.json();
-  assert.equal(body.error.code, "local_unreachable");
-  assert.match(body.error.message, new RegExp(`127.0.0.1:${port}`));
+  assertEquals(body.error.code, "local_unreachable");
+  assertMatch(body.error.message, new RegExp(`127.0.0.1:${port}`));
 });
 
 Deno.test("no response head within the timeout answers 504 and aborts the origin's request", async () => {
@@ -214,8 +209,8 @@ Deno.test("no response head within the timeout answers 504 and aborts the origin
   });
   await using t = await startHarness(targetOf(o), { gateway: { proxyTimeoutMs: 300 } });
   const res = await t.fetch("/hang", { headers: { accept: "application/json" } });
-  assert.equal(res.status, 504);
-  assert.equal((await res.json()).error.code, "tunnel_timeout");
+  assertEquals(res.status, 504);
+  assertEquals((await res.json()).error.code, "tunnel_timeout");
   await within(originAborted, 3000, "the origin's request to be aborted");
 });
 
@@ -223,11 +218,11 @@ Deno.test("the client connection dying before the head answers 502 tunnel_droppe
   await using o = origin(never);
   await using t = await startHarness(targetOf(o));
   const pending = t.fetch("/hang", { method: "POST", body: "x", headers: { accept: "application/json" } });
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   t.client.abort(0, "client killed");
   const res = await within(pending, 5000, "the 502");
-  assert.equal(res.status, 502);
-  assert.equal((await res.json()).error.code, "tunnel_dropped");
+  assertEquals(res.status, 502);
+  assertEquals((await res.json()).error.code, "tunnel_dropped");
 });
 
 Deno.test("a path no local service covers answers 404 no_service", async () => {
@@ -236,8 +231,8 @@ Deno.test("a path no local service covers answers 404 no_service", async () => {
     client: { services: [{ prefix: "/api", target: new URL(targetOf(o)) }] },
   });
   const res = await t.fetch("/other", { headers: { accept: "application/json" } });
-  assert.equal(res.status, 404);
-  assert.equal((await res.json()).error.code, "no_service");
+  assertEquals(res.status, 404);
+  assertEquals((await res.json()).error.code, "no_service");
 });
 
 Deno.test("an origin failing mid-body makes the browser's body fail, not end short", async () => {
@@ -246,7 +241,7 @@ Deno.test("an origin failing mid-body makes the browser's body fail, not end sho
       new ReadableStream({
         async start(c) {
           c.enqueue(new Uint8Array(1000));
-          await new Promise((r) => setTimeout(r, 50));
+          await sleep(50);
           c.error(new Error("origin broke"));
         },
       }),
@@ -254,8 +249,8 @@ Deno.test("an origin failing mid-body makes the browser's body fail, not end sho
   );
   await using t = await startHarness(targetOf(o));
   const res = await t.fetch("/broken");
-  assert.equal(res.status, 200);
-  await assert.rejects(res.arrayBuffer());
+  assertEquals(res.status, 200);
+  await assertRejects(() => res.arrayBuffer());
 });
 
 Deno.test("the browser going away mid-body aborts the origin's request", async () => {
@@ -266,7 +261,7 @@ Deno.test("the browser going away mid-body aborts the origin's request", async (
     return new Response(
       new ReadableStream({
         async pull(c) {
-          await new Promise((r) => setTimeout(r, 5));
+          await sleep(5);
           c.enqueue(new Uint8Array(16 * 1024));
         },
       }),
@@ -296,7 +291,7 @@ Deno.test("the browser going away before the head aborts the origin's request", 
   const pending = t.fetch("/hang", { signal: ac.signal }).catch(() => "aborted");
   await within(reached, 3000, "the origin to see the request");
   ac.abort();
-  assert.equal(await pending, "aborted");
+  assertEquals(await pending, "aborted");
   await within(originAborted, 3000, "the origin's request to be aborted");
 });
 
@@ -314,9 +309,9 @@ Deno.test("a gzip answer reaches the browser compressed, with Content-Encoding a
     `GET / HTTP/1.1\r\nHost: ${PUBLIC_HOST}\r\nAccept-Encoding: gzip\r\n\r\n`,
   );
   const h = (n: string) => res.headers.find(([k]) => k.toLowerCase() === n)?.[1];
-  assert.equal(h("content-encoding"), "gzip");
-  assert.equal(h("content-length"), String(gz.length));
-  assert.equal(sha256(res.body), sha256(gz));
+  assertEquals(h("content-encoding"), "gzip");
+  assertEquals(h("content-length"), String(gz.length));
+  assertEquals(sha256(res.body), sha256(gz));
 });
 
 Deno.test("an upload that keeps moving is not cut short by the response timeout", async () => {
@@ -325,8 +320,8 @@ Deno.test("an upload that keeps moving is not cut short by the response timeout"
   await using t = await startHarness(targetOf(o), { gateway: { proxyTimeoutMs: 400 } });
   // 16 chunks 100 ms apart: 1.6 s in all, four times the timeout.
   const res = await t.fetch("/slow-up", { method: "POST", body: chunked(data, 4096, 100) });
-  assert.equal(res.status, 200);
-  assert.equal(await res.text(), sha256(data));
+  assertEquals(res.status, 200);
+  assertEquals(await res.text(), sha256(data));
 });
 
 Deno.test("requests in progress per client address and domain are capped: the next one gets 429", async () => {
@@ -338,12 +333,12 @@ Deno.test("requests in progress per client address and domain are capped: the ne
   });
   await using t = await startHarness(targetOf(o), { gateway: { maxRequestsPerPeer: 3 } });
   const waiting = [1, 2, 3].map(() => t.fetch("/hold"));
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   const over = await t.fetch("/hold");
-  assert.equal(over.status, 429);
-  assert.equal(over.headers.get("retry-after"), "1");
+  assertEquals(over.status, 429);
+  assertEquals(over.headers.get("retry-after"), "1");
   await over.body?.cancel();
   release();
-  for (const r of await Promise.all(waiting)) assert.equal(await r.text(), "late");
-  assert.equal(await (await t.fetch("/hold")).text(), "late");
+  for (const r of await Promise.all(waiting)) assertEquals(await r.text(), "late");
+  assertEquals(await (await t.fetch("/hold")).text(), "late");
 });

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "./support/assert.ts";
 import { acceptControl, HandshakeRejectedError, openControl } from "../lib/proxy/control.ts";
 import { SessionRegistry, type TunnelSession } from "../lib/proxy/registry.ts";
 import { prefixCovers } from "../lib/proxy/prefix.ts";
@@ -22,12 +22,12 @@ function session(
 }
 
 Deno.test("prefixes match at segment boundaries", () => {
-  assert.equal(prefixCovers("/", "/anything"), true);
-  assert.equal(prefixCovers("/api", "/api"), true);
-  assert.equal(prefixCovers("/api", "/api/v1"), true);
-  assert.equal(prefixCovers("/api", "/api?x=1"), true);
-  assert.equal(prefixCovers("/api", "/apix"), false);
-  assert.equal(prefixCovers("/api/", "/api/v1"), true);
+  assertEquals(prefixCovers("/", "/anything"), true);
+  assertEquals(prefixCovers("/api", "/api"), true);
+  assertEquals(prefixCovers("/api", "/api/v1"), true);
+  assertEquals(prefixCovers("/api", "/api?x=1"), true);
+  assertEquals(prefixCovers("/api", "/apix"), false);
+  assertEquals(prefixCovers("/api/", "/api/v1"), true);
 });
 
 /** The id of the session route() picks for "/" (round robin), or the result kind when none. */
@@ -42,9 +42,9 @@ Deno.test("route rotates round-robin among a domain's sessions", () => {
   r.add(session("b", "demo.example.com"));
   r.add(session("c", "other.example.com"));
   const picks = [1, 2, 3, 4].map(() => pick(r, "Demo.Example.com"));
-  assert.deepEqual(picks, ["a", "b", "a", "b"]);
-  assert.equal(pick(r, "nobody.example.com"), "offline");
-  assert.deepEqual(r.list("demo.example.com").map((s) => s.id), ["a", "b"]);
+  assertEquals(picks, ["a", "b", "a", "b"]);
+  assertEquals(pick(r, "nobody.example.com"), "offline");
+  assertEquals(r.list("demo.example.com").map((s) => s.id), ["a", "b"]);
 });
 
 Deno.test("a session whose connection closes is skipped and removed, with count listeners told", async () => {
@@ -57,19 +57,19 @@ Deno.test("a session whose connection closes is skipped and removed, with count 
   a.connection.abort(0, "gone");
   await a.connection.closed;
   await Promise.resolve();
-  assert.deepEqual([1, 2, 3].map(() => pick(r, "demo.example.com")), ["b", "b", "b"]);
-  assert.deepEqual(events, [["demo.example.com", 1], ["demo.example.com", 2], ["demo.example.com", 1]]);
+  assertEquals([1, 2, 3].map(() => pick(r, "demo.example.com")), ["b", "b", "b"]);
+  assertEquals(events, [["demo.example.com", 1], ["demo.example.com", 2], ["demo.example.com", 1]]);
 });
 
 Deno.test("route picks by the longest announced prefix: offline, no_service or ok", () => {
   const r = new SessionRegistry();
-  assert.deepEqual(r.route("demo.example.com", "/"), { kind: "offline" });
+  assertEquals(r.route("demo.example.com", "/"), { kind: "offline" });
   r.add(session("api", "demo.example.com", ["/api"]));
-  assert.deepEqual(r.route("demo.example.com", "/static/x.css"), { kind: "no_service" });
+  assertEquals(r.route("demo.example.com", "/static/x.css"), { kind: "no_service" });
   const ok = r.route("demo.example.com", "/api/users?id=1");
-  assert.equal(ok.kind, "ok");
-  assert.equal(ok.kind === "ok" && ok.session.id, "api");
-  assert.equal(ok.kind === "ok" && ok.prefix, "/api");
+  assertEquals(ok.kind, "ok");
+  assertEquals(ok.kind === "ok" && ok.session.id, "api");
+  assertEquals(ok.kind === "ok" && ok.prefix, "/api");
 });
 
 Deno.test("closeDomain says GOODBYE over the control stream, then closes the sessions", async () => {
@@ -83,10 +83,10 @@ Deno.test("closeDomain says GOODBYE over the control stream, then closes the ses
   }));
   const opened = await openControl(client, { clientVersion: "0.1.0", services: ["/"] });
   const result = await accepted;
-  assert.equal(result.kind, "accepted");
-  assert.ok(result.kind === "accepted");
-  assert.deepEqual(result.hello.services, ["/"]);
-  assert.equal(opened.welcome.sessionId, "s1");
+  assertEquals(result.kind, "accepted");
+  assert(result.kind === "accepted");
+  assertEquals(result.hello.services, ["/"]);
+  assertEquals(opened.welcome.sessionId, "s1");
   r.add({
     id: "s1",
     domain: "demo.example.com",
@@ -97,10 +97,10 @@ Deno.test("closeDomain says GOODBYE over the control stream, then closes the ses
     connection: server,
     control: result.control,
   });
-  assert.equal(await r.closeDomain("demo.example.com", "domain deleted"), 1);
-  assert.equal(await opened.control.peerGoodbye, "domain deleted");
-  assert.equal(server.isClosed, true);
-  assert.equal(r.count("demo.example.com"), 0);
+  assertEquals(await r.closeDomain("demo.example.com", "domain deleted"), 1);
+  assertEquals(await opened.control.peerGoodbye, "domain deleted");
+  assertEquals(server.isClosed, true);
+  assertEquals(r.count("demo.example.com"), 0);
 });
 
 Deno.test("a REJECT reaches the client as HandshakeRejectedError with the server's code", async () => {
@@ -113,7 +113,7 @@ Deno.test("a REJECT reaches the client as HandshakeRejectedError with the server
     () => null,
     (e) => e,
   );
-  assert.ok(err instanceof HandshakeRejectedError, String(err));
-  assert.equal(err.code, "bad_key");
-  assert.deepEqual(await accepted, { kind: "rejected", code: "bad_key", message: "unknown API key" });
+  assert(err instanceof HandshakeRejectedError, String(err));
+  assertEquals(err.code, "bad_key");
+  assertEquals(await accepted, { kind: "rejected", code: "bad_key", message: "unknown API key" });
 });

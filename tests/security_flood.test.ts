@@ -6,6 +6,7 @@
  */
 import { assert, assertEquals } from "./support/assert.ts";
 import { ADMIN_KEY, SERVER_DOMAIN } from "./support/server.ts";
+import { sleep } from "./support/wait.ts";
 
 async function curlCode(args: string[]): Promise<string> {
   const out = await new Deno.Command("curl", {
@@ -58,7 +59,7 @@ Deno.test("the real server's listeners recover within 5 s after a descriptor-exh
     for (let i = 0; i < 300 && !ready; i++) {
       const l = lines.find((l) => l.includes('"server ready"'));
       if (l) ready = JSON.parse(l);
-      else await new Promise((r) => setTimeout(r, 100));
+      else await sleep(100);
     }
     assert(ready, `the server did not start: ${lines.join("\n")}`);
     const https = Number(ready.https.split(":").pop());
@@ -79,7 +80,7 @@ Deno.test("the real server's listeners recover within 5 s after a descriptor-exh
         break; // the backlog is full: that is the point
       }
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     for (const c of flood.splice(0)) c.close();
     const t0 = Date.now();
     let ok = { http: false, https: false };

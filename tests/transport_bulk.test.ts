@@ -1,6 +1,6 @@
 /** Bulk transfers over a lossy, reordering, duplicating memory link in simulated time arrive byte-identical. */
 import type { TransportStream } from "../lib/transport/types.ts";
-import { assert, assertEquals } from "./support/transport_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { connectedPair, drive, readData, writeData } from "./support/transport_sim.ts";
 
 const MB = 1024 * 1024;

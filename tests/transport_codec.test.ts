@@ -4,7 +4,7 @@ import { decodeFrames, encodeFrames } from "../lib/transport/frames/frame.ts";
 import { decodePacket, encodePacket } from "../lib/transport/packet.ts";
 import { seededRandom } from "./support/seeded_random.ts";
 import { BufferReader, BufferWriter, FrameDecodeError, varintLength } from "../lib/transport/varint.ts";
-import { assert, assertEquals, assertThrows } from "./support/transport_assert.ts";
+import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 
 Deno.test("varints round-trip at every length boundary", () => {
   const values = [0, 63, 64, 16383, 16384, 1073741823, 1073741824, 2 ** 40 + 5, Number.MAX_SAFE_INTEGER];

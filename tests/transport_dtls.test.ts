@@ -1,6 +1,6 @@
 /** The transport over the real DTLS sessions (lib/dtls) on 127.0.0.1, with the system clock. */
 import type { TransportStream } from "../lib/transport/types.ts";
-import { assertEquals } from "./support/transport_assert.ts";
+import { assertEquals } from "./support/assert.ts";
 import { lossy } from "../scripts/bench/transport_common.ts";
 import { gracefulCloseDelivers, lossRepaired } from "./support/carrier_scenarios.ts";
 import { dtlsPair } from "./support/transport_dtls.ts";

@@ -1,6 +1,6 @@
 /** How many datagrams small exchanges cost: the per-record cost, not bandwidth, limits a JavaScript tunnel. */
 import { decodePacket } from "../lib/transport/packet.ts";
-import { assert, assertEquals } from "./support/transport_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
 import { connectedPair, drive, driveFor, readData } from "./support/transport_sim.ts";
 import { countExchangeDatagrams } from "./support/transport_exchange_count.ts";

@@ -7,7 +7,7 @@ import { SendStream } from "../lib/transport/send_stream.ts";
 import type { Stream } from "../lib/transport/stream.ts";
 import { StreamMap } from "../lib/transport/stream_map.ts";
 import { BufferWriter } from "../lib/transport/varint.ts";
-import { assert, assertEquals } from "./support/transport_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 
 function setup(connCredit = 1024 * 1024) {
   const connRecv = new ReceiveWindow(1024 * 1024, 4 * 1024 * 1024, 0);

@@ -3,7 +3,7 @@ import { TransportErrorCode } from "../lib/transport/errors.ts";
 import type { Frame } from "../lib/transport/frames/frame.ts";
 import { seededRandom } from "./support/seeded_random.ts";
 import { encodePacket } from "../lib/transport/packet.ts";
-import { assert, assertEquals } from "./support/transport_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { connectedPair, drive, driveFor } from "./support/transport_sim.ts";
 
 /** Delivers raw bytes to the server as if the client had sent them. */

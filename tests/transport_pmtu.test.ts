@@ -1,6 +1,6 @@
 /** Packet size discovery when the path shrinks under a live connection: black-hole detection and fallback. */
 import type { TransportStream } from "../lib/transport/types.ts";
-import { assert, assertEquals } from "./support/transport_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { connectedPair, drive, driveFor, writeData } from "./support/transport_sim.ts";
 import { createHash } from "node:crypto";
 import { BASE_DATAGRAM_SIZE, BLACK_HOLE_BACKOFF_MS, PathMtuDiscovery } from "../lib/transport/pmtu.ts";

@@ -7,7 +7,7 @@ import { RangeSet } from "../lib/transport/range_set.ts";
 import { LossRecovery } from "../lib/transport/recovery.ts";
 import { RttEstimator } from "../lib/transport/rtt.ts";
 import { IGNORED_FATE, PacketState, type SentPacket } from "../lib/transport/sent_packet.ts";
-import { assert, assertEquals } from "./support/transport_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 
 function packet(pn: number, timeSent: number, size = 1200): SentPacket {
   return {

@@ -1,6 +1,6 @@
 /** The send loop's decision of what may go out now (send_mode.ts), without a connection. */
 import { type SendLimits, sendMode } from "../lib/transport/send_mode.ts";
-import { assertEquals } from "./support/transport_assert.ts";
+import { assertEquals } from "./support/assert.ts";
 
 function limits(
   { inFlight = 0, cwnd = 12_000, probe = undefined as number | undefined, wait = 0 } = {},

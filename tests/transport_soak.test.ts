@@ -1,7 +1,7 @@
 /** Randomised soak in simulated time: hostile links, many streams, resets; everything finishes and adds up. */
 import { seededRandom } from "./support/seeded_random.ts";
 import { StreamResetError } from "../lib/transport/errors.ts";
-import { assert, assertEquals } from "./support/transport_assert.ts";
+import { assert, assertEquals } from "./support/assert.ts";
 import { connectedPair, drive, driveFor, readData, writeData } from "./support/transport_sim.ts";
 
 for (const seed of [11, 12, 13, 14, 15, 16, 17, 18]) {

@@ -5,8 +5,9 @@ import { ConnectionClosedError, StreamResetError } from "../lib/transport/errors
 import { decodePacket } from "../lib/transport/packet.ts";
 import type { Stream } from "../lib/transport/stream.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
-import { assert, assertEquals, assertRejects } from "./support/transport_assert.ts";
+import { assert, assertEquals, assertRejects } from "./support/assert.ts";
 import { connectedPair, drive, driveFor, macrotask, readData, writeData } from "./support/transport_sim.ts";
+import { sleep } from "./support/wait.ts";
 
 function collectStreams(conn: { onStream(h: (s: TransportStream) => void): void }): TransportStream[] {
   const list: TransportStream[] = [];
@@ -22,7 +23,7 @@ Deno.test("a reset stream does not disturb the others", async () => {
     const hashes = streams.map((s, i) => writeData(s, 4 * 1024 * 1024, 10 + i).catch((e) => e));
     while (incoming.length < 3) await macrotask();
     const reads = incoming.map((s) => readData(s).catch((e) => e));
-    await new Promise((r) => setTimeout(r, 0));
+    await sleep(0);
     streams[1].reset(42);
     return { hashes: await Promise.all(hashes), reads: await Promise.all(reads) };
   })();
@@ -214,7 +215,7 @@ Deno.test("abort errors every open stream on both sides with the reason", async 
     assert(e instanceof ConnectionClosedError);
     assertEquals(e.info.reason, "shutting down");
   }
-  await assertRejects(client.openStream(), ConnectionClosedError);
+  await assertRejects(() => client.openStream(), ConnectionClosedError);
 });
 
 Deno.test("when the session closes the connection closes with session_closed", async () => {

@@ -2,7 +2,7 @@
 import { Connection } from "../lib/transport/connection.ts";
 import type { TransportStream } from "../lib/transport/types.ts";
 import { UdpSession } from "../lib/transport/udp_session.ts";
-import { assertEquals } from "./support/transport_assert.ts";
+import { assertEquals } from "./support/assert.ts";
 import { readData, writeData } from "./support/transport_sim.ts";
 
 Deno.test("over UDP on loopback: 20 MB each way arrive intact; closing ends both sides", async () => {

@@ -5,15 +5,15 @@
  */
 import WebSocket from "ws";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { curl, eventually, startTunnelClient, startTunnelServer, stopProcess } from "./support/tunnel_env.ts";
+import { curl, startTunnelClient, startTunnelServer, stopProcess } from "./support/tunnel_env.ts";
 import type { TunnelClient, TunnelServer } from "./support/tunnel_env.ts";
 import { startProcess } from "./support/process.ts";
 import { seededHash, startOrigin } from "./support/tunnel_origin.ts";
 import { startNatRelay } from "./support/nat_relay.ts";
+import { eventually, sleep } from "./support/wait.ts";
 
 const DOMAIN = "app.test";
 const MB = 1024 * 1024;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dtlsPort = (srv: TunnelServer) => Number(srv.dtls.split(":")[1]);
 
 /** Client environment for the TCP carrier against the self-signed test server. */

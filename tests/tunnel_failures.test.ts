@@ -5,7 +5,6 @@
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
   curl,
-  eventually,
   startTunnelClient,
   startTunnelServer,
   stopProcess,
@@ -13,6 +12,7 @@ import {
   type TunnelServer,
 } from "./support/tunnel_env.ts";
 import { type Origin, startOrigin } from "./support/tunnel_origin.ts";
+import { eventually } from "./support/wait.ts";
 
 const JSON_ACCEPT = { accept: "application/json" };
 

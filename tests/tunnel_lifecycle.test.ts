@@ -5,7 +5,6 @@
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
   curl,
-  eventually,
   startTunnelClient,
   startTunnelServer,
   stopProcess,
@@ -14,8 +13,8 @@ import {
 } from "./support/tunnel_env.ts";
 import type { LogLine } from "./support/process.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
+import { eventually, sleep } from "./support/wait.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const at = (line: LogLine) => Date.parse(String(line.time));
 
 Deno.test("tunnel: SIGTERM lets an in-flight request finish and tells the client; a restart on the same ports is rejoined within 5 s", async (t) => {

@@ -16,6 +16,7 @@ import {
   withFloodServer,
 } from "./dtls_flood.ts";
 import { decodeRecords } from "../../lib/dtls/record.ts";
+import { sleep } from "./wait.ts";
 const TICKS = 100; // USER_HZ on Linux
 
 function procStats(pid: number): { rssMb: number; cpuS: number } {
@@ -75,7 +76,7 @@ async function dtlsFlood() {
         resendMs: 300,
       });
       out = flood.results;
-      await new Promise((r) => setTimeout(r, 2500));
+      await sleep(2500);
       legit = await legitimate(target, psk, 10_000);
       await flood.done;
     });
@@ -154,7 +155,7 @@ async function adminBrute() {
         recovered = `${Math.round(performance.now() - t0)} ms`;
         break;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     const warns = server.proc.lines.filter((l) => l.level === "warn").length;
     console.log(

@@ -3,6 +3,8 @@
  * expressions in it, take a screenshot. No test framework in between: the real browser, a WebSocket.
  */
 
+import { eventually, sleep } from "./wait.ts";
+
 export interface Browser {
   /** Evaluates an expression in the page (awaiting promises) and returns its JSON value. */
   evaluate<T = unknown>(expression: string): Promise<T>;
@@ -84,13 +86,9 @@ export async function openBrowser(
       evaluate,
       async waitFor(expression, timeoutMs = 5000, what = expression) {
         const start = performance.now();
-        while (performance.now() - start < timeoutMs) {
-          if (await evaluate<boolean>(`!!(${expression})`).catch(() => false)) {
-            return performance.now() - start;
-          }
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+        const truthy = () => evaluate<boolean>(`!!(${expression})`).catch(() => false);
+        await eventually(truthy, what, timeoutMs, 20);
+        return performance.now() - start;
       },
       async screenshot(path) {
         const r = await send("Page.captureScreenshot", { format: "png" });
@@ -144,7 +142,7 @@ async function pageTarget(port: number, timeoutMs: number): Promise<string> {
     }[];
     const page = list.find((t) => t.type === "page");
     if (page) return page.webSocketDebuggerUrl;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error("chromium opened no page");
 }

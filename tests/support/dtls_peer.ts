@@ -44,19 +44,6 @@ export function freeUdpPort(): number {
   return port;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Resolves when `cond` holds, polling; rejects after `timeoutMs`. */
-export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 /** Collects a child process's stdout text as it arrives. */
 export function collectText(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
   let buf = "";

@@ -2,6 +2,7 @@
 import tls from "node:tls";
 import { type HeaderLine, latin1Bytes, latin1String } from "../../lib/protocol/body.ts";
 import type { FrontHandler, FrontRequest, FrontResponse } from "../../lib/proxy/front_types.ts";
+import { sleep } from "./wait.ts";
 
 export interface Seen {
   method: string;
@@ -108,7 +109,7 @@ export function testHandler(seen: Seen[] = []): FrontHandler {
       return;
     }
     if (path === "/no-read") return send(res, 200, [["Content-Length", "2"]], "ok");
-    if (path === "/late") await new Promise((r) => setTimeout(r, 400));
+    if (path === "/late") await sleep(400);
     if (path === "/continue") {
       // Answers before reading (a server that would refuse the upload): no 100 Continue goes out.
       return send(res, 417, [["Content-Length", "0"]], "");

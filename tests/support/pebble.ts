@@ -5,6 +5,7 @@
  */
 import { freePort } from "./ports.ts";
 import { issueHostCertificate, loadOrCreateCa } from "../../lib/tls/self_signed.ts";
+import { eventually } from "./wait.ts";
 
 export interface Pebble {
   /** https://127.0.0.1:PORT/dir */
@@ -43,13 +44,11 @@ function spawn(cmd: string, args: string[], env: Record<string, string>, sink: s
   return { child, done };
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, sink: string[], timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} did not come up within ${timeoutMs} ms:\n${sink.join("")}`);
+/** Waits until `what` answers (a failed fetch means "not yet"); the failure carries the processes' output. */
+async function cameUp(check: () => Promise<boolean>, what: string, sink: string[], timeoutMs = 10_000) {
+  await eventually(() => check().catch(() => false), `${what} to come up`, timeoutMs).catch((e) => {
+    throw new Error(`${e.message}:\n${sink.join("")}`);
+  });
 }
 
 /**
@@ -129,7 +128,7 @@ async function startPebbleOnce(options: PebbleOptions): Promise<Pebble> {
     await Promise.all(procs.map((p) => p.done));
   };
   try {
-    await waitFor(
+    await cameUp(
       async () => {
         await (await fetch(challUrl)).body?.cancel();
         return true;
@@ -150,7 +149,7 @@ async function startPebbleOnce(options: PebbleOptions): Promise<Pebble> {
     procs.push(pebble);
     const client = Deno.createHttpClient({ caCerts: [ca.certPem] });
     const directoryUrl = `https://127.0.0.1:${acmePort}/dir`;
-    await waitFor(async () => (await fetch(directoryUrl, { client })).ok, "pebble", sink);
+    await cameUp(async () => (await fetch(directoryUrl, { client })).ok, "pebble", sink);
     return {
       directoryUrl,
       caFile,

@@ -97,12 +97,3 @@ export async function startHarness(target: string, o: HarnessOptions = {}): Prom
     },
   };
 }
-
-/** Rejects with a clear message when `p` takes longer than `ms`. */
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, r) => t = setTimeout(() => r(new Error(`timed out waiting for ${what}`)), ms)),
-  ]).finally(() => clearTimeout(t));
-}

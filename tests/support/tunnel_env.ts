@@ -320,21 +320,6 @@ export async function curl(
   }
 }
 
-/** Waits until `check` is true, polling every `everyMs`; throws with `what` after `timeoutMs`. */
-export async function eventually(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-  everyMs = 50,
-): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (performance.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 export interface RunningTunnel {
   srv: TunnelServer;
   client: TunnelClient;

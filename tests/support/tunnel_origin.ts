@@ -4,6 +4,7 @@
  * released step by step by the test, WebSocket echo with close codes, a header mirror).
  */
 import { createHash } from "node:crypto";
+import { sleep } from "./wait.ts";
 
 /** Bytes per generated chunk. */
 const CHUNK = 64 * 1024;
@@ -73,8 +74,6 @@ export interface Origin {
   pending(): number;
   close(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the origin. */
 export function startOrigin(tag = "origin"): Origin {
