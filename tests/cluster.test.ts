@@ -349,6 +349,13 @@ Deno.test("cluster: three servers on one PostgreSQL serve every domain, follow e
         const back = performance.now();
         const counts = await traffic.stop();
         console.log(`during the outage: ${counts.ok} requests answered, ${counts.failed.length} failed`);
+        if (counts.failed.length > 0) {
+          // Which server failed, and what it said last: a failure here is otherwise hard to read.
+          for (const s of [s1, s2, s3()]) {
+            const last = s.proc.lines.slice(-15).map((l) => JSON.stringify(l)).join("\n");
+            console.log(`server :${s.port} last lines:\n${last}\nstderr:\n${s.proc.stderr().slice(-3000)}`);
+          }
+        }
         assertEquals(counts.failed, []);
         for (const s of [s1, s2, s3()]) {
           await eventually(
