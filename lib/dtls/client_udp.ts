@@ -8,6 +8,8 @@
 export interface ClientUdpOptions {
   family: "udp4" | "udp6";
   localPort: number;
+  /** The local address the handshake's socket was bound to (default: the wildcard of `family`). */
+  localAddress?: string;
   peer: Deno.NetAddr;
   /** Called with a view of the reused receive buffer: valid only during the call. */
   onDatagram: (datagram: Uint8Array) => void;
@@ -48,7 +50,8 @@ export class ClientUdp {
   }
 
   static #listen(o: ClientUdpOptions): Deno.DatagramConn {
-    const hostname = o.family === "udp6" ? "::" : "0.0.0.0";
+    // The server keys the session by source address and port: keep both what the handshake used.
+    const hostname = o.localAddress ?? (o.family === "udp6" ? "::" : "0.0.0.0");
     return Deno.listenDatagram({ transport: "udp", hostname, port: o.localPort });
   }
 
