@@ -1,7 +1,8 @@
 /**
  * Many idle tunnel clients in one process, for the 10 000-session benchmark (scale_10k.ts). Each is
- * what client.ts runs per session, minus the process: connectDtls → openTunnel (HELLO/WELCOME, the
- * client's 1.5 s keep-alive, requests served by the real forwarder to a local origin). Each client's
+ * what client.ts runs per session (tunnel_open.ts), minus the process and path probes: connectDtls →
+ * transport connection with the client's keep-alive (1.5 s, or --keepalive-ms; idle timeout 3×) →
+ * HELLO/WELCOME, requests served by the real forwarder (client_forward.ts) to a local origin. Each client's
  * UDP socket is bound to its own 127.x.y.z source address (Linux routes all of 127/8 to lo), so the
  * server's per-address handshake admission — a security feature, kept as is — sees 10 000 addresses
  * the way it would see 10 000 hosts.
@@ -11,14 +12,18 @@
  *   close    → says GOODBYE on each and exits   {"event":"closed","seconds":s}
  *
  *   deno run -A scripts/bench/idle_clients.ts --server 127.0.0.1:PORT --keys FILE --target http://127.0.0.1:P
- *     [--first I] [--concurrency 64] [--attempts 2]
+ *     [--first I] [--concurrency 64] [--attempts 2] [--keepalive-ms 1500]
  * FILE: JSON lines {"domain":D,"key":HEX}; client i uses line (first + i) mod lines.
  */
 import dgram from "node:dgram";
 import { connectDtls } from "../../lib/dtls/client.ts";
 import { pskFromApiKey } from "../../lib/dtls/psk.ts";
 import { silentLogger } from "../../lib/log/logger.ts";
-import { openTunnel, type Tunnel } from "../../lib/proxy/tunnel_open.ts";
+import { CLIENT_KEEPALIVE_MS } from "../../lib/proxy/tunnel_open.ts";
+import { createConnection } from "../../lib/transport/connection.ts";
+import type { TransportConnection } from "../../lib/transport/types.ts";
+import { type ControlChannel, openControl } from "../../lib/proxy/control.ts";
+import { handleStream } from "../../lib/proxy/client_forward.ts";
 import { VERSION } from "../../lib/config/version.ts";
 
 /** 127.a.b.c for the n-th bind: b and c in 1..250, a from 10 up (10 000 fit in 127.10.0.0/16). */
@@ -64,7 +69,13 @@ export function rssKb(pid: number | "self" = "self"): number {
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 
 async function main(): Promise<void> {
-  const a = flags(Deno.args, { first: "0", concurrency: "64", attempts: "2" });
+  const a = flags(Deno.args, {
+    first: "0",
+    concurrency: "64",
+    attempts: "2",
+    "keepalive-ms": String(CLIENT_KEEPALIVE_MS),
+  });
+  const keepAliveMs = Number(a["keepalive-ms"]);
   if (!a.server || !a.keys || !a.target) {
     console.error("usage: idle_clients.ts --server HOST:PORT --keys FILE --target URL [--first I]");
     Deno.exit(2);
@@ -78,7 +89,7 @@ async function main(): Promise<void> {
   // Addresses: this driver's range starts at its first client (×2 leaves room for retries).
   bindEachToOwnLoopback(first * 2);
   const services = [{ prefix: "/", target: new URL(a.target) }];
-  const tunnels: Tunnel[] = [];
+  const tunnels: { connection: TransportConnection; control: ControlChannel }[] = [];
   const errors = new Map<string, number>();
   let failed = 0;
   let dropped = 0;
@@ -94,13 +105,23 @@ async function main(): Promise<void> {
       // The bound: no client refused for more than its first retry.
       maxAttempts: Number(a.attempts),
     });
-    const tunnel = await openTunnel({ session, carrier: "udp" }, {
-      domain,
-      services,
-      hostMode: "preserve",
-      clientVersion: VERSION,
-      log: silentLogger,
+    const connection = createConnection(session, {
+      role: "client",
+      logger: silentLogger,
+      keepAliveMs,
+      idleTimeoutMs: 3 * keepAliveMs,
     });
+    connection.onStream((stream) => {
+      void handleStream(stream, { services, hostMode: "preserve", logger: silentLogger });
+    });
+    let control: ControlChannel;
+    try {
+      ({ control } = await openControl(connection, { clientVersion: VERSION, services: ["/"] }));
+    } catch (e) {
+      connection.abort(0, "handshake failed");
+      throw e;
+    }
+    const tunnel = { connection, control };
     tunnels.push(tunnel);
     tunnel.connection.closed.then(() => dropped++, () => dropped++);
   }

@@ -120,6 +120,7 @@ function startDriver(
   target: string,
   first: number,
   concurrency: number,
+  keepAliveMs: string,
 ): Driver {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -136,6 +137,8 @@ function startDriver(
       String(first),
       "--concurrency",
       String(concurrency),
+      "--keepalive-ms",
+      keepAliveMs,
     ],
     stdin: "piped",
     stdout: "piped",
@@ -147,6 +150,19 @@ function startDriver(
   return { child, events, send: (line) => writer.write(new TextEncoder().encode(`${line}\n`)) };
 }
 
+/** CPU seconds (user + system) a process has used. */
+function cpuSeconds(pid: number): number {
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** Share of one core each process uses over `ms` of idling. */
+async function idleCpu(pids: number[], ms: number): Promise<number[]> {
+  const before = pids.map(cpuSeconds);
+  await sleep(ms);
+  return pids.map((p, i) => Math.round((cpuSeconds(p) - before[i]) / (ms / 1000) * 100));
+}
+
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024 * 10) / 10;
 
 async function main(): Promise<void> {
@@ -154,6 +170,8 @@ async function main(): Promise<void> {
   const drivers = Number(flag("drivers", "2"));
   const concurrency = Number(flag("concurrency", "32"));
   const snapshots = flag("snapshots", "");
+  // The client's own keep-alive is 1.5 s; 10 000 simulated clients on one 2-core machine may need longer.
+  const keepAliveMs = flag("keepalive-ms", "1500");
   const max = Math.max(...counts);
   const deadline = setTimeout(() => {
     console.error("scale: 10 minutes passed; stopping");
@@ -234,7 +252,14 @@ async function main(): Promise<void> {
     const ds = Array.from(
       { length: drivers },
       (_, d) =>
-        startDriver(dtls, keysFile, `http://127.0.0.1:${origin.addr.port}`, d * perDriver, concurrency),
+        startDriver(
+          dtls,
+          keysFile,
+          `http://127.0.0.1:${origin.addr.port}`,
+          d * perDriver,
+          concurrency,
+          keepAliveMs,
+        ),
     );
     children.push(...ds.map((d) => d.child));
     for (const n of counts) {
@@ -256,6 +281,7 @@ async function main(): Promise<void> {
       const attempted = opened.reduce((s, o) => s + Number(o.attempted), 0);
       const failed = opened.reduce((s, o) => s + Number(o.failed), 0);
       const m = await settle(String(n));
+      const [serverCpu, ...driverCpu] = await idleCpu([server.pid, ...ds.map((d) => d.child.pid)], 5000);
       // Driver d's client i serves domain c(d × perDriver + i).
       const pick = () => Math.floor(Math.random() * drivers) * perDriver + Math.floor(Math.random() * each);
       const lat = await latency(httpPort, pick, 200);
@@ -270,21 +296,21 @@ async function main(): Promise<void> {
         kb_per_session_rss: Math.round((m.rssProc - base.rssProc) / 1024 / up * 10) / 10,
         kb_per_session_heap: Math.round((m.heapUsed - base.heapUsed) / 1024 / up * 10) / 10,
         latency: lat,
+        idle_cpu_pct: { server: serverCpu, drivers: driverCpu },
         driver_rss_mb: opened.map((o) => Math.round(Number(o.rss_kb) / 1024)),
         errors: opened.flatMap((o) => o.errors as unknown[]),
       };
       rows.push(row);
       console.log(JSON.stringify(row));
     }
-    const cpu = Deno.readTextFileSync(`/proc/${server.pid}/stat`).split(" ");
-    const ticks = Number(cpu[13]) + Number(cpu[14]);
+    const serverCpuTotal = cpuSeconds(server.pid);
     await Promise.all(ds.map((d) => d.send("close")));
     await Promise.all(ds.map((d) => d.child.status));
     inspector.close();
     server.kill("SIGTERM");
     await server.status;
     for (const [line, n] of warnings) console.log(`server log: ${n} × ${line}`.slice(0, 240));
-    console.log(`server CPU over the run: ${ticks / 100} s`);
+    console.log(`server CPU over the run: ${serverCpuTotal} s`);
     console.log(
       "\nsessions   RSS MB   heap MB   ext MB   kB/session (RSS, heap)   handshakes/s   latency p50/p99 ms",
     );
