@@ -8,7 +8,7 @@
  * the way it would see 10 000 hosts.
  *
  * Commands on stdin, one a line; JSON lines on stdout:
- *   open N   → opens clients until N are up     {"event":"opened","up":n,"failed":n,"seconds":s,"rss_kb":n,...}
+ *   open N   → opens clients until N were tried  {"event":"opened","up":n,"failed":n,"seconds":s,"live":[i...],...}
  *   close    → says GOODBYE on each and exits   {"event":"closed","seconds":s}
  *
  *   deno run -A scripts/bench/idle_clients.ts --server 127.0.0.1:PORT --keys FILE --target http://127.0.0.1:P
@@ -89,10 +89,12 @@ async function main(): Promise<void> {
   // Addresses: this driver's range starts at its first client (×2 leaves room for retries).
   bindEachToOwnLoopback(first * 2);
   const services = [{ prefix: "/", target: new URL(a.target) }];
-  const tunnels: { connection: TransportConnection; control: ControlChannel }[] = [];
+  const tunnels: { connection: TransportConnection; control: ControlChannel; index: number }[] = [];
   const errors = new Map<string, number>();
   let failed = 0;
   let dropped = 0;
+  /** Domain indices (keys-file lines) of the clients up now. */
+  const live = new Set<number>();
 
   async function one(i: number): Promise<void> {
     const { domain, key } = keys[(first + i) % keys.length];
@@ -121,9 +123,13 @@ async function main(): Promise<void> {
       connection.abort(0, "handshake failed");
       throw e;
     }
-    const tunnel = { connection, control };
+    const tunnel = { connection, control, index: first + i };
     tunnels.push(tunnel);
-    tunnel.connection.closed.then(() => dropped++, () => dropped++);
+    tunnel.connection.closed.then(() => {
+      dropped++;
+      live.delete(tunnel.index);
+    }, () => {});
+    live.add(tunnel.index);
   }
 
   async function openUpTo(total: number): Promise<void> {
@@ -152,6 +158,7 @@ async function main(): Promise<void> {
       dropped,
       seconds: Math.round(seconds * 100) / 100,
       rss_kb: rssKb(),
+      live: [...live],
       errors: [...errors].map(([message, n]) => ({ message, n })),
     });
   }

@@ -17,6 +17,8 @@ export interface Inspector {
   memory(): Promise<MemoryUsage>;
   /** Writes a .heapsnapshot (Chrome DevTools format) to `path`. */
   snapshot(path: string): Promise<void>;
+  /** Records a CPU profile for `ms` and writes it (.cpuprofile, for profile_summary.ts) to `path`. */
+  profile(path: string, ms: number): Promise<void>;
   close(): void;
 }
 
@@ -80,6 +82,13 @@ export async function connectInspector(port: number, timeoutMs = 10_000): Promis
         onEvent = null;
       }
       await Deno.writeTextFile(path, chunks.join(""));
+    },
+    async profile(path, ms) {
+      await call("Profiler.enable");
+      await call("Profiler.start");
+      await new Promise((r) => setTimeout(r, ms));
+      const { profile } = await call("Profiler.stop");
+      await Deno.writeTextFile(path, JSON.stringify(profile));
     },
     close() {
       ws.close();

@@ -223,7 +223,11 @@ async function main(): Promise<void> {
     const warnings = new Map<string, number>();
     follow(server.stdout, (o) => {
       if (o.msg === "server ready") log.push(o);
-      else if (o.level !== "info" && o.level !== 30) {
+      else if (o.msg === "tunnel session closed") {
+        // Why sessions ended (a bench client dropped by the server shows up here).
+        const k = `info tunnel: session closed (${o.kind}: ${String(o.reason ?? "").replace(/\d+/g, "N")})`;
+        warnings.set(k, (warnings.get(k) ?? 0) + 1);
+      } else if (o.level !== "info" && o.level !== 30) {
         const k = `${o.level} ${o.component ?? ""}: ${o.msg}`;
         warnings.set(k, (warnings.get(k) ?? 0) + 1);
       }
@@ -237,7 +241,10 @@ async function main(): Promise<void> {
       await inspector.gc();
       await sleep(1000);
       const m = await inspector.memory();
-      if (snapshots) await inspector.snapshot(`${snapshots}/server-${label}.heapsnapshot`);
+      if (snapshots) {
+        await inspector.snapshot(`${snapshots}/server-${label}.heapsnapshot`);
+        await inspector.profile(`${snapshots}/server-${label}.cpuprofile`, 5000);
+      }
       return { ...m, rssProc: rssKb(server.pid) * 1024 };
     };
     const base = await settle("0");
@@ -282,8 +289,9 @@ async function main(): Promise<void> {
       const failed = opened.reduce((s, o) => s + Number(o.failed), 0);
       const m = await settle(String(n));
       const [serverCpu, ...driverCpu] = await idleCpu([server.pid, ...ds.map((d) => d.child.pid)], 5000);
-      // Driver d's client i serves domain c(d × perDriver + i).
-      const pick = () => Math.floor(Math.random() * drivers) * perDriver + Math.floor(Math.random() * each);
+      // Requests go to domains whose client is up (a dropped client's 502 is counted as "dropped").
+      const live = opened.flatMap((o) => o.live as number[]);
+      const pick = () => live[Math.floor(Math.random() * live.length)];
       const lat = await latency(httpPort, pick, 200);
       const row = {
         sessions: up,
@@ -297,6 +305,7 @@ async function main(): Promise<void> {
         kb_per_session_heap: Math.round((m.heapUsed - base.heapUsed) / 1024 / up * 10) / 10,
         latency: lat,
         idle_cpu_pct: { server: serverCpu, drivers: driverCpu },
+        dropped: opened.reduce((s, o) => s + Number(o.dropped), 0),
         driver_rss_mb: opened.map((o) => Math.round(Number(o.rss_kb) / 1024)),
         errors: opened.flatMap((o) => o.errors as unknown[]),
       };
@@ -311,20 +320,36 @@ async function main(): Promise<void> {
     await server.status;
     for (const [line, n] of warnings) console.log(`server log: ${n} × ${line}`.slice(0, 240));
     console.log(`server CPU over the run: ${serverCpuTotal} s`);
+    console.log(`keep-alive of the simulated clients: ${keepAliveMs} ms`);
+    const cols = [
+      "sessions",
+      "dropped",
+      "RSS MB",
+      "heap MB",
+      "ext MB",
+      "kB/sess RSS",
+      "kB/sess heap",
+      "hs/s",
+    ];
     console.log(
-      "\nsessions   RSS MB   heap MB   ext MB   kB/session (RSS, heap)   handshakes/s   latency p50/p99 ms",
+      `\n${[...cols, "idle CPU % (server)", "latency p50/p99 ms"].map((c) => c.padStart(9)).join(" ")}`,
     );
     for (const r of rows) {
       const l = r.latency as Record<string, number> | undefined;
-      console.log(
-        `${String(r.sessions).padStart(8)} ${String(r.rss_mb).padStart(8)} ${String(r.heap_mb).padStart(9)} ${
-          String(r.external_mb).padStart(8)
-        }   ${String(r.kb_per_session_rss ?? "").padStart(10)} ${
-          String(r.kb_per_session_heap ?? "").padStart(8)
-        }   ${String(r.handshakes_per_s ?? "").padStart(14)}   ${
-          l ? `${l.p50_ms}/${l.p99_ms} (${l.failed} failed)` : ""
-        }`,
-      );
+      const cpu = (r.idle_cpu_pct as { server: number } | undefined)?.server;
+      const cells = [
+        r.sessions,
+        r.dropped,
+        r.rss_mb,
+        r.heap_mb,
+        r.external_mb,
+        r.kb_per_session_rss,
+        r.kb_per_session_heap,
+        r.handshakes_per_s,
+        cpu,
+        l ? `${l.p50_ms}/${l.p99_ms} (${l.failed} failed)` : undefined,
+      ];
+      console.log(cells.map((c, i) => String(c ?? "").padStart(i === 8 ? 19 : 9)).join(" "));
     }
   } finally {
     for (const c of children) {
