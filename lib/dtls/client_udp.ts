@@ -4,6 +4,7 @@
  * buffer, and sends that never throw (UDP promises nothing anyway). Under Deno it receives ≈ 2.5×
  * more datagrams a second than node:dgram (ARCHITECTURE.md).
  */
+import { MAX_PLAINTEXT_LENGTH } from "./record.ts";
 
 export interface ClientUdpOptions {
   family: "udp4" | "udp6";
@@ -16,6 +17,13 @@ export interface ClientUdpOptions {
   /** The socket failed while open (not after close()). */
   onError: (e: unknown) => void;
 }
+
+/**
+ * The largest DTLS record (RFC 6347 §4.1: plaintext ≤ 2^14, ciphertext ≤ 2^14 + 2048) plus its
+ * 13-byte header: a larger datagram cannot be ours. 64 KB per session made the receive buffer the
+ * biggest part of an idle client session (issue 13).
+ */
+const RECEIVE_BUFFER_BYTES = MAX_PLAINTEXT_LENGTH + 2048 + 13;
 
 /** The port is freed a loop turn after the library's close: retry the bind that long, no longer. */
 const BIND_ATTEMPTS = 50;
@@ -84,7 +92,7 @@ export class ClientUdp {
   }
 
   async #receiveLoop(): Promise<void> {
-    const buf = new Uint8Array(65536);
+    const buf = new Uint8Array(RECEIVE_BUFFER_BYTES);
     const peer = this.#o.peer;
     for (;;) {
       let data: Uint8Array;
