@@ -18,7 +18,8 @@ import { connectInspector, type MemoryUsage } from "./inspector.ts";
 import { rssKb } from "./idle_clients.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const SECRET_HEX = "5e".repeat(32);
+/** HOP_SECRET_KEY of the bench servers (the keys registerDomains seals open with it). */
+export const SECRET_HEX = "5e".repeat(32);
 
 function flag(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -28,7 +29,10 @@ function flag(name: string, fallback: string): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** JSON lines of a process's stdout, each to `onLine`. */
-function follow(stream: ReadableStream<Uint8Array>, onLine: (o: Record<string, unknown>) => void): void {
+export function follow(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (o: Record<string, unknown>) => void,
+): void {
   (async () => {
     let buffered = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
@@ -45,7 +49,7 @@ function follow(stream: ReadableStream<Uint8Array>, onLine: (o: Record<string, u
   })().catch(() => {});
 }
 
-function waitFor<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+export function waitFor<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const end = Date.now() + timeoutMs;
     const tick = () => {
@@ -58,8 +62,8 @@ function waitFor<T>(check: () => T | undefined, timeoutMs: number, what: string)
   });
 }
 
-/** Registers `n` domains straight through the db layer (sealed keys, as the admin API stores them). */
-async function registerDomains(dsn: string, n: number, keysFile: string): Promise<void> {
+/** Registers `n` domains c0…c(n-1).scale.test straight through the db layer (sealed keys, as the admin API stores them). */
+export async function registerDomains(dsn: string, n: number, keysFile: string): Promise<void> {
   const database = await openDatabase({ dsn, dataDir: "/nonexistent" });
   const secret = Uint8Array.from(SECRET_HEX.match(/../g)!, (h) => parseInt(h, 16));
   const sealer = createKeySealer(secret);
@@ -170,6 +174,7 @@ async function main(): Promise<void> {
   const drivers = Number(flag("drivers", "2"));
   const concurrency = Number(flag("concurrency", "32"));
   const snapshots = flag("snapshots", "");
+  const profiles = flag("profiles", "");
   // The client's own keep-alive is 1.5 s; 10 000 simulated clients on one 2-core machine may need longer.
   const keepAliveMs = flag("keepalive-ms", "1500");
   const max = Math.max(...counts);
@@ -241,10 +246,8 @@ async function main(): Promise<void> {
       await inspector.gc();
       await sleep(1000);
       const m = await inspector.memory();
-      if (snapshots) {
-        await inspector.snapshot(`${snapshots}/server-${label}.heapsnapshot`);
-        await inspector.profile(`${snapshots}/server-${label}.cpuprofile`, 5000);
-      }
+      if (snapshots) await inspector.snapshot(`${snapshots}/server-${label}.heapsnapshot`);
+      if (profiles) await inspector.profile(`${profiles}/server-${label}.cpuprofile`, 5000);
       return { ...m, rssProc: rssKb(server.pid) * 1024 };
     };
     const base = await settle("0");
