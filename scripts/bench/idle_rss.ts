@@ -9,6 +9,8 @@ import { startPostgres } from "../postgres.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** Extra V8 flags for the measured processes, e.g. IDLE_RSS_V8_FLAGS=--liftoff-only. */
 const V8_FLAGS = Deno.env.get("IDLE_RSS_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("IDLE_RSS_V8_FLAGS")}`] : [];
+/** Extra deno run flags for the client only, e.g. IDLE_RSS_CLIENT_FLAGS=--no-code-cache. */
+const CLIENT_FLAGS = (Deno.env.get("IDLE_RSS_CLIENT_FLAGS") ?? "").split(" ").filter((f) => f !== "");
 /**
  * How long after the ready line RSS is read (IDLE_RSS_WAIT_MS, default 2000). Longer waits let V8's
  * memory reducer collect the start-up garbage, as it does in a process left idle.
@@ -38,7 +40,15 @@ async function sample(
 ): Promise<{ sample: Sample; ready: Record<string, unknown>; stop: () => Promise<void> }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...V8_FLAGS, "--config", `${ROOT}deno.json`, `${ROOT}${entry}`],
+    args: [
+      "run",
+      "-A",
+      ...V8_FLAGS,
+      ...(entry === "client.ts" ? CLIENT_FLAGS : []),
+      "--config",
+      `${ROOT}deno.json`,
+      `${ROOT}${entry}`,
+    ],
     env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: Deno.env.get("HOME") ?? "/tmp", ...env },
     clearEnv: true,
     stdout: "piped",
