@@ -12,7 +12,7 @@
  *   close    → says GOODBYE on each and exits   {"event":"closed","seconds":s}
  *
  *   deno run -A scripts/bench/idle_clients.ts --server 127.0.0.1:PORT --keys FILE --target http://127.0.0.1:P
- *     [--first I] [--concurrency 64] [--attempts 2] [--keepalive-ms 1500]
+ *     [--first I] [--concurrency 64] [--attempts 2] [--keepalive-ms 1500] [--pmtu on|off]
  * FILE: JSON lines {"domain":D,"key":HEX}; client i uses line (first + i) mod lines.
  */
 import dgram from "node:dgram";
@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     concurrency: "64",
     attempts: "2",
     "keepalive-ms": String(CLIENT_KEEPALIVE_MS),
+    pmtu: "on",
   });
   const keepAliveMs = Number(a["keepalive-ms"]);
   if (!a.server || !a.keys || !a.target) {
@@ -112,6 +113,8 @@ async function main(): Promise<void> {
       logger: silentLogger,
       keepAliveMs,
       idleTimeoutMs: 3 * keepAliveMs,
+      // --pmtu off: no 16 KB size probes from the clients (the real client probes, as here by default).
+      pmtuDiscovery: a.pmtu !== "off",
     });
     connection.onStream((stream) => {
       void handleStream(stream, { services, hostMode: "preserve", logger: silentLogger });

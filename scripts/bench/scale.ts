@@ -7,6 +7,7 @@
  * through the server to random domains that are up (latency p50/p99). Stops by itself.
  *   deno run -A scripts/bench/scale.ts [--counts 1000,5000,10000] [--drivers 2] [--concurrency 32]
  *     [--keepalive-ms 10000]  (the simulated clients' keep-alive; the real client's is 1500)
+ *     [--client-pmtu on|off]  (off: the simulated clients do not probe the packet size)
  *     [--snapshots DIR]   (a server heap snapshot at each step, for scripts/bench/heap_summary.ts)
  */
 import http from "node:http";
@@ -126,6 +127,7 @@ function startDriver(
   first: number,
   concurrency: number,
   keepAliveMs: string,
+  clientPmtu: string,
 ): Driver {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -144,6 +146,8 @@ function startDriver(
       String(concurrency),
       "--keepalive-ms",
       keepAliveMs,
+      "--pmtu",
+      clientPmtu,
     ],
     stdin: "piped",
     stdout: "piped",
@@ -180,6 +184,9 @@ async function main(): Promise<void> {
   // a core in keep-alives alone, and the simulated clients another on the same machine, so the memory
   // steps default to the server's own 10 s cadence; --keepalive-ms 1500 measures the real CPU cost.
   const keepAliveMs = flag("keepalive-ms", "10000");
+  // off: the simulated clients send no packet-size probes (16 KB datagrams that fill the server's
+  // socket buffer when thousands of sessions start at once).
+  const clientPmtu = flag("client-pmtu", "on");
   const max = Math.max(...counts);
   const deadline = setTimeout(() => {
     console.error("scale: 10 minutes passed; stopping");
@@ -272,6 +279,7 @@ async function main(): Promise<void> {
           d * perDriver,
           concurrency,
           keepAliveMs,
+          clientPmtu,
         ),
     );
     children.push(...ds.map((d) => d.child));
