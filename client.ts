@@ -18,7 +18,7 @@ import { setUdpReceiveBuffer, UDP_RECEIVE_BUFFER } from "./lib/dtls/udp_buffer.t
 import { CarrierTrustError, KeyRejectedError } from "./lib/proxy/tunnel_client.ts";
 import { runMultiTunnelClient } from "./lib/proxy/multi_client.ts";
 import type { ServedRequest } from "./lib/proxy/local_target.ts";
-import { createMetrics, serveMetrics } from "./lib/metrics/metrics.ts";
+import type { Metrics } from "./lib/metrics/metrics.ts";
 import type { TransportConnection } from "./lib/transport/types.ts";
 import { type CaptureStore, createCaptureStore } from "./lib/inspect/capture.ts";
 import { type RunningInspector, startInspector } from "./lib/inspect/serve.ts";
@@ -170,16 +170,22 @@ async function main(): Promise<void> {
   }
   // One session per server address (lib/proxy/multi_client.ts).
   const current = new Map<TransportConnection, { id: string; carrier: "udp" | "tcp" }>();
-  const metrics = createMetrics({
-    sessions: () =>
-      [...current].map(([connection, { id, carrier }]) => ({
-        id,
-        domain: config.domain,
-        carrier,
-        stats: connection.stats(),
-      })),
-  }, "hopgate_client_");
-  const metricsServer = config.metricsListen ? serveMetrics(metrics, config.metricsListen) : undefined;
+  // prom-client loads only when metrics are served: unused, it is ~10 MB of the idle client (issue 13).
+  let metrics: Metrics | undefined;
+  let metricsServer: Deno.HttpServer | undefined;
+  if (config.metricsListen) {
+    const { createMetrics, serveMetrics } = await import("./lib/metrics/metrics.ts");
+    metrics = createMetrics({
+      sessions: () =>
+        [...current].map(([connection, { id, carrier }]) => ({
+          id,
+          domain: config.domain,
+          carrier,
+          stats: connection.stats(),
+        })),
+    }, "hopgate_client_");
+    metricsServer = serveMetrics(metrics, config.metricsListen);
+  }
   try {
     await runMultiTunnelClient({
       servers: config.serverAddrs,
@@ -217,7 +223,7 @@ async function main(): Promise<void> {
         console.log(banner(publicUrl, services, carrierName[carrier], inspectorAddress));
       },
       onRequest(r) {
-        metrics.observeRequest({
+        metrics?.observeRequest({
           domain: config.domain,
           status: r.status,
           durationMs: r.durationMs,

@@ -18,14 +18,17 @@ const root = new URL("../", import.meta.url).pathname;
 const chosen = Deno.args.filter((a) => a.startsWith("--target=")).map((a) => a.slice(9));
 const targets = chosen.length > 0 ? chosen : TARGETS;
 
-/** The same flags as `deno task compile`: the server embeds the database seed and runs Liftoff only. */
+/**
+ * The same flags as `deno task compile`: the server embeds the database seed and runs Liftoff only;
+ * the client compiles lazily without V8's code cache (~5 MB less idle RSS, issue 13).
+ */
 const BINARIES = [
   {
     name: "hopgate-server",
     entry: "server.ts",
     flags: ["--v8-flags=--liftoff-only", "--include", "db/pglite_seed.tar.gz"],
   },
-  { name: "hopgate-client", entry: "client.ts", flags: [] as string[] },
+  { name: "hopgate-client", entry: "client.ts", flags: ["--no-code-cache"] },
 ];
 
 async function sha256(path: string): Promise<string> {

@@ -223,6 +223,7 @@ class ClientSession implements DatagramSession {
       session.#udp = await ClientUdp.bindAfterClose({
         family: taken.family,
         localPort: taken.localPort,
+        localAddress: taken.localAddress,
         peer: { transport: "udp", hostname: address, port: o.port },
         onDatagram: (d) => session.#onDatagram(d),
         onError: (e) => session.#finish({ code: "socket_error", message: String(e), remote: false }),

@@ -4,17 +4,27 @@
  * buffer, and sends that never throw (UDP promises nothing anyway). Under Deno it receives ≈ 2.5×
  * more datagrams a second than node:dgram (ARCHITECTURE.md).
  */
+import { MAX_PLAINTEXT_LENGTH } from "./record.ts";
 import { enlargeReceiveBuffer } from "./udp_buffer.ts";
 
 export interface ClientUdpOptions {
   family: "udp4" | "udp6";
   localPort: number;
+  /** The local address the handshake's socket was bound to (default: the wildcard of `family`). */
+  localAddress?: string;
   peer: Deno.NetAddr;
   /** Called with a view of the reused receive buffer: valid only during the call. */
   onDatagram: (datagram: Uint8Array) => void;
   /** The socket failed while open (not after close()). */
   onError: (e: unknown) => void;
 }
+
+/**
+ * The largest DTLS record (RFC 6347 §4.1: plaintext ≤ 2^14, ciphertext ≤ 2^14 + 2048) plus its
+ * 13-byte header: a larger datagram cannot be ours. 64 KB per session made the receive buffer the
+ * biggest part of an idle client session (issue 13).
+ */
+const RECEIVE_BUFFER_BYTES = MAX_PLAINTEXT_LENGTH + 2048 + 13;
 
 /** The port is freed a loop turn after the library's close: retry the bind that long, no longer. */
 const BIND_ATTEMPTS = 50;
@@ -49,7 +59,8 @@ export class ClientUdp {
   }
 
   static #listen(o: ClientUdpOptions): Deno.DatagramConn {
-    const hostname = o.family === "udp6" ? "::" : "0.0.0.0";
+    // The server keys the session by source address and port: keep both what the handshake used.
+    const hostname = o.localAddress ?? (o.family === "udp6" ? "::" : "0.0.0.0");
     const conn = Deno.listenDatagram({ transport: "udp", hostname, port: o.localPort });
     enlargeReceiveBuffer((conn.addr as Deno.NetAddr).port);
     return conn;
@@ -84,7 +95,7 @@ export class ClientUdp {
   }
 
   async #receiveLoop(): Promise<void> {
-    const buf = new Uint8Array(65536);
+    const buf = new Uint8Array(RECEIVE_BUFFER_BYTES);
     const peer = this.#o.peer;
     for (;;) {
       let data: Uint8Array;

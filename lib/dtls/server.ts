@@ -11,7 +11,7 @@ import type { AeadSuite } from "./cipher.ts";
 import { enlargeReceiveBuffer } from "./udp_buffer.ts";
 import { AlertDescription, ContentType, HandshakeType } from "./constants.ts";
 import { CookieJar } from "./cookie.ts";
-import { ServerHandshake } from "./handshake.ts";
+import { type EstablishedHandshake, ServerHandshake } from "./handshake.ts";
 import { handshakeFailureRecord, helloVerifyRequestRecord, parseInitialHello, selectSuite } from "./hello.ts";
 import type { ClientHello } from "./messages.ts";
 import {
@@ -362,36 +362,50 @@ class Server implements DtlsServer {
           this.#admission.failed(ip, key, peer.hs.identity, result.reason, this.#closed);
           return;
         }
-        if (this.#closed) return;
-        const session = new ServerSession({
-          id: randomId(),
-          remoteAddress: remote,
-          established: result.established,
-          maxDatagramSize: this.#limits.maxDatagramSize,
-          sendDatagram: (d) => this.#send(to, d),
-          now: () => this.#clock.now(),
-          logger: this.#log,
-          onEnded: (s) => {
-            this.#sessionCount--;
-            const cur = this.#peers.get(key);
-            if (cur?.kind === "session" && cur.session === s) this.#peers.delete(key);
-          },
-        });
-        this.#handshakesCompleted++;
-        this.#sessionCount++;
-        this.#peers.set(key, { kind: "session", session, clientRandom: peer.clientRandom });
-        this.#log.info(
-          { session: session.id, domain: session.identity, peer: key },
-          "dtls: session established",
-        );
-        try {
-          this.#o.onSession(session);
-        } catch (e) {
-          this.#log.error({ err: String(e) }, "dtls: onSession threw");
-        }
+        if (!this.#closed) this.#openSession(result.established, remote, key, peer.clientRandom);
       },
     );
     this.#peers.set(key, peer);
+  }
+
+  /**
+   * The session a finished handshake hands over. Its closures live here, not in #startHandshake:
+   * a closure there shares that scope's context, which holds the peer and so the whole finished
+   * ServerHandshake (transcript, flights, randoms): ~4 kB kept for the session's life (issue 13).
+   */
+  #openSession(
+    established: EstablishedHandshake,
+    remote: PeerAddress,
+    key: string,
+    clientRandom: Uint8Array,
+  ): void {
+    const to: Deno.NetAddr = { transport: "udp", hostname: remote.hostname, port: remote.port };
+    const session = new ServerSession({
+      id: randomId(),
+      remoteAddress: remote,
+      established,
+      maxDatagramSize: this.#limits.maxDatagramSize,
+      sendDatagram: (d) => this.#send(to, d),
+      now: () => this.#clock.now(),
+      logger: this.#log,
+      onEnded: (s) => {
+        this.#sessionCount--;
+        const cur = this.#peers.get(key);
+        if (cur?.kind === "session" && cur.session === s) this.#peers.delete(key);
+      },
+    });
+    this.#handshakesCompleted++;
+    this.#sessionCount++;
+    this.#peers.set(key, { kind: "session", session, clientRandom });
+    this.#log.info(
+      { session: session.id, domain: session.identity, peer: key },
+      "dtls: session established",
+    );
+    try {
+      this.#o.onSession(session);
+    } catch (e) {
+      this.#log.error({ err: String(e) }, "dtls: onSession threw");
+    }
   }
 
   /** Handshake traffic: nothing new starts once the server is closing. */

@@ -63,10 +63,12 @@ export class ServerSession implements DatagramSession {
   #finalFlight: Uint8Array[] | null;
   readonly #clientFinalSeqs: number[];
   readonly #header: RecordHeader = { type: 0, version: DTLS_1_2, epoch: 1, sequence: 0, length: 0 };
-  readonly #o: ServerSessionOptions;
+  /** The options without `established`: its final flight and handshake leftovers are not kept. */
+  readonly #o: Omit<ServerSessionOptions, "established">;
 
   constructor(o: ServerSessionOptions) {
-    this.#o = o;
+    const { established: _, ...rest } = o;
+    this.#o = rest;
     this.id = o.id;
     this.identity = o.established.identity;
     this.remoteAddress = o.remoteAddress;

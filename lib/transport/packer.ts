@@ -23,6 +23,15 @@ export interface PackedPacket {
   bytes: Uint8Array;
 }
 
+/**
+ * Packets are assembled here and copied out at their exact length: sessions may keep the bytes (UDP
+ * sends asynchronously), and a fresh buffer of the full datagram size for every small ACK costs more.
+ * One buffer for every connection of the process: assembly is synchronous (begin → frames → copy
+ * out, no await between), so connections never share it at the same time; one per connection cost
+ * 16 KB of each idle session (issue 13, measured with scripts/bench/heap_diff.ts).
+ */
+let scratch = new Uint8Array(0);
+
 export class Packer {
   #nextPacketNumber = 0;
 
@@ -32,15 +41,9 @@ export class Packer {
     return this.host.framer.hasControlFrames();
   }
 
-  /**
-   * Packets are assembled here and copied out at their exact length: sessions may keep the bytes (UDP
-   * sends asynchronously), and a fresh buffer of the full datagram size for every small ACK costs more.
-   */
-  #scratch = new Uint8Array(0);
-
   #begin(size: number): { w: BufferWriter; packetNumber: number } {
-    if (this.#scratch.length < size) this.#scratch = new Uint8Array(size);
-    const w = new BufferWriter(this.#scratch.subarray(0, size));
+    if (scratch.length < size) scratch = new Uint8Array(size);
+    const w = new BufferWriter(scratch.subarray(0, size));
     const packetNumber = this.#nextPacketNumber;
     writePacketHeader(w, packetNumber);
     return { w, packetNumber };

@@ -1,13 +1,21 @@
 /**
  * Idle RSS of the server (embedded PGlite on a first start and a restart, or PostgreSQL) and of the
- * client: starts each as a process, waits for its ready line, reads VmRSS from /proc 2 s later.
- *   deno run -A scripts/bench/idle_rss.ts [runs]
+ * client: starts each as a process, waits for its ready line, reads VmRSS from /proc 2 s later
+ * (IDLE_RSS_WAIT_MS).
+ *   deno run -A scripts/bench/idle_rss.ts [runs] [--pglite-only | --client-only]
  */
 import { startPostgres } from "../postgres.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** Extra V8 flags for the measured processes, e.g. IDLE_RSS_V8_FLAGS=--liftoff-only. */
 const V8_FLAGS = Deno.env.get("IDLE_RSS_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("IDLE_RSS_V8_FLAGS")}`] : [];
+/** Extra deno run flags for the client only, e.g. IDLE_RSS_CLIENT_FLAGS=--no-code-cache. */
+const CLIENT_FLAGS = (Deno.env.get("IDLE_RSS_CLIENT_FLAGS") ?? "").split(" ").filter((f) => f !== "");
+/**
+ * How long after the ready line RSS is read (IDLE_RSS_WAIT_MS, default 2000). Longer waits let V8's
+ * memory reducer collect the start-up garbage, as it does in a process left idle.
+ */
+const IDLE_WAIT_MS = Number(Deno.env.get("IDLE_RSS_WAIT_MS") ?? 2000);
 /** Servers on PostgreSQL need a shared HOP_SECRET_KEY (it seals the client keys). */
 const BENCH_SECRET = "5e".repeat(32);
 
@@ -32,7 +40,15 @@ async function sample(
 ): Promise<{ sample: Sample; ready: Record<string, unknown>; stop: () => Promise<void> }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...V8_FLAGS, "--config", `${ROOT}deno.json`, `${ROOT}${entry}`],
+    args: [
+      "run",
+      "-A",
+      ...V8_FLAGS,
+      ...(entry === "client.ts" ? CLIENT_FLAGS : []),
+      "--config",
+      `${ROOT}deno.json`,
+      `${ROOT}${entry}`,
+    ],
     env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: Deno.env.get("HOME") ?? "/tmp", ...env },
     clearEnv: true,
     stdout: "piped",
@@ -62,7 +78,7 @@ async function sample(
   (async () => {
     while (!(await reader.read()).done) { /* drain */ }
   })().catch(() => {});
-  await new Promise((r) => setTimeout(r, 2000));
+  await new Promise((r) => setTimeout(r, IDLE_WAIT_MS));
   const rss = rssMb(child.pid);
   clearTimeout(deadline);
   const stop = async () => {
@@ -85,6 +101,8 @@ const serverEnv = (dataDir: string, extra: Record<string, string> = {}) => ({
   HOP_SERVER_DTLS_LISTEN: "127.0.0.1:0",
   HOP_SERVER_TLS_MODE: "off",
   HOP_DATA_DIR: dataDir,
+  // Any free port: the default 9100 may be taken by another server on this machine.
+  HOP_SERVER_METRICS_LISTEN: "127.0.0.1:0",
   HOP_LOG_FORMAT: "json",
   ...extra,
 });
@@ -93,23 +111,30 @@ const fmt = (s: Sample[]) =>
   s.map((x) => `${x.rssMb} MB (ready ${x.readyMs} ms, startup_ms ${x.startupMs})`).join("; ");
 
 if (import.meta.main) {
-  const runs = Number(Deno.args[0] ?? 3);
+  const runs = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 3);
+  const clientOnly = Deno.args.includes("--client-only");
   const first: Sample[] = [];
   const restart: Sample[] = [];
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; i < (clientOnly ? 0 : runs); i++) {
     const dir = await Deno.makeTempDir({ prefix: "hopgate-rss-", dir: "/dev/shm" });
     first.push((await sample("server.ts", serverEnv(dir), "server ready")).sample);
     restart.push((await sample("server.ts", serverEnv(dir), "server ready")).sample);
     await Deno.remove(dir, { recursive: true });
   }
-  console.log(`server pglite first start: ${fmt(first)}`);
-  console.log(`server pglite restart:     ${fmt(restart)}`);
+  if (!clientOnly) {
+    console.log(`server pglite first start: ${fmt(first)}`);
+    console.log(`server pglite restart:     ${fmt(restart)}`);
+  }
   if (!Deno.args.includes("--pglite-only")) {
     const pg = await startPostgres();
     const dirs: string[] = [];
     try {
       const withPg: Sample[] = [];
       for (let i = 0; i < runs; i++) {
+        if (clientOnly) {
+          dirs.push(await Deno.makeTempDir({ prefix: "hopgate-rss-", dir: "/dev/shm" }));
+          break;
+        }
         const dir = await Deno.makeTempDir({ prefix: "hopgate-rss-", dir: "/dev/shm" });
         dirs.push(dir);
         withPg.push(
@@ -120,7 +145,7 @@ if (import.meta.main) {
           )).sample,
         );
       }
-      console.log(`server postgres:           ${fmt(withPg)}`);
+      if (!clientOnly) console.log(`server postgres:           ${fmt(withPg)}`);
       // The client's idle footprint with its tunnel up, against a server on the same database.
       // Debug mode lets the admin API answer on 127.0.0.1 (fetch cannot send another Host).
       const server = await sample(
