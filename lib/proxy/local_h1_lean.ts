@@ -256,6 +256,9 @@ class H1Exchange implements ConnOwner {
   #finish(clean: boolean): void {
     this.#done = true;
     const conn = this.#conn!;
+    // An idle pooled connection must not keep its last exchange (and through it the tunnel stream and
+    // every object of the request) until its next use: idle connections are reused last-in first-out.
+    (conn as LocalConn & { exchange?: H1Exchange }).exchange = undefined;
     const trailers = this.#early.length > 0 ? headerPairs(this.#early) : null;
     this.#sink!.end(trailers);
     if (this.#bodyOpen) {

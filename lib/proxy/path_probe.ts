@@ -31,19 +31,23 @@ export interface WatchedSession {
 export function watchPath(inner: DatagramSession, clock: Clock = systemClock): WatchedSession {
   let lastReceive = clock.now();
   let probing: Promise<boolean> | undefined;
+  const onDatagram = (receiver: ((d: Uint8Array) => void) | null) =>
+    inner.onDatagram(
+      receiver === null ? null : (d) => {
+        lastReceive = clock.now();
+        receiver(d);
+      },
+    );
+  // Methods are bound once: the transport calls send() for every packet through this proxy.
+  const bound = new Map<PropertyKey, unknown>();
   const session = new Proxy(inner, {
     get(target, prop) {
-      if (prop === "onDatagram") {
-        return (receiver: ((d: Uint8Array) => void) | null) =>
-          target.onDatagram(
-            receiver === null ? null : (d) => {
-              lastReceive = clock.now();
-              receiver(d);
-            },
-          );
-      }
+      if (prop === "onDatagram") return onDatagram;
       const v = Reflect.get(target, prop, target);
-      return typeof v === "function" ? v.bind(target) : v;
+      if (typeof v !== "function") return v;
+      let b = bound.get(prop);
+      if (b === undefined) bound.set(prop, b = v.bind(target));
+      return b;
     },
   });
   const probe = (o: PathProbeOptions): Promise<boolean> => {

@@ -6,7 +6,20 @@ import type { CongestionController } from "./congestion.ts";
 import { TransportError, TransportErrorCode } from "./errors.ts";
 import { ACK_FRAME_TYPE, type AckFrame } from "./frames/ack.ts";
 import { GRANULARITY_MS, type RttEstimator } from "./rtt.ts";
-import { PacketState, type SentPacket } from "./sent_packet.ts";
+import { PacketState, type SentFrame, type SentPacket } from "./sent_packet.ts";
+
+const NO_FRAMES: SentFrame[] = [];
+/** What a resolved packet's slot holds until the array is compacted. */
+const RELEASED: SentPacket = Object.freeze({
+  packetNumber: -1,
+  timeSent: 0,
+  size: 0,
+  ackEliciting: false,
+  inFlight: false,
+  isPmtuProbe: false,
+  frames: NO_FRAMES,
+  state: PacketState.Acked,
+}) as SentPacket;
 
 /** RFC 9002 §6.1.1 kPacketThreshold. */
 export const PACKET_THRESHOLD = 3;
@@ -73,13 +86,26 @@ export class LossRecovery {
     if (p.ackEliciting) this.#ackElicitingInFlight--;
   }
 
+  /**
+   * Drops resolved packets from the front. Their slots are released at once: a resolved packet's
+   * frames reach their streams, and a window of them kept until a later compaction held every
+   * finished request's objects for half a second, long enough for the young-generation GC to promote
+   * them (a quarter of all allocation survived each scavenge; pauses of 5-13 ms every 0.1 s).
+   */
   #trim(): void {
     const ps = this.#packets;
-    while (this.#head < ps.length && ps[this.#head].state !== PacketState.Outstanding) this.#head++;
-    if (this.#head > 1024 && this.#head * 2 > ps.length) {
-      this.#packets = ps.slice(this.#head);
-      this.#head = 0;
+    let head = this.#head;
+    while (head < ps.length && ps[head].state !== PacketState.Outstanding) {
+      ps[head] = RELEASED;
+      head++;
     }
+    if (head === ps.length) {
+      this.#packets = [];
+      this.#head = 0;
+    } else if (head > 64 && head * 2 > ps.length) {
+      this.#packets = ps.slice(head);
+      this.#head = 0;
+    } else this.#head = head;
   }
 
   /** RFC 9002 §A.7 OnAckReceived. Throws TransportError for an ACK of a packet never sent. */
@@ -121,6 +147,7 @@ export class LossRecovery {
     for (const p of acked) {
       if (p.inFlight && !p.isPmtuProbe) this.cc.onPacketAcked(p.size, p.timeSent, now, priorInFlight);
       this.events.onPacketAcked(p);
+      p.frames = NO_FRAMES; // their fates are done: the streams they name need not be kept
     }
     this.ptoCount = 0;
     this.#trim();
@@ -150,6 +177,7 @@ export class LossRecovery {
         this.#resolve(p, PacketState.Lost);
         this.packetsLost++;
         this.events.onPacketLost(p);
+        p.frames = NO_FRAMES; // requeued by their owners; a late ACK of a lost packet is ignored
         if (p.isPmtuProbe) continue;
         largestLostTime = largestLostTime === undefined ? p.timeSent : Math.max(largestLostTime, p.timeSent);
         // RFC 9002 §7.6.2: ack-eliciting losses spanning the persistent congestion duration, none acked between.
@@ -210,6 +238,7 @@ export class LossRecovery {
       this.#resolve(p, PacketState.Lost);
       this.packetsLost++;
       this.events.onPacketLost(p);
+      p.frames = NO_FRAMES;
     }
     this.#trim();
   }

@@ -33,11 +33,13 @@ export class RoundRobinScheduler<T extends Schedulable> {
   /** Takes the stream whose turn it is. */
   pop(): T | undefined {
     if (this.#head >= this.#queue.length) return undefined;
-    const item = this.#queue[this.#head++];
+    const item = this.#queue[this.#head];
+    // The slot is released now: a finished stream must not wait for a compaction to be collected.
+    this.#queue[this.#head++] = undefined as unknown as T;
     if (this.#head === this.#queue.length) {
       this.#queue.length = 0;
       this.#head = 0;
-    } else if (this.#head > 512 && this.#head * 2 > this.#queue.length) {
+    } else if (this.#head > 64 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
     }
