@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { type GcmKey, newGcmKey, type RecordCipherBackend, selectRecordCipher } from "../lib/dtls/aead.ts";
 import { seededRandom } from "./support/seeded_random.ts";
+import { runDenoScript } from "./support/process.ts";
 
 const BACKENDS: RecordCipherBackend[] = ["openssl", "node"];
 
@@ -102,17 +103,8 @@ async function selectWithoutFfi(choice: string): Promise<{ code: number; out: st
   };
 try { console.log(JSON.stringify(selectRecordCipher(${JSON.stringify(choice)}))); }
 catch (e) { console.log("ERROR " + e.message); Deno.exit(3); }`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = out.stdin.getWriter();
-  await w.write(new TextEncoder().encode(script));
-  await w.close();
-  const r = await out.output();
-  return { code: r.code, out: new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr) };
+  const r = await runDenoScript(script, ["--allow-read", "--allow-env"]);
+  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 Deno.test("aead: without FFI permission, auto falls back to node:crypto saying why; openssl names the fix", async () => {

@@ -1,6 +1,7 @@
 /** The tunnel's UDP sockets get a larger kernel receive buffer (lib/dtls/udp_buffer.ts). */
 import { assert, assertEquals } from "./support/assert.ts";
 import { enlargeReceiveBuffer, setUdpReceiveBuffer } from "../lib/dtls/udp_buffer.ts";
+import { runDenoScript } from "./support/process.ts";
 
 /** SO_RCVBUF as `ss` reports it for the socket on `port` (rb…). */
 async function ssReceiveBuffer(port: number): Promise<number | undefined> {
@@ -42,16 +43,7 @@ const c = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0
 setUdpReceiveBuffer(4194304);
 console.log(String(enlargeReceiveBuffer(c.addr.port)));
 c.close();`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-net", "--unstable-net", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(script));
-  await w.close();
-  const out = await child.output();
-  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
-  assertEquals(new TextDecoder().decode(out.stdout).trim(), "undefined");
+  const out = await runDenoScript(script, ["--allow-read", "--allow-net", "--unstable-net"]);
+  assertEquals(out.code, 0, out.stderr);
+  assertEquals(out.stdout.trim(), "undefined");
 });

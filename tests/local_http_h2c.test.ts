@@ -65,7 +65,7 @@ Deno.test("a grpc-js unary call over h2c answers with its message and grpc-statu
     assertEquals(value(res.trailers, "grpc-status"), "0");
   } finally {
     closeLocalConnections();
-    origin.close();
+    await origin.close();
   }
 });
 
@@ -78,7 +78,7 @@ Deno.test("a failing unary call carries its status and message (trailers-only an
     assertEquals([status, message], [String(grpc.status.INVALID_ARGUMENT), "text%20must%20not%20be%20fail"]);
   } finally {
     closeLocalConnections();
-    origin.close();
+    await origin.close();
   }
 });
 
@@ -96,7 +96,7 @@ Deno.test("a server-streaming call delivers every message, then its trailers (ok
     assertEquals(value(failed.trailers, "grpc-message"), "stopped%20after%202%20replies");
   } finally {
     closeLocalConnections();
-    origin.close();
+    await origin.close();
   }
 });
 

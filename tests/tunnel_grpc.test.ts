@@ -8,37 +8,14 @@
  */
 import { assertEquals } from "./support/assert.ts";
 import { withTunnel } from "./support/tunnel_env.ts";
+import { GRPC_NODE, startGrpcEcho } from "./support/grpc_echo.ts";
 
 const DOMAIN = "grpc.test";
-const SCRIPT = new URL("./support/grpc_node.cjs", import.meta.url).pathname;
 
 // grpc-js status codes (grpc.status): OK 0, INVALID_ARGUMENT 3, RESOURCE_EXHAUSTED 8.
 const OK = 0;
 const INVALID_ARGUMENT = 3;
 const RESOURCE_EXHAUSTED = 8;
-
-/** The echo service in a Node process; its port once it listens. */
-async function startEcho(): Promise<{ port: number; stop(): Promise<void> }> {
-  const child = new Deno.Command("node", { args: [SCRIPT, "server"], stdin: "piped", stdout: "piped" })
-    .spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the gRPC echo service exited before listening: ${text}`);
-    text += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  const { port } = JSON.parse(text.split("\n")[0]) as { port: number };
-  return {
-    port,
-    async stop() {
-      await child.stdin.close().catch(() => {});
-      await child.status;
-    },
-  };
-}
 
 interface Calls {
   say: { text?: string; code?: number; details?: string };
@@ -52,7 +29,7 @@ async function callThroughTunnel(httpsPort: number, caPem: string): Promise<Call
   try {
     await Deno.writeTextFile(ca, caPem);
     const out = await new Deno.Command("node", {
-      args: [SCRIPT, "client", `127.0.0.1:${httpsPort}`, ca, DOMAIN],
+      args: [GRPC_NODE, "client", `127.0.0.1:${httpsPort}`, ca, DOMAIN],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -66,7 +43,7 @@ async function callThroughTunnel(httpsPort: number, caPem: string): Promise<Call
 
 for (const mode of ["a service declared h2c://", "content-type application/grpc on a plain target"]) {
   Deno.test(`gRPC through the tunnel (${mode}): unary and server-streaming, statuses in trailers`, async () => {
-    const origin = await startEcho();
+    const origin = await startGrpcEcho();
     const target = mode.startsWith("a service")
       ? `h2c://127.0.0.1:${origin.port}`
       : `127.0.0.1:${origin.port}`;
@@ -83,7 +60,7 @@ for (const mode of ["a service declared h2c://", "content-type application/grpc 
         });
       });
     } finally {
-      await origin.stop();
+      await origin.close();
     }
   });
 }
