@@ -15,16 +15,13 @@ import {
   TUNNEL_ALPN,
 } from "../lib/dtls/tcp_frame.ts";
 import type { DatagramSession } from "../lib/dtls/session.ts";
-import type { TransportStream } from "../lib/transport/types.ts";
 import { assert, assertEquals, assertRejects } from "./support/assert.ts";
 import { lossy } from "../scripts/bench/transport_common.ts";
-import { gracefulCloseDelivers, lossRepaired } from "./support/carrier_scenarios.ts";
-import { readData, writeData } from "./support/transport_sim.ts";
+import { bulkBothWays, gracefulCloseDelivers, lossRepaired } from "./support/carrier_scenarios.ts";
 import { DTLS_IDENTITY, DTLS_PSK } from "./support/transport_dtls.ts";
 import { alpnListener, makePki, tcpPair, type TestPki } from "./support/tcp_carrier.ts";
 import { seededRandom } from "./support/seeded_random.ts";
 
-const MB = 1024 * 1024;
 let pkiOnce: Promise<TestPki> | undefined;
 const pki = () => (pkiOnce ??= makePki());
 
@@ -200,28 +197,8 @@ Deno.test("tcp carrier: a proof captured on one TLS connection is refused on ano
 });
 
 Deno.test("over the TCP carrier: 50 MB each way arrive intact without a single retransmission", async () => {
-  const pair = await tcpPair(await pki());
-  try {
-    const incoming = new Promise<TransportStream>((resolve) => pair.server.onStream(resolve));
-    const t0 = performance.now();
-    const c = await pair.client.openStream();
-    const cWrote = writeData(c, 50 * MB, 1);
-    const s = await incoming;
-    const sWrote = writeData(s, 50 * MB, 2);
-    const [cGot, sGot] = await Promise.all([readData(c), readData(s)]);
-    const seconds = (performance.now() - t0) / 1000;
-    assertEquals(sGot.sha256, await cWrote);
-    assertEquals(cGot.sha256, await sWrote);
-    const stats = pair.client.stats();
-    assertEquals(stats.packetsLost, 0);
-    console.log(
-      `100 MB over the TCP carrier (both ends in one thread) in ${seconds.toFixed(2)} s, ${
-        JSON.stringify(stats)
-      }`,
-    );
-  } finally {
-    await pair.close();
-  }
+  const stats = await bulkBothWays(await tcpPair(await pki()), "the TCP carrier");
+  assertEquals(stats.packetsLost, 0);
 });
 
 Deno.test("over the TCP carrier: a graceful close delivers the data, then the peer sees the close", async () => {

@@ -3,7 +3,7 @@
  * tests/transport_dtls.test.ts and tests/tcp_carrier.test.ts on their own connection pairs.
  */
 import type { Connection } from "../../lib/transport/connection.ts";
-import type { TransportStream } from "../../lib/transport/types.ts";
+import type { ConnectionStats, TransportStream } from "../../lib/transport/types.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { readData, writeData } from "./transport_sim.ts";
 
@@ -46,6 +46,33 @@ export async function lossRepaired(pair: CarrierPair): Promise<void> {
     assertEquals(sGot.sha256, await cWrote);
     assertEquals(cGot.sha256, await sWrote);
     assert(pair.client.stats().retransmittedFrames > 0, "losses were repaired");
+  } finally {
+    await pair.close();
+  }
+}
+
+/**
+ * 50 MB each way arrive intact (both ends in one thread); returns the client's stats for the
+ * carrier's own checks, and logs the time.
+ */
+export async function bulkBothWays(pair: CarrierPair, carrier: string): Promise<ConnectionStats> {
+  try {
+    const incoming = new Promise<TransportStream>((resolve) => pair.server.onStream(resolve));
+    const t0 = performance.now();
+    const c = await pair.client.openStream();
+    const cWrote = writeData(c, 50 * MB, 1);
+    const s = await incoming;
+    const sWrote = writeData(s, 50 * MB, 2);
+    const [cGot, sGot] = await Promise.all([readData(c), readData(s)]);
+    const seconds = (performance.now() - t0) / 1000;
+    assertEquals([sGot.bytes, cGot.bytes], [50 * MB, 50 * MB]);
+    assertEquals(sGot.sha256, await cWrote);
+    assertEquals(cGot.sha256, await sWrote);
+    const stats = pair.client.stats();
+    console.log(
+      `100 MB over ${carrier} (both ends in one thread) in ${seconds.toFixed(2)} s, ${JSON.stringify(stats)}`,
+    );
+    return stats;
   } finally {
     await pair.close();
   }

@@ -9,7 +9,7 @@ import { connectTcp } from "../../lib/dtls/tcp_client.ts";
 import { TUNNEL_ALPN } from "../../lib/dtls/tcp_frame.ts";
 import type { DatagramSession } from "../../lib/dtls/session.ts";
 import { Connection, type ConnectionOptions } from "../../lib/transport/connection.ts";
-import { DTLS_IDENTITY, DTLS_PSK } from "./transport_dtls.ts";
+import { DTLS_IDENTITY, DTLS_PSK, type SessionPair, sessionPair } from "./transport_dtls.ts";
 
 export interface TestPki {
   dir: string;
@@ -100,13 +100,7 @@ export function alpnListener(pki: TestPki, onTunnel: (s: tls.TLSSocket) => void)
   });
 }
 
-export interface TcpPair {
-  client: Connection;
-  server: Connection;
-  clientSession: DatagramSession;
-  serverSession: DatagramSession;
-  close(): Promise<void>;
-}
+export type TcpPair = SessionPair;
 
 /** A transport connection pair over the TCP carrier on loopback, as dtlsPair is over DTLS. */
 export async function tcpPair(
@@ -132,16 +126,5 @@ export async function tcpPair(
   });
   const client = new Connection(wrap(clientSession), { ...options, role: "client" });
   const [server, serverSession] = await serverSide;
-  return {
-    client,
-    server,
-    clientSession,
-    serverSession,
-    async close() {
-      client.abort(0, "test over");
-      server.abort(0, "test over");
-      await Promise.all([client.closed, server.closed]);
-      await listener.close();
-    },
-  };
+  return sessionPair(client, server, clientSession, serverSession, () => listener.close());
 }

@@ -7,13 +7,38 @@ import { Connection, type ConnectionOptions } from "../../lib/transport/connecti
 export const DTLS_IDENTITY = "transport.example.com";
 export const DTLS_PSK = Uint8Array.from({ length: 32 }, (_, i) => (i * 29 + 3) & 0xff);
 
-export interface DtlsPair {
+/** A client and a server transport over real sessions of some carrier. */
+export interface SessionPair {
   client: Connection;
   server: Connection;
   clientSession: DatagramSession;
   serverSession: DatagramSession;
-  /** Closes both connections and the DTLS server. */
+  /** Closes both connections and the carrier's listener. */
   close(): Promise<void>;
+}
+
+export type DtlsPair = SessionPair;
+
+/** The pair, closed by aborting both connections, then closing the carrier's listener. */
+export function sessionPair(
+  client: Connection,
+  server: Connection,
+  clientSession: DatagramSession,
+  serverSession: DatagramSession,
+  closeListener: () => Promise<void>,
+): SessionPair {
+  return {
+    client,
+    server,
+    clientSession,
+    serverSession,
+    async close() {
+      client.abort(0, "test over");
+      server.abort(0, "test over");
+      await Promise.all([client.closed, server.closed]);
+      await closeListener();
+    },
+  };
 }
 
 /**
@@ -44,16 +69,5 @@ export async function dtlsPair(
   });
   const client = new Connection(wrap(clientSession), { ...options, role: "client" });
   const server = await serverConn;
-  return {
-    client,
-    server,
-    clientSession,
-    serverSession,
-    async close() {
-      client.abort(0, "test over");
-      server.abort(0, "test over");
-      await Promise.all([client.closed, server.closed]);
-      await dtls.close();
-    },
-  };
+  return sessionPair(client, server, clientSession, serverSession, () => dtls.close());
 }
