@@ -4,7 +4,7 @@
  * Ctrl-C (SIGINT) with exit code 0.
  */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { startProcess } from "./support/process.ts";
+import { runDenoWithInput, startProcess } from "./support/process.ts";
 import { curl, startTunnelServer, stopProcess, type TunnelServer } from "./support/tunnel_env.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
 import { loadClientConfig } from "../lib/config/client_config.ts";
@@ -15,9 +15,9 @@ import { eventually } from "./support/wait.ts";
 const ROOT = new URL("../", import.meta.url);
 
 /** Runs `client.ts login ...` with the key on stdin; returns exit code and output. */
-async function login(xdg: string, args: string[], stdin: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
+function login(xdg: string, args: string[], stdin: string) {
+  return runDenoWithInput(
+    [
       "run",
       "-A",
       "--config",
@@ -26,18 +26,9 @@ async function login(xdg: string, args: string[], stdin: string) {
       "login",
       ...args,
     ],
-    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", XDG_CONFIG_HOME: xdg, NO_COLOR: "1" },
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(stdin));
-  await w.close();
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    stdin,
+    { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", XDG_CONFIG_HOME: xdg, NO_COLOR: "1" },
+  );
 }
 
 Deno.test("config: flags > environment > .env > user config file; `http TARGET` is the local target", async () => {

@@ -141,21 +141,31 @@ export async function runToEnd(entry: string, args: string[], env: Record<string
   };
 }
 
-/** Runs a Deno script given as text (on stdin) with the given permission flags; its exit code and output. */
-export async function runDenoScript(
-  script: string,
-  flags: string[],
+/** Runs `deno <args>` with `stdin` written to it; its exit code and output. */
+export async function runDenoWithInput(
+  args: string[],
+  stdin: string,
+  env?: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "-"],
+    args,
+    ...(env ? { env, clearEnv: true } : {}),
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(script));
+  await w.write(new TextEncoder().encode(stdin));
   await w.close();
   const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Runs a Deno script given as text (on stdin) with the given permission flags. */
+export function runDenoScript(
+  script: string,
+  flags: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runDenoWithInput(["run", ...flags, "-"], script);
 }
