@@ -17,6 +17,7 @@ import {
   upgradeRequest,
 } from "./support/local_http.ts";
 import { eventually } from "./support/wait.ts";
+import { testCert } from "./support/front_fixture.ts";
 
 async function nodeOrigin(
   handler: http.RequestListener,
@@ -254,32 +255,10 @@ Deno.test("chunks handed to the sink are never reused (the kept chunks add up to
 Deno.test("an https service is trusted through the process's trust store (system roots on request) or the ca option", async () => {
   const dir = await Deno.makeTempDir({ prefix: "hopgate-local-tls-" });
   try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ],
-      stderr: "piped",
-    }).output();
-    assert(out.success, new TextDecoder().decode(out.stderr));
+    const { cert, key } = await testCert("127.0.0.1", "IP:127.0.0.1");
     const [certPem, keyPem] = [`${dir}/cert.pem`, `${dir}/key.pem`];
-    const cert = await Deno.readTextFile(certPem);
-    const key = await Deno.readTextFile(keyPem);
+    await Deno.writeTextFile(certPem, cert);
+    await Deno.writeTextFile(keyPem, key);
     // The default trust store: Deno's bundled roots, or the system's with DENO_TLS_CA_STORE=system
     // (where SSL_CERT_FILE names the bundle), as for every other TLS connection of the process.
     const probe = (env: Record<string, string>) =>

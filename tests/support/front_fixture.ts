@@ -163,8 +163,11 @@ export function testHandler(seen: Seen[] = []): FrontHandler {
   };
 }
 
-/** A self-signed certificate for localhost made by openssl. */
-export async function testCert(): Promise<{ cert: string; key: string }> {
+/** A self-signed P-256 certificate made by openssl (default: localhost, a.test and 127.0.0.1). */
+export async function testCert(
+  cn = "localhost",
+  san = "DNS:localhost,DNS:a.test,IP:127.0.0.1",
+): Promise<{ cert: string; key: string }> {
   const dir = await Deno.makeTempDir({ prefix: "front-cert-" });
   const out = await new Deno.Command("openssl", {
     args: [
@@ -182,9 +185,9 @@ export async function testCert(): Promise<{ cert: string; key: string }> {
       "-days",
       "2",
       "-subj",
-      "/CN=localhost",
+      `/CN=${cn}`,
       "-addext",
-      "subjectAltName=DNS:localhost,DNS:a.test,IP:127.0.0.1",
+      `subjectAltName=${san}`,
     ],
     stderr: "null",
   }).output();
