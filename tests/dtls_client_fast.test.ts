@@ -3,6 +3,7 @@
  * client_records.ts, client_udp.ts): data intact both ways, replays and forgeries dropped,
  * close_notify from the server, and proof that no record goes through the library any more.
  */
+import { echoWindow } from "./support/echo_window.ts";
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { dtls } from "node-dtls-client";
 import { connectDtls } from "../lib/dtls/client.ts";
@@ -76,46 +77,24 @@ Deno.test("fast path: 10 000 records each way of 1..16 000 bytes intact, none th
     const rnd = seededRandom(11);
     const sizes = Array.from({ length: N }, (_, i) => (i === 0 ? 16_000 : 4 + Math.floor(rnd() * 15_997)));
     const tiny = [1, 2, 3];
-    const got = new Set<number>();
     let tinyGot = 0;
-    let next = 0;
-    const outstanding = new Set<number>();
-    let lastProgress = Date.now();
-    const pump = () => {
-      while (next < N && outstanding.size < 24) {
-        outstanding.add(next);
-        client.send(payload(next, sizes[next]));
-        next++;
+    const w = echoWindow(N, (i) => client.send(payload(i, sizes[i])));
+    client.onDatagram((d) => {
+      if (d.length < 4) {
+        assert(sameBytes(d, payload(0, d.length)), "tiny record corrupt");
+        tinyGot++;
+        w.answer();
+      } else {
+        const i = new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0);
+        assertEquals(d.length, sizes[i], `record ${i} size`);
+        assert(sameBytes(d, payload(i, sizes[i])), `record ${i} corrupt`);
+        w.answer(i);
       }
-    };
-    const done = new Promise<void>((resolve) => {
-      client.onDatagram((d) => {
-        lastProgress = Date.now();
-        if (d.length < 4) {
-          assert(sameBytes(d, payload(0, d.length)), "tiny record corrupt");
-          tinyGot++;
-        } else {
-          const i = new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0);
-          assertEquals(d.length, sizes[i], `record ${i} size`);
-          assert(sameBytes(d, payload(i, sizes[i])), `record ${i} corrupt`);
-          got.add(i);
-          outstanding.delete(i);
-        }
-        if (got.size === N && tinyGot >= tiny.length) resolve();
-        else pump();
-      });
+      w.next(tinyGot >= tiny.length);
     });
     for (const t of tiny) client.send(payload(0, t));
-    const resend = setInterval(() => {
-      if (Date.now() - lastProgress > 300) { for (const i of outstanding) client.send(payload(i, sizes[i])); }
-    }, 300);
-    pump();
-    try {
-      await done;
-    } finally {
-      clearInterval(resend);
-    }
-    assertEquals(got.size, N);
+    await w.run();
+    assertEquals(w.answered.size, N);
     const c = client.recordCounters;
     assert(c.sealed >= N + 3 && c.opened >= N + 3, `counters ${JSON.stringify(c)}`);
     assertEquals(spy.calls(), 0, "node-dtls-client's record path ran after the handshake");

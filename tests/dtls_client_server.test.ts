@@ -1,3 +1,4 @@
+import { echoWindow } from "./support/echo_window.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./support/assert.ts";
 import { connectDtls } from "../lib/dtls/client.ts";
 import { DtlsAuthError, DtlsTimeoutError } from "../lib/dtls/errors.ts";
@@ -58,51 +59,19 @@ Deno.test("node-dtls-client and our server: handshake, then 10 000 records each 
       serverReceived++;
       serverSession.send(d);
     });
-    const echoed = new Set<number>();
     let small = 0;
-    let next = 0;
-    let lastProgress = Date.now();
-    const window = 24;
-    const outstanding = new Set<number>();
-    const pump = () => {
-      while (next < N && outstanding.size < window) {
-        outstanding.add(next);
-        client.send(makeRecord(next, sizes[next]));
-        next++;
-      }
-    };
-    const done = new Promise<void>((resolve) => {
-      client.onDatagram((d) => {
-        const i = checkRecord(d, sizes);
-        if (i === -1) {
-          const j = d.length - 1;
-          if (!echoed.has(j)) {
-            echoed.add(j);
-            small++;
-          }
-          outstanding.delete(j);
-        } else {
-          echoed.add(i);
-          outstanding.delete(i);
-        }
-        lastProgress = Date.now();
-        if (echoed.size === N) resolve();
-        else pump();
-      });
+    const w = echoWindow(N, (i) => client.send(makeRecord(i, sizes[i])));
+    client.onDatagram((d) => {
+      const i = checkRecord(d, sizes);
+      if (i === -1) {
+        const j = d.length - 1;
+        if (!w.answered.has(j)) small++;
+        w.answer(j);
+      } else w.answer(i);
+      w.next();
     });
-    // UDP may drop under a burst even on loopback: resend whatever has been outstanding too long.
-    const resend = setInterval(() => {
-      if (Date.now() - lastProgress > 300) {
-        for (const i of outstanding) client.send(makeRecord(i, sizes[i]));
-      }
-    }, 300);
-    pump();
-    try {
-      await done;
-    } finally {
-      clearInterval(resend);
-    }
-    assertEquals(echoed.size, N);
+    await w.run();
+    assertEquals(w.answered.size, N);
     assertEquals(small, 3);
     assert(serverReceived >= N, `server received ${serverReceived}`);
   } finally {
