@@ -16,8 +16,7 @@ import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { startTunnelClient } from "./support/tunnel_env.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
 import { startPostgres } from "../scripts/postgres.ts";
-import { ADMIN_KEY, SECRET_KEY, SERVER_DOMAIN, startTestServer } from "./support/server.ts";
-import { request as httpRequest } from "node:http";
+import { hostRequest, SECRET_KEY, SERVER_DOMAIN, startTestServer } from "./support/server.ts";
 import type { LogLine, RunningProcess } from "./support/process.ts";
 import { eventually, sleep } from "./support/wait.ts";
 
@@ -37,41 +36,6 @@ function freePorts(): Ports {
   const dtls = (u.addr as Deno.NetAddr).port;
   u.close();
   return { http: tcp(), dtls };
-}
-
-interface Reply {
-  status: number;
-  text: string;
-}
-
-/** One plain-HTTP request to 127.0.0.1:port with the given Host (fetch cannot set Host). */
-function get(port: number, host: string, path: string, init: { method?: string; body?: string } = {}) {
-  return new Promise<Reply>((resolve, reject) => {
-    const headers: Record<string, string> = { host };
-    if (host === SERVER_DOMAIN) headers.authorization = `Bearer ${ADMIN_KEY}`;
-    if (init.body) headers["content-type"] = "application/json";
-    const req = httpRequest(
-      {
-        hostname: "127.0.0.1",
-        port,
-        path,
-        method: init.method ?? "GET",
-        headers,
-        agent: false,
-        timeout: 5000,
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => text += c);
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-    req.end(init.body);
-  });
 }
 
 /**
@@ -112,7 +76,7 @@ async function startNode(
   });
   const port = Number(String(server.ready.http).split(":").pop());
   const admin = async (path: string, init: { method?: string; body?: string } = {}) => {
-    const r = await get(port, SERVER_DOMAIN, `/api/v1/admin${path}`, init);
+    const r = await hostRequest(port, SERVER_DOMAIN, `/api/v1/admin${path}`, init);
     return { status: r.status, json: () => JSON.parse(r.text) };
   };
   return {
@@ -144,7 +108,7 @@ async function startNode(
 /** Status of one request for a host through a server (0 when it failed outright). */
 async function status(s: Node, host = "app.test", path = "/who"): Promise<number> {
   try {
-    return (await get(s.port, host, path)).status;
+    return (await hostRequest(s.port, host, path)).status;
   } catch {
     return 0;
   }

@@ -4,46 +4,23 @@
  * request with an authenticated marker) rather than answering 502. The marker's codec alone: a tampered,
  * stale or self-made marker is refused.
  */
-import { request as httpRequest } from "node:http";
 import { assert, assertEquals } from "./support/assert.ts";
 import { startTunnelClient, stopProcess } from "./support/tunnel_env.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
 import { startPostgres } from "../scripts/postgres.ts";
-import { ADMIN_KEY, SECRET_KEY, SERVER_DOMAIN, startTestServer, type TestServer } from "./support/server.ts";
+import {
+  hostRequest,
+  SECRET_KEY,
+  SERVER_DOMAIN,
+  startTestServer,
+  type TestServer,
+} from "./support/server.ts";
 import { peerAuth } from "../lib/proxy/peer_forward.ts";
 import { eventually } from "./support/wait.ts";
 
-/** One plain-HTTP request with the given Host (fetch cannot set Host). */
-function get(port: number, host: string, path: string, body?: string) {
-  return new Promise<{ status: number; text: string; headers: Record<string, unknown> }>(
-    (resolve, reject) => {
-      const headers: Record<string, string> = { host };
-      if (host === SERVER_DOMAIN) headers.authorization = `Bearer ${ADMIN_KEY}`;
-      if (body) headers["content-type"] = "application/json";
-      const req = httpRequest(
-        {
-          hostname: "127.0.0.1",
-          port,
-          path,
-          method: body ? "POST" : "GET",
-          headers,
-          agent: false,
-          timeout: 5000,
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => text += c);
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
-          res.on("error", reject);
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error("timed out")));
-      req.on("error", reject);
-      req.end(body);
-    },
-  );
-}
+/** GET, or POST of a JSON body, with the given Host. */
+const get = (port: number, host: string, path: string, body?: string) =>
+  hostRequest(port, host, path, body ? { method: "POST", body } : {});
 
 const portOf = (s: TestServer) => Number(String(s.ready.http).split(":").pop());
 

@@ -1,4 +1,5 @@
 /** A HopGate server process for tests, on loopback ports it picks itself. */
+import { request as httpRequest } from "node:http";
 import { type RunningProcess, startProcess } from "./process.ts";
 
 export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
@@ -77,4 +78,49 @@ export async function startTestServer(options: ServerOptions): Promise<TestServe
       }
     },
   };
+}
+
+/** An answer to `hostRequest`. */
+export interface HostReply {
+  status: number;
+  text: string;
+  headers: Record<string, unknown>;
+}
+
+/**
+ * One plain-HTTP request to 127.0.0.1:port with the given Host (fetch cannot set Host), on a fresh
+ * connection; the admin key goes with requests for the server's own domain.
+ */
+export function hostRequest(
+  port: number,
+  host: string,
+  path: string,
+  init: { method?: string; body?: string } = {},
+): Promise<HostReply> {
+  return new Promise<HostReply>((resolve, reject) => {
+    const headers: Record<string, string> = { host };
+    if (host === SERVER_DOMAIN) headers.authorization = `Bearer ${ADMIN_KEY}`;
+    if (init.body) headers["content-type"] = "application/json";
+    const req = httpRequest(
+      {
+        hostname: "127.0.0.1",
+        port,
+        path,
+        method: init.method ?? "GET",
+        headers,
+        agent: false,
+        timeout: 5000,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => text += c);
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end(init.body);
+  });
 }
