@@ -23,7 +23,7 @@ import { Framer, type StreamControl } from "./framer.ts";
 import { type FrameEvents, handleFrame, readPacket } from "./frame_handler.ts";
 import { Packer, type PackerHost } from "./packer.ts";
 import { Sender } from "./sender.ts";
-import { BASE_DATAGRAM_SIZE, PathMtuDiscovery } from "./pmtu.ts";
+import { PathMtuDiscovery } from "./pmtu.ts";
 import { BlackHoleDetector } from "./pmtu_blackhole.ts";
 import { Liveness } from "./liveness.ts";
 import { LossRecovery } from "./recovery.ts";
@@ -79,11 +79,17 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       onPacketLost: (p) => this.#onPacketLost(p),
     });
     this.connRecv = new ReceiveWindow(o.connectionReceiveWindow, o.maxConnectionReceiveWindow, now);
+    const streamOptions = {
+      sendLimit: INITIAL_STREAM_WINDOW,
+      receiveWindow: INITIAL_STREAM_WINDOW,
+      maxReceiveWindow: o.maxStreamReceiveWindow,
+      sendSlack: o.sendSlack,
+    };
     if (o.connectionReceiveWindow > INITIAL_CONNECTION_WINDOW) this.framer.queueMaxData();
     this.streamMap = new StreamMap(
       options.role,
       o.maxIncomingStreams,
-      (id) => this.#createStream(id),
+      (id) => new Stream(id, this, streamOptions),
       (s, e) => {
         this.#logger.error({ err: String(e), stream: s.id }, "onStream handler threw");
         s.reset(TransportErrorCode.INTERNAL_ERROR);
@@ -114,8 +120,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     session.onDatagram((data) => this.#onDatagram(data));
     session.closed.then(
-      (reason) =>
-        this.#terminate({ kind: "session_closed", code: 0, reason: `${reason.code}: ${reason.message}` }),
+      (r) => this.#terminate({ kind: "session_closed", code: 0, reason: `${r.code}: ${r.message}` }),
       () => this.#terminate({ kind: "session_closed", code: 0, reason: "session failed" }),
     );
     if (this.framer.hasControlFrames()) this.#queueFlush();
@@ -220,17 +225,6 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     return Math.min(this.pmtu.current, this.session.maxDatagramSize);
   }
 
-  // --- streams ---
-
-  #createStream(id: number): Stream {
-    return new Stream(id, this, {
-      sendLimit: INITIAL_STREAM_WINDOW,
-      receiveWindow: INITIAL_STREAM_WINDOW,
-      maxReceiveWindow: this.#o.maxStreamReceiveWindow,
-      sendSlack: this.#o.sendSlack,
-    });
-  }
-
   // --- receiving ---
 
   #onDatagram(data: Uint8Array): void {
@@ -277,15 +271,9 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     if (!p.isPmtuProbe) this.#requeueFrames(p.frames);
   }
 
-  /** RFC 8899 §4.3 black hole (see BlackHoleDetector.detected). */
   #checkBlackHole(now: number): void {
-    if (!this.blackHole.detected(this.rtt.smoothedRtt, this.recovery.maxAckDelay)) return;
-    // Back to the base size: what is outstanding above it is resent now in base-size packets.
-    const from = this.pmtu.current;
-    this.recovery.discardLargerThan(BASE_DATAGRAM_SIZE);
-    this.blackHole.fallBack(now);
-    this.cc.setMaxDatagramSize(this.datagramSize());
-    this.#sender.updatePacer();
+    const from = this.#sender.fallBackOnBlackHole(now);
+    if (from === undefined) return;
     this.#logger.info({ from, size: this.datagramSize() }, "packet size black hole: back to the base size");
   }
 
@@ -342,14 +330,13 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
   #onTimer(): void {
     if (this.#state.phase === "closed") return;
     try {
-      this.#onDeadline();
+      this.#onDeadline(this.clock.now());
     } catch (e) {
       this.#fail(e);
     }
   }
 
-  #onDeadline(): void {
-    const now = this.clock.now();
+  #onDeadline(now: number): void {
     if (now >= this.#liveness.idleDeadline) {
       this.#terminate({ kind: "idle_timeout", code: 0, reason: `no packet for ${this.#o.idleTimeoutMs} ms` });
       return;
@@ -367,18 +354,10 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.#flush();
   }
 
-  /**
-   * RFC 9002 §6.2.4: two probe packets; with no new data they carry the oldest unacknowledged frames.
-   * After repeated PTOs with large packets outstanding they go out at the base size (BlackHoleDetector).
-   */
+  /** RFC 9002 §6.2.4 (Sender.onProbeTimeout): with no new data the probes carry the oldest frames. */
   #onProbeTimeout(): void {
     this.probeTimeouts++;
-    this.#sender.probesToSend = 2;
-    this.#sender.baseSizeProbes = this.blackHole.probeAtBaseSize(
-      this.recovery.ptoCount,
-      () => this.recovery.hasOutstandingLargerThan(BASE_DATAGRAM_SIZE),
-    );
-    if (this.framer.streamsWaiting > 0) return;
+    if (!this.#sender.onProbeTimeout()) return;
     for (const p of this.recovery.oldestOutstanding(2)) this.#requeueFrames(p.frames);
   }
 
@@ -392,9 +371,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
 
   #finishClose(): void {
     if (this.#state.phase !== "closing") return;
-    const { code, reason } = this.#state;
-    this.#sender.sendConnectionClose(code, reason);
-    this.#terminate({ kind: "local", code, reason });
+    this.abort(this.#state.code, this.#state.reason);
   }
 
   #terminate(info: ConnectionCloseInfo): void {
@@ -411,13 +388,11 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
       } catch { /* already closed */ }
     }
     const { smoothedRttMs, packetsSent, packetsLost, maxDatagramSize } = this.stats();
-    const figures = {
-      rtt_ms: Math.round(smoothedRttMs * 100) / 100,
-      packetsSent,
-      packetsLost,
-      maxDatagramSize,
-    };
-    this.#logger.debug({ ...info, ...figures }, "transport connection closed");
+    const rtt_ms = Math.round(smoothedRttMs * 100) / 100;
+    this.#logger.debug(
+      { ...info, rtt_ms, packetsSent, packetsLost, maxDatagramSize },
+      "transport connection closed",
+    );
     this.#resolveClosed(info);
   }
 }

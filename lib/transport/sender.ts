@@ -10,6 +10,7 @@ import type { DatagramSession } from "./datagram_session.ts";
 import type { FlushScheduler } from "./flush_scheduler.ts";
 import type { PackedPacket, Packer } from "./packer.ts";
 import { BASE_DATAGRAM_SIZE, type PathMtuDiscovery } from "./pmtu.ts";
+import type { BlackHoleDetector } from "./pmtu_blackhole.ts";
 import type { LossRecovery } from "./recovery.ts";
 import type { RttEstimator } from "./rtt.ts";
 import { type SendLimits, sendMode } from "./send_mode.ts";
@@ -24,6 +25,7 @@ export interface SenderHost {
   readonly recovery: LossRecovery;
   readonly acks: AckTracker;
   readonly pmtu: PathMtuDiscovery;
+  readonly blackHole: BlackHoleDetector;
   readonly framer: { readonly streamsWaiting: number };
   datagramSize(): number;
 }
@@ -61,6 +63,35 @@ export class Sender {
   updatePacer(): void {
     const h = this.host;
     this.pacer.update(h.cc.congestionWindow, h.rtt.smoothedRtt, h.datagramSize());
+  }
+
+  /**
+   * RFC 9002 §6.2.4: a PTO owes two probe packets. From repeated PTOs with large packets outstanding they
+   * go out at the base size (BlackHoleDetector). True when no stream data waits to fill them.
+   */
+  onProbeTimeout(): boolean {
+    const h = this.host;
+    this.probesToSend = 2;
+    this.baseSizeProbes = h.blackHole.probeAtBaseSize(
+      h.recovery.ptoCount,
+      () => h.recovery.hasOutstandingLargerThan(BASE_DATAGRAM_SIZE),
+    );
+    return h.framer.streamsWaiting === 0;
+  }
+
+  /**
+   * RFC 8899 §4.3 (BlackHoleDetector.detected): back to the base size, and what is outstanding above it is
+   * resent now in base-size packets. Returns the size left behind, or undefined when there is no black hole.
+   */
+  fallBackOnBlackHole(now: number): number | undefined {
+    const h = this.host;
+    if (!h.blackHole.detected(h.rtt.smoothedRtt, h.recovery.maxAckDelay)) return undefined;
+    const from = h.pmtu.current;
+    h.recovery.discardLargerThan(BASE_DATAGRAM_SIZE);
+    h.blackHole.fallBack(now);
+    h.cc.setMaxDatagramSize(h.datagramSize());
+    this.updatePacer();
+    return from;
   }
 
   /** Sends until the send mode, the pacer or an empty queue says stop. */
