@@ -4,12 +4,13 @@
  */
 import { TransportError, TransportErrorCode } from "./errors.ts";
 import type { Stream } from "./stream.ts";
+import { StreamTable } from "./stream_table.ts";
 
 /** The stream limit each side assumes until the peer's MAX_STREAMS arrives. */
 export const INITIAL_MAX_STREAMS = 100;
 
 export class StreamMap {
-  readonly streams = new Map<number, Stream>();
+  readonly streams = new StreamTable();
   /** Limit on peer-initiated streams we advertised. */
   advertisedMaxStreams = INITIAL_MAX_STREAMS;
   #localOpened = 0;
