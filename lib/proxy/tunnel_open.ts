@@ -43,7 +43,40 @@ export interface Tunnel {
   sessionId: string;
   publicUrl: string;
   /** Requests being served on this tunnel. */
-  inFlight: Set<Promise<void>>;
+  inFlight: InFlight;
+}
+
+/**
+ * Requests in progress: a count, and who waits for it to reach zero. Not a Set of their promises: a Set
+ * with one entry per request rehashes into old-space tables that keep finished requests alive through
+ * scavenges (see transport/stream_table.ts).
+ */
+export class InFlight {
+  #count = 0;
+  #waiters: (() => void)[] = [];
+
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Counts `served` until it settles. */
+  track(served: Promise<void>): void {
+    this.#count++;
+    served.then(this.#end, this.#end);
+  }
+
+  /** Resolves when no request is in progress. */
+  idle(): Promise<void> {
+    if (this.#count === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  readonly #end = (): void => {
+    if (--this.#count > 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  };
 }
 
 export interface OpenTunnelOptions {
@@ -69,17 +102,15 @@ export async function openTunnel(dialed: Dialed, o: OpenTunnelOptions): Promise<
     keepAliveMs: CLIENT_KEEPALIVE_MS,
     idleTimeoutMs: CLIENT_IDLE_TIMEOUT_MS,
   });
-  const inFlight = new Set<Promise<void>>();
-  connection.onStream((stream) => {
-    const served: Promise<void> = handleStream(stream, {
-      services: o.services,
-      hostMode: o.hostMode,
-      logger: o.log,
-      onRequest: o.onRequest,
-      observer: o.observer,
-    }).finally(() => inFlight.delete(served));
-    inFlight.add(served);
-  });
+  const inFlight = new InFlight();
+  const serveOptions = {
+    services: o.services,
+    hostMode: o.hostMode,
+    logger: o.log,
+    onRequest: o.onRequest,
+    observer: o.observer,
+  };
+  connection.onStream((stream) => inFlight.track(handleStream(stream, serveOptions)));
   let opened;
   try {
     opened = await openControl(connection, {
@@ -128,7 +159,7 @@ export async function retireTunnel(t: Tunnel, reason: string, log: Logger): Prom
   const deadline = Date.now() + DRAIN_MS;
   // Loop: a stream the server opened just before reading GOODBYE joins inFlight late.
   while (t.inFlight.size > 0 && Date.now() < deadline) {
-    await Promise.race([Promise.allSettled([...t.inFlight]), delay(Math.max(0, deadline - Date.now()))]);
+    await Promise.race([t.inFlight.idle(), delay(Math.max(0, deadline - Date.now()))]);
   }
   await t.connection.close(0, reason);
 }
