@@ -91,18 +91,28 @@ function headerBytes(headers: HeaderLine[]): number {
   return n;
 }
 
-/** Creates the store. */
+/** An exchange as the store accounts for it. */
+interface Held {
+  x: Exchange;
+  /** Bytes charged against the budget. */
+  bytes: number;
+  dropped: boolean;
+}
+
+/**
+ * Creates the store. The exchanges sit in one array in id order, found by binary search: no Map keyed by
+ * id, whose rehashed tables would keep dropped exchanges alive through scavenges (see
+ * lib/transport/stream_table.ts).
+ */
 export function createCaptureStore(options: CaptureStoreOptions = {}): CaptureStore {
   const maxExchanges = options.maxExchanges ?? 500;
   const byteBudget = options.byteBudget ?? 32 * 1024 * 1024;
   const bodyLimit = options.bodyLimit ?? 64 * 1024;
   const now = options.now ?? Date.now;
   /** Oldest first; ids ascend. */
-  const exchanges: Exchange[] = [];
-  const byId = new Map<number, Exchange>();
-  const sizes = new Map<number, number>();
+  const exchanges: Held[] = [];
   const listeners = new Set<(e: ExchangeEvent) => void>();
-  let held = 0;
+  let heldBytes = 0;
   let nextId = 1;
 
   const emit = (e: ExchangeEvent) => {
@@ -112,33 +122,45 @@ export function createCaptureStore(options: CaptureStoreOptions = {}): CaptureSt
       } catch { /* a broken listener must not break capturing */ }
     }
   };
-  const charge = (x: Exchange, bytes: number) => {
-    if (!byId.has(x.id)) return;
-    sizes.set(x.id, (sizes.get(x.id) ?? 0) + bytes);
-    held += bytes;
-    evict(x.id);
+  const find = (id: number): Held | undefined => {
+    let lo = 0;
+    let hi = exchanges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = exchanges[mid].x.id;
+      if (at === id) return exchanges[mid];
+      if (at < id) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  };
+  const charge = (h: Held, bytes: number) => {
+    if (h.dropped) return;
+    h.bytes += bytes;
+    heldBytes += bytes;
+    evict(h);
   };
   /** Drops the oldest until both limits hold; the exchange being written is dropped last. */
-  function evict(keep: number) {
-    while (exchanges.length > 0 && (exchanges.length > maxExchanges || held > byteBudget)) {
-      const victimIndex = exchanges[0].id === keep && exchanges.length > 1 ? 1 : 0;
-      const [victim] = exchanges.splice(victimIndex, 1);
-      byId.delete(victim.id);
-      held -= sizes.get(victim.id) ?? 0;
-      sizes.delete(victim.id);
-      emit({ type: "dropped", id: victim.id });
-      if (victim.id === keep) break;
+  function evict(keep: Held) {
+    while (exchanges.length > 0 && (exchanges.length > maxExchanges || heldBytes > byteBudget)) {
+      const victim = exchanges[0] === keep && exchanges.length > 1
+        ? exchanges.splice(1, 1)[0]
+        : exchanges.shift()!;
+      victim.dropped = true;
+      heldBytes -= victim.bytes;
+      emit({ type: "dropped", id: victim.x.id });
+      if (victim === keep) break;
     }
   }
-  const append = (x: Exchange, body: CapturedBody, chunk: Uint8Array) => {
+  const append = (h: Held, body: CapturedBody, chunk: Uint8Array) => {
     body.total += chunk.byteLength;
     const room = bodyLimit - body.kept;
-    if (room <= 0 || !byId.has(x.id)) return;
+    if (room <= 0 || h.dropped) return;
     // A copy: the forwarder hands the chunk on and its new owner may reuse the buffer.
     const part = chunk.slice(0, Math.min(room, chunk.byteLength));
     body.chunks.push(part);
     body.kept += part.byteLength;
-    charge(x, part.byteLength);
+    charge(h, part.byteLength);
   };
 
   function start(info: BeginInfo, replayOf?: number): { id: number; capture: ExchangeCapture } {
@@ -160,26 +182,26 @@ export function createCaptureStore(options: CaptureStoreOptions = {}): CaptureSt
       replayOf,
       done: false,
     };
-    exchanges.push(x);
-    byId.set(x.id, x);
-    charge(x, headerBytes(x.requestHeaders) + x.target.length + 200);
+    const h: Held = { x, bytes: 0, dropped: false };
+    exchanges.push(h);
+    charge(h, headerBytes(x.requestHeaders) + x.target.length + 200);
     emit({ type: "update", exchange: x });
     const capture: ExchangeCapture = {
-      requestBody: (chunk) => append(x, x.requestBody, chunk),
+      requestBody: (chunk) => append(h, x.requestBody, chunk),
       response(status, statusText, headers) {
         x.status = status;
         x.statusText = statusText;
         x.responseHeaders = [...headers];
-        charge(x, headerBytes(x.responseHeaders));
+        charge(h, headerBytes(x.responseHeaders));
         emit({ type: "update", exchange: x });
       },
-      responseBody: (chunk) => append(x, x.responseBody, chunk),
+      responseBody: (chunk) => append(h, x.responseBody, chunk),
       end(endInfo) {
         if (x.done) return;
         x.done = true;
         x.durationMs = performance.now() - started;
         if (endInfo.error) x.error = endInfo.error;
-        if (byId.has(x.id)) emit({ type: "update", exchange: x });
+        if (!h.dropped) emit({ type: "update", exchange: x });
       },
     };
     return { id: x.id, capture };
@@ -188,9 +210,9 @@ export function createCaptureStore(options: CaptureStoreOptions = {}): CaptureSt
   return {
     begin: (info) => start(info).capture,
     beginReplay: (info, replayOf) => start(info, replayOf),
-    list: () => exchanges.slice().reverse(),
-    get: (id) => byId.get(id),
-    bytesHeld: () => held,
+    list: () => exchanges.map((h) => h.x).reverse(),
+    get: (id) => find(id)?.x,
+    bytesHeld: () => heldBytes,
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
