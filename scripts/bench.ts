@@ -16,7 +16,7 @@
  * pass/fail exit status) and writes bench-results/bench-<timestamp>.json with the process logs'
  * notable lines next to it.
  *
- *   deno run -A scripts/bench.ts [--quick] [--no-netns] [--profile] [--only=refs]
+ *   deno run -A scripts/bench.ts [--quick] [--no-netns] [--profile] [--gc] [--only=refs]
  *
  * --quick: 3 s load phases, 20 MB transfers, 200 sessions. --no-netns: skip the namespace rows.
  * Reference rows (scripts/bench/refs.ts), same run and origin: a one-hop Deno proxy and ssh -R over
@@ -24,6 +24,8 @@
  * only (no HopGate stack, no namespace rows).
  * --profile: one more HTTP stack, its server and client under deno --cpu-prof, small-request load only;
  * the profiles go to bench-results/ and are summarized in the report (idle share, top functions).
+ * --gc: one more HTTP stack with V8's GC trace (--trace-gc-nvp), small-request load only: scavenges,
+ * their pauses and what survives each, for server and client (scripts/bench/gc_trace.ts).
  * The namespace rows need root, ip (iproute2) and iptables; as root, missing tools (and wrk) are
  * installed with apt-get. Everything listens on 127.0.0.1 only.
  */
@@ -53,15 +55,16 @@ import type { Results } from "./bench/results.ts";
 import { summarize } from "./bench/profile_summary.ts";
 import { cpuMeter, processTree } from "./bench/cpu.ts";
 import { fmtCpu, measureRefs } from "./bench/refs.ts";
+import { fmtGc, summarizeGcTrace } from "./bench/gc_trace.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const NETNS_DTLS_PORT = 4433;
 const SESSIONS_DOMAIN = `sessions.${BENCH_DOMAIN}`;
 const args = new Set(Deno.args);
 for (const a of args) {
-  if (!["--quick", "--no-netns", "--profile", "--only=refs"].includes(a)) {
+  if (!["--quick", "--no-netns", "--profile", "--gc", "--only=refs"].includes(a)) {
     console.error(
-      `bench: unknown argument ${a}\nusage: deno task bench [--quick] [--no-netns] [--profile] [--only=refs]`,
+      `bench: unknown argument ${a}\nusage: deno task bench [--quick] [--no-netns] [--profile] [--gc] [--only=refs]`,
     );
     Deno.exit(2);
   }
@@ -387,6 +390,47 @@ async function throughStack(
   memory.afterKb = { server: rssKb(stack.server.pid), client: rssKb(stack.client.pid) };
 }
 
+/** A separate HTTP stack with V8's GC trace on both sides, under the small-request load only. */
+async function gcTrace(origin: Origin): Promise<void> {
+  const trace = ["--v8-flags=--trace-gc-nvp"];
+  const stack = await startStack({
+    name: "gc-traced",
+    tls: "off",
+    originPort: origin.port,
+    logDir,
+    dataDir: `${work}/data-gc-traced`,
+    problem,
+    serverDenoArgs: trace,
+    clientDenoArgs: trace,
+  });
+  try {
+    // Only the collections during the load count: the logs are read from their size at its start.
+    const from = {
+      server: await fileSize(stack.server.logFile),
+      client: await fileSize(stack.client.logFile),
+    };
+    const r = await wrk(`http://127.0.0.1:${stack.httpPort}/small`, {
+      seconds: CONFIG.loadSeconds,
+      connections: CONFIG.connections,
+      threads: CONFIG.wrkThreads,
+      host: BENCH_DOMAIN,
+    });
+    say(`GC-traced HTTP stack, small requests: ${fmtSmall(r)}`);
+    results.gc = {};
+    for (const who of ["server", "client"] as const) {
+      const text = (await Deno.readTextFile(stack[who].logFile)).slice(from[who]);
+      results.gc[who] = summarizeGcTrace(text) ?? null;
+      say(`  ${who} GC: ${fmtGc(summarizeGcTrace(text))}`);
+    }
+  } finally {
+    await stopStack(stack);
+  }
+}
+
+async function fileSize(path: string): Promise<number> {
+  return (await Deno.stat(path)).size;
+}
+
 /**
  * A separate HTTP stack, server and client under deno --cpu-prof, with only the small-request load:
  * the profiles then say where that load's time goes (plus start-up and shutdown, mostly idle).
@@ -677,6 +721,7 @@ async function main(): Promise<void> {
     });
   }
   if (args.has("--profile") && !ONLY_REFS) await phase("CPU profiles", () => profile(origin));
+  if (args.has("--gc") && !ONLY_REFS) await phase("GC trace", () => gcTrace(origin));
   await origin.proc.stop();
 
   (results.env.loadAverage as Record<string, number>).beforeNamespace = loadAverage();

@@ -2,6 +2,7 @@
 import type { EchoResult, SmallResult, TransferResult } from "./measure.ts";
 import type { LogSummary } from "./proc.ts";
 import type { CpuRows, RefName, RefRow } from "./refs.ts";
+import type { GcSummary } from "./gc_trace.ts";
 
 /** direct = straight to the origin; hopHttp = through HopGate, TLS off (plain HTTP front, Host header);
  * hopHttps = through HopGate, self-signed TLS front (wrk: no SNI, the server's own certificate);
@@ -66,6 +67,8 @@ export interface Results {
   logs: Record<string, LogSummary & { kept?: string }>;
   /** With --profile: the HTTP stack's server and client CPU profiles, summarized. */
   profiles?: Record<string, { file: string; summary: string }>;
+  /** With --gc: young-generation collections of the HTTP stack's server and client under load. */
+  gc?: Record<string, GcSummary | null>;
   /** Reference rows of the same run: one-hop Deno proxy and ssh -R (scripts/bench/refs.ts). */
   refs?: Partial<Record<RefName, RefRow>>;
   /** CPU time per row during its small-request load, per process group (scripts/bench/cpu.ts). */
