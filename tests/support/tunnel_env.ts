@@ -126,6 +126,11 @@ export async function startTunnelServer(options: TunnelServerOptions = {}): Prom
     return doFetch(url(SERVER_DOMAIN, `/api/v1/admin${path}`), { ...init, headers });
   };
   let stopped: Promise<Deno.CommandStatus> | undefined;
+  // A server that fails before the test stops it makes the test fail far from the cause: say so at cleanup.
+  let died: Deno.CommandStatus | undefined;
+  server.proc.status.then((s) => {
+    if (!stopped) died = s;
+  });
   const stop = (signal: Deno.Signal = "SIGTERM") => {
     if (signal === "SIGTERM") stopped ??= stopProcess(server.proc);
     else {
@@ -157,6 +162,13 @@ export async function startTunnelServer(options: TunnelServerOptions = {}): Prom
     url,
     stop,
     async cleanup(cleanupOptions = {}) {
+      if (died && !died.success) {
+        console.error(
+          `the server exited before the test stopped it (code ${died.code}, signal ${died.signal}); ` +
+            `stderr:\n${server.proc.stderr().slice(-3000)}\nlast lines:\n` +
+            server.proc.lines.slice(-10).map((l) => JSON.stringify(l).slice(0, 500)).join("\n"),
+        );
+      }
       await stop().catch(() => {});
       proxy.close();
       if (ownsData && !cleanupOptions.keepData) {
