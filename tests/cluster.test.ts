@@ -19,6 +19,7 @@ import { startPostgres } from "../scripts/postgres.ts";
 import { hostRequest, SECRET_KEY, SERVER_DOMAIN, startTestServer } from "./support/server.ts";
 import type { LogLine, RunningProcess } from "./support/process.ts";
 import { eventually, sleep } from "./support/wait.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 interface Ports {
   http: number;
@@ -60,7 +61,7 @@ async function startNode(
   env: Record<string, string>,
   o: { ports?: Ports; dataDir?: string } = {},
 ): Promise<Node> {
-  const dataDir = o.dataDir ?? await Deno.makeTempDir({ prefix: "hopgate-cluster-" });
+  const dataDir = o.dataDir ?? await makeScratchDir("hopgate-cluster-");
   const server = await startTestServer({
     dataDir,
     env: {

@@ -17,6 +17,7 @@ import {
 } from "./support/server.ts";
 import { peerAuth } from "../lib/proxy/peer_forward.ts";
 import { eventually } from "./support/wait.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 /** GET, or POST of a JSON body, with the given Host. */
 const get = (port: number, host: string, path: string, body?: string) =>
@@ -32,7 +33,7 @@ Deno.test("cluster: a server without the domain's session forwards to the one th
   let client: Awaited<ReturnType<typeof startTunnelClient>> | undefined;
   try {
     for (let i = 0; i < 2; i++) {
-      const dataDir = await Deno.makeTempDir({ prefix: "hopgate-forward-" });
+      const dataDir = await makeScratchDir("hopgate-forward-");
       dirs.push(dataDir);
       servers.push(await startTestServer({ dataDir, dsn: pg.dsn, env: { HOP_LOG_LEVEL: "info" } }));
     }

@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "./support/assert.ts";
 import { ADMIN_KEY } from "./support/server.ts";
 import { sleep } from "./support/wait.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -26,7 +27,7 @@ async function copyTree(): Promise<string> {
 Deno.test("server.ts and client.ts run from a copy of the sources with the working directory elsewhere", async () => {
   const copy = await copyTree();
   const elsewhere = await Deno.makeTempDir({ prefix: "hopgate-cwd-" });
-  const data = await Deno.makeTempDir({ prefix: "hopgate-copy-data-" });
+  const data = await makeScratchDir("hopgate-copy-data-");
   try {
     const help = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--config", `${copy}/deno.json`, `${copy}/client.ts`, "--help"],

@@ -7,6 +7,7 @@ import { type LogLine, type RunningProcess, startProcess } from "./process.ts";
 import { ADMIN_KEY, SERVER_DOMAIN, startTestServer, type TestServer } from "./server.ts";
 import { type ResolverProxy, startResolverProxy } from "./resolver_proxy.ts";
 import { hashStream } from "./tunnel_origin.ts";
+import { makeScratchDir } from "./scratch.ts";
 
 export { ADMIN_KEY, SERVER_DOMAIN };
 
@@ -43,24 +44,6 @@ export interface TunnelServerOptions {
   ownDataDir?: boolean;
 }
 
-/**
- * Where data dirs go: tmpfs when there is one. Each server's embedded database is ≈ 40 MB; on a
- * disk-backed /tmp, the writeback of a stopped server's files stalls the next test's file system
- * calls for tens of seconds (ext4 journal), which is no part of what these tests measure.
- */
-let scratch: string | null | undefined;
-function scratchDir(): string | undefined {
-  if (scratch === undefined) {
-    scratch = null;
-    try {
-      const probe = Deno.makeTempDirSync({ dir: "/dev/shm", prefix: "hopgate-tunnel-" });
-      Deno.removeSync(probe);
-      scratch = "/dev/shm";
-    } catch { /* no writable tmpfs */ }
-  }
-  return scratch ?? undefined;
-}
-
 const portOf = (hostPort: unknown) => Number(String(hostPort).split(":").pop());
 
 /** Kills a process with SIGTERM, then SIGKILL if it is still there after `graceMs`. */
@@ -85,7 +68,7 @@ export async function stopProcess(p: RunningProcess, graceMs = 5000): Promise<De
 /** Starts a self-signed server (admin reachable over HTTPS only). */
 export async function startTunnelServer(options: TunnelServerOptions = {}): Promise<TunnelServer> {
   const ownsData = options.ownDataDir ?? options.dataDir === undefined;
-  const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "hopgate-tunnel-", dir: scratchDir() });
+  const dataDir = options.dataDir ?? await makeScratchDir("hopgate-tunnel-");
   const env: Record<string, string> = {
     HOP_SERVER_TLS_MODE: "self-signed",
     HOP_LOG_LEVEL: "info",
