@@ -14,7 +14,7 @@ async function copyTree(): Promise<string> {
   const files = new TextDecoder().decode(
     (await new Deno.Command("git", { args: ["ls-files", "-z"], cwd: ROOT }).output()).stdout,
   ).split("\0").filter(Boolean);
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-copy-" });
+  const dir = await makeScratchDir("hopgate-copy-");
   for (const f of files) {
     const to = `${dir}/${f}`;
     await Deno.mkdir(to.slice(0, to.lastIndexOf("/")), { recursive: true });

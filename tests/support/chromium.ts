@@ -4,6 +4,7 @@
  */
 
 import { eventually, sleep } from "./wait.ts";
+import { makeScratchDir } from "./scratch.ts";
 
 export interface Browser {
   /** Evaluates an expression in the page (awaiting promises) and returns its JSON value. */
@@ -20,7 +21,7 @@ export async function openBrowser(
   url: string,
   options: { width?: number; height?: number } = {},
 ): Promise<Browser> {
-  const profile = await Deno.makeTempDir({ prefix: "hopgate-chromium-" });
+  const profile = await makeScratchDir("hopgate-chromium-");
   const child = new Deno.Command("chromium", {
     args: [
       "--headless=new",
