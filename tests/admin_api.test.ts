@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import { startPostgres } from "../scripts/postgres.ts";
 import { hostClient, SERVER_DOMAIN, startTestServer, type TestServer } from "./support/server.ts";
-import { makeScratchDir } from "./support/scratch.ts";
+import { makeScratchDir, scratchRoot } from "./support/scratch.ts";
 
 const BAD_DOMAINS: [string, unknown][] = [
   ["empty", ""],
@@ -248,7 +248,7 @@ Deno.test("admin API on embedded PGlite", async (t) => {
 });
 
 Deno.test("admin API on PostgreSQL", async (t) => {
-  const pg = await startPostgres();
+  const pg = await startPostgres({ parent: scratchRoot() });
   const dataDir = await makeScratchDir("hopgate-admin-");
   try {
     await suite(t, () => startTestServer({ dataDir, dsn: pg.dsn }));

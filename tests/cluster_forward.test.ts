@@ -17,7 +17,7 @@ import {
 } from "./support/server.ts";
 import { peerAuth } from "../lib/proxy/peer_forward.ts";
 import { eventually } from "./support/wait.ts";
-import { makeScratchDir } from "./support/scratch.ts";
+import { makeScratchDir, scratchRoot } from "./support/scratch.ts";
 
 /** GET, or POST of a JSON body, with the given Host. */
 const get = (port: number, host: string, path: string, body?: string) =>
@@ -26,7 +26,7 @@ const get = (port: number, host: string, path: string, body?: string) =>
 const portOf = (s: TestServer) => Number(String(s.ready.http).split(":").pop());
 
 Deno.test("cluster: a server without the domain's session forwards to the one that has it", async () => {
-  const pg = await startPostgres();
+  const pg = await startPostgres({ parent: scratchRoot() });
   const origin = startOrigin("forwarded");
   const servers: TestServer[] = [];
   const dirs: string[] = [];

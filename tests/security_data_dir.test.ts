@@ -13,7 +13,7 @@ import { pskFromApiKey } from "../lib/dtls/psk.ts";
 import { migrations } from "../db/migrations.ts";
 import { extractTarGz } from "../db/tar.ts";
 import { startPostgres } from "../scripts/postgres.ts";
-import { makeScratchDir } from "./support/scratch.ts";
+import { makeScratchDir, scratchRoot } from "./support/scratch.ts";
 
 const DOMAIN = "app.example.com";
 
@@ -153,7 +153,7 @@ Deno.test("plain-text keys written by an older version are sealed at start-up an
 });
 
 Deno.test("on PostgreSQL no key is in a table, the secret is required, and a wrong secret refuses to start", async () => {
-  const pg = await startPostgres();
+  const pg = await startPostgres({ parent: scratchRoot() });
   const dataDir = await makeScratchDir("hopgate-sec-pg-");
   try {
     const server = await startTestServer({ dataDir, dsn: pg.dsn });
