@@ -52,7 +52,15 @@ export async function openBrowser(
     }, 3000);
     await child.status;
     clearTimeout(timer);
-    await Deno.remove(profile, { recursive: true }).catch(() => {});
+    // Chromium's helper processes can still write to the profile for a moment after it exits.
+    for (let i = 0; i < 10; i++) {
+      try {
+        await Deno.remove(profile, { recursive: true });
+        break;
+      } catch {
+        await sleep(100);
+      }
+    }
   };
   try {
     const port = await devtoolsPort(child.stderr, 20_000);
