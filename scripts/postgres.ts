@@ -54,10 +54,13 @@ async function run(cmd: string, args: string[], user?: string): Promise<string> 
   return text;
 }
 
-/** Creates and starts a throwaway cluster with a `hopgate` database. */
-export async function startPostgres(): Promise<PostgresCluster> {
+/**
+ * Creates and starts a throwaway cluster with a `hopgate` database, in a new directory under `parent`
+ * (default: the system's temporary directory; the tests pass a tmpfs).
+ */
+export async function startPostgres(options: { parent?: string } = {}): Promise<PostgresCluster> {
   const bin = postgresBinDir();
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-pg-" });
+  const dir = await Deno.makeTempDir({ prefix: "hopgate-pg-", dir: options.parent });
   // initdb refuses to run as root; the cluster belongs to the postgres system user then.
   const owner = isRoot ? "postgres" : undefined;
   if (owner) await run("chown", [owner, dir]);

@@ -11,6 +11,7 @@ import { type ResolverProxy, startResolverProxy } from "./support/resolver_proxy
 import type { LogLine } from "./support/process.ts";
 import * as x509 from "@peculiar/x509";
 import { sleep } from "./support/wait.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 const portOf = (hostPort: unknown) => Number(String(hostPort).split(":").pop());
 
@@ -32,7 +33,7 @@ interface Fixture {
 }
 
 async function withPebble(fn: (f: Fixture) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-acme-" });
+  const dir = await makeScratchDir("hopgate-acme-");
   const httpPort = freePort();
   const pebble = await startPebble({ httpPort, dir });
   const opened: AcmeServer[] = [];

@@ -14,11 +14,12 @@ import { type AcmeIssuer, certificateFacts } from "../lib/tls/acme_issuer.ts";
 import { openAcmeStore } from "../lib/tls/acme_store.ts";
 import { issueHostCertificate, loadOrCreateCa } from "../lib/tls/self_signed.ts";
 import { eventually } from "./support/wait.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 async function withDatabase(
   fn: (db: Awaited<ReturnType<typeof openDatabase>>, dir: string) => Promise<void>,
 ) {
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-acme-store-" });
+  const dir = await makeScratchDir("hopgate-acme-store-");
   const database = await openDatabase({ dataDir: dir });
   try {
     await fn(database, dir);

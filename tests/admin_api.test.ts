@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import { startPostgres } from "../scripts/postgres.ts";
 import { hostClient, SERVER_DOMAIN, startTestServer, type TestServer } from "./support/server.ts";
+import { makeScratchDir, scratchRoot } from "./support/scratch.ts";
 
 const BAD_DOMAINS: [string, unknown][] = [
   ["empty", ""],
@@ -238,7 +239,7 @@ async function suite(t: Deno.TestContext, start: () => Promise<TestServer>) {
 }
 
 Deno.test("admin API on embedded PGlite", async (t) => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-admin-" });
+  const dataDir = await makeScratchDir("hopgate-admin-");
   try {
     await suite(t, () => startTestServer({ dataDir }));
   } finally {
@@ -247,8 +248,8 @@ Deno.test("admin API on embedded PGlite", async (t) => {
 });
 
 Deno.test("admin API on PostgreSQL", async (t) => {
-  const pg = await startPostgres();
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-admin-" });
+  const pg = await startPostgres({ parent: scratchRoot() });
+  const dataDir = await makeScratchDir("hopgate-admin-");
   try {
     await suite(t, () => startTestServer({ dataDir, dsn: pg.dsn }));
   } finally {

@@ -7,18 +7,12 @@ import { openDatabase } from "../db/open.ts";
 import { createDomainStore } from "../db/domains.ts";
 import { createKeySealer } from "../db/key_seal.ts";
 import { createApiRoutes } from "../lib/admin/app.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 const KEY = "legacy-admin-key-0123456789abcdef";
-const scratch = (() => {
-  try {
-    return Deno.statSync("/dev/shm").isDirectory ? "/dev/shm" : undefined;
-  } catch {
-    return undefined;
-  }
-})();
 
 Deno.test("admin API: Go-compatible calls have their own error shape, other routes the standard one", async (t) => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-legacy-", dir: scratch });
+  const dataDir = await makeScratchDir("hopgate-legacy-");
   const database = await openDatabase({ dataDir });
   try {
     const store = createDomainStore(database.db, createKeySealer(crypto.getRandomValues(new Uint8Array(32))));

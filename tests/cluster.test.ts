@@ -19,6 +19,7 @@ import { startPostgres } from "../scripts/postgres.ts";
 import { hostRequest, SECRET_KEY, SERVER_DOMAIN, startTestServer } from "./support/server.ts";
 import type { LogLine, RunningProcess } from "./support/process.ts";
 import { eventually, sleep } from "./support/wait.ts";
+import { makeScratchDir, scratchRoot } from "./support/scratch.ts";
 
 interface Ports {
   http: number;
@@ -60,7 +61,7 @@ async function startNode(
   env: Record<string, string>,
   o: { ports?: Ports; dataDir?: string } = {},
 ): Promise<Node> {
-  const dataDir = o.dataDir ?? await Deno.makeTempDir({ prefix: "hopgate-cluster-" });
+  const dataDir = o.dataDir ?? await makeScratchDir("hopgate-cluster-");
   const server = await startTestServer({
     dataDir,
     env: {
@@ -189,7 +190,7 @@ function startDbRelay(targetPort: number) {
 }
 
 Deno.test("cluster: three servers on one PostgreSQL serve every domain, follow each other's changes, survive a server kill and a database outage", async (t) => {
-  const pg = await startPostgres();
+  const pg = await startPostgres({ parent: scratchRoot() });
   const origin = startOrigin("cluster");
   const relay = startDbRelay(pg.port);
   const env = { HOP_DB_DSN: pg.dsn.replace(`:${pg.port}/`, `:${relay.port}/`), HOP_SECRET_KEY: SECRET_KEY };

@@ -17,6 +17,7 @@ import {
 } from "./support/server.ts";
 import { peerAuth } from "../lib/proxy/peer_forward.ts";
 import { eventually } from "./support/wait.ts";
+import { makeScratchDir, scratchRoot } from "./support/scratch.ts";
 
 /** GET, or POST of a JSON body, with the given Host. */
 const get = (port: number, host: string, path: string, body?: string) =>
@@ -25,14 +26,14 @@ const get = (port: number, host: string, path: string, body?: string) =>
 const portOf = (s: TestServer) => Number(String(s.ready.http).split(":").pop());
 
 Deno.test("cluster: a server without the domain's session forwards to the one that has it", async () => {
-  const pg = await startPostgres();
+  const pg = await startPostgres({ parent: scratchRoot() });
   const origin = startOrigin("forwarded");
   const servers: TestServer[] = [];
   const dirs: string[] = [];
   let client: Awaited<ReturnType<typeof startTunnelClient>> | undefined;
   try {
     for (let i = 0; i < 2; i++) {
-      const dataDir = await Deno.makeTempDir({ prefix: "hopgate-forward-" });
+      const dataDir = await makeScratchDir("hopgate-forward-");
       dirs.push(dataDir);
       servers.push(await startTestServer({ dataDir, dsn: pg.dsn, env: { HOP_LOG_LEVEL: "info" } }));
     }

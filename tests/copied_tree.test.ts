@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "./support/assert.ts";
 import { ADMIN_KEY } from "./support/server.ts";
 import { sleep } from "./support/wait.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -13,7 +14,7 @@ async function copyTree(): Promise<string> {
   const files = new TextDecoder().decode(
     (await new Deno.Command("git", { args: ["ls-files", "-z"], cwd: ROOT }).output()).stdout,
   ).split("\0").filter(Boolean);
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-copy-" });
+  const dir = await makeScratchDir("hopgate-copy-");
   for (const f of files) {
     const to = `${dir}/${f}`;
     await Deno.mkdir(to.slice(0, to.lastIndexOf("/")), { recursive: true });
@@ -26,7 +27,7 @@ async function copyTree(): Promise<string> {
 Deno.test("server.ts and client.ts run from a copy of the sources with the working directory elsewhere", async () => {
   const copy = await copyTree();
   const elsewhere = await Deno.makeTempDir({ prefix: "hopgate-cwd-" });
-  const data = await Deno.makeTempDir({ prefix: "hopgate-copy-data-" });
+  const data = await makeScratchDir("hopgate-copy-data-");
   try {
     const help = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--config", `${copy}/deno.json`, `${copy}/client.ts`, "--help"],

@@ -1,6 +1,7 @@
 /** Start-up against a PostgreSQL that is not there: a clear error within 10 s, never a hang. */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { startProcess } from "./support/process.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 const ENV = {
   HOP_SERVER_DOMAIN: "hop.test",
@@ -14,7 +15,7 @@ const ENV = {
 };
 
 async function startUnreachable(dsn: string) {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-db-" });
+  const dataDir = await makeScratchDir("hopgate-db-");
   const started = performance.now();
   const proc = startProcess("server.ts", [], { ...ENV, HOP_DATA_DIR: dataDir, HOP_DB_DSN: dsn });
   const status = await proc.status;

@@ -8,6 +8,7 @@ import { seededRandom } from "./support/seeded_random.ts";
 import { extractTarGz, parseTar } from "../db/tar.ts";
 import { openDatabase } from "../db/open.ts";
 import { createLogger } from "../lib/log/logger.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 async function gnuTar(files: Record<string, string>, args: string[] = []): Promise<Uint8Array> {
   const dir = await Deno.makeTempDir({ prefix: "hopgate-tar-" });
@@ -91,7 +92,7 @@ Deno.test("tar: extraction in small chunks writes the same files", async () => {
 });
 
 Deno.test("embedded database: a first start unpacks the seed (no initdb) and is a working database", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-seed-" });
+  const dir = await makeScratchDir("hopgate-seed-");
   try {
     const lines: string[] = [];
     const logger = createLogger({ level: "debug", write: (l) => lines.push(l) });

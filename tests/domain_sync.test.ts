@@ -10,6 +10,7 @@ import { createDomainLifecycle } from "../lib/proxy/domain_lifecycle.ts";
 import { openDatabase } from "../db/open.ts";
 import { silentLogger } from "../lib/log/logger.ts";
 import { eventually } from "./support/wait.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 Deno.test("change payload: round trip; fuzzed or foreign payloads decode to null, never throw", () => {
   for (const kind of CHANGE_KINDS) {
@@ -108,7 +109,7 @@ Deno.test("domain lifecycle: resync adds, removes, and closes a domain whose key
 });
 
 Deno.test("change feed on embedded PGlite: a change published by one server reaches the other, not itself", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "hopgate-notify-" });
+  const dir = await makeScratchDir("hopgate-notify-");
   const database = await openDatabase({ dataDir: dir });
   try {
     const seen: Record<string, Change[]> = { one: [], two: [] };

@@ -1,9 +1,10 @@
 /** Prometheus metrics on their own listener, never on the public port. */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { startTestServer } from "./support/server.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 Deno.test("metrics: requests are counted by domain and status class on the private listener only", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-metrics-" });
+  const dataDir = await makeScratchDir("hopgate-metrics-");
   const server = await startTestServer({ dataDir });
   try {
     const metricsUrl = `http://${server.ready.metrics}/metrics`;

@@ -14,19 +14,12 @@ import { checkRequest, compilePolicy } from "../lib/proxy/policy.ts";
 import { createMetrics } from "../lib/metrics/metrics.ts";
 import { startTestServer } from "./support/server.ts";
 import { createPolicyBook } from "../lib/proxy/policy_book.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 const KEY = "policy-admin-key-0123456789abcdef";
-/** Embedded databases go to tmpfs when there is one (a disk's writeback stalls later tests). */
-const scratch = (() => {
-  try {
-    return Deno.statSync("/dev/shm").isDirectory ? "/dev/shm" : undefined;
-  } catch {
-    return undefined;
-  }
-})();
 
 Deno.test("admin policy API on PGlite: validation, hashed passwords never returned, PUT replaces, DELETE", async (t) => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-policy-", dir: scratch });
+  const dataDir = await makeScratchDir("hopgate-policy-");
   const database = await openDatabase({ dataDir });
   try {
     const domains = createDomainStore(
@@ -190,7 +183,7 @@ Deno.test("metrics: policy denials are counted by domain and reason", async () =
 });
 
 Deno.test("server process: the policy routes are served by the real server and kept across a restart", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-policy-srv-", dir: scratch });
+  const dataDir = await makeScratchDir("hopgate-policy-srv-");
   let server = await startTestServer({ dataDir });
   try {
     const json = { "content-type": "application/json" };

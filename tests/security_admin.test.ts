@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import { ADMIN_KEY, SERVER_DOMAIN, startTestServer } from "./support/server.ts";
 import { runToEnd } from "./support/process.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 /** curl from a chosen loopback source address; returns status and headers. */
 async function curlFrom(
@@ -33,7 +34,7 @@ async function curlFrom(
 }
 
 Deno.test("wrong admin keys past a burst get 429 with Retry-After, logged at warn with the address", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-sec-admin-" });
+  const dataDir = await makeScratchDir("hopgate-sec-admin-");
   const server = await startTestServer({ dataDir });
   try {
     const url = `${server.httpUrl}/api/v1/admin/domains`;
@@ -66,7 +67,7 @@ Deno.test("wrong admin keys past a burst get 429 with Retry-After, logged at war
 });
 
 Deno.test("a domain path that is not valid percent-encoding is a 400, not a 500", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-sec-admin-" });
+  const dataDir = await makeScratchDir("hopgate-sec-admin-");
   const server = await startTestServer({ dataDir });
   try {
     for (const path of ["/domains/%ZZ", "/domains/%E0%A4%A", "/domains/%ZZ/rotate-key"]) {
@@ -100,7 +101,7 @@ Deno.test("a low-entropy admin key refuses to start with how to make a good one;
 });
 
 Deno.test("the HTTP port redirects only the hosts the server serves; others get the 404 page", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-sec-redirect-" });
+  const dataDir = await makeScratchDir("hopgate-sec-redirect-");
   const server = await startTestServer({ dataDir, env: { HOP_SERVER_TLS_MODE: "self-signed" } });
   try {
     const httpsPort = String(server.ready.https).split(":").pop();

@@ -13,6 +13,7 @@ import { pskFromApiKey } from "../lib/dtls/psk.ts";
 import { migrations } from "../db/migrations.ts";
 import { extractTarGz } from "../db/tar.ts";
 import { startPostgres } from "../scripts/postgres.ts";
+import { makeScratchDir, scratchRoot } from "./support/scratch.ts";
 
 const DOMAIN = "app.example.com";
 
@@ -72,7 +73,7 @@ async function rawRows(dir: string): Promise<Record<string, unknown>[]> {
 }
 
 Deno.test("every file under the data directory is owner-only whatever the umask, and no key is stored in plain text", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-sec-data-" });
+  const dataDir = await makeScratchDir("hopgate-sec-data-");
   try {
     await Deno.chmod(dataDir, 0o777);
     await Deno.writeTextFile(`${dataDir}/left-over.txt`, "from an older version");
@@ -111,7 +112,7 @@ Deno.test("every file under the data directory is owner-only whatever the umask,
 });
 
 Deno.test("plain-text keys written by an older version are sealed at start-up and keep working", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-sec-legacy-" });
+  const dataDir = await makeScratchDir("hopgate-sec-legacy-");
   const legacyKey = Array.from(
     crypto.getRandomValues(new Uint8Array(32)),
     (b) => b.toString(16).padStart(2, "0"),
@@ -152,8 +153,8 @@ Deno.test("plain-text keys written by an older version are sealed at start-up an
 });
 
 Deno.test("on PostgreSQL no key is in a table, the secret is required, and a wrong secret refuses to start", async () => {
-  const pg = await startPostgres();
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-sec-pg-" });
+  const pg = await startPostgres({ parent: scratchRoot() });
+  const dataDir = await makeScratchDir("hopgate-sec-pg-");
   try {
     const server = await startTestServer({ dataDir, dsn: pg.dsn });
     let key;
@@ -197,7 +198,7 @@ Deno.test("on PostgreSQL no key is in a table, the secret is required, and a wro
 });
 
 Deno.test("a second server on one data directory exits non-zero naming it and the first server's pid; a killed server's lock does not block a restart", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-sec-lock-" });
+  const dataDir = await makeScratchDir("hopgate-sec-lock-");
   try {
     const first = await startTestServer({ dataDir });
     try {

@@ -7,6 +7,7 @@
 import { assert, assertEquals } from "./support/assert.ts";
 import { ADMIN_KEY, SERVER_DOMAIN } from "./support/server.ts";
 import { sleep } from "./support/wait.ts";
+import { makeScratchDir } from "./support/scratch.ts";
 
 async function curlCode(args: string[]): Promise<string> {
   const out = await new Deno.Command("curl", {
@@ -17,7 +18,7 @@ async function curlCode(args: string[]): Promise<string> {
 }
 
 Deno.test("the real server's listeners recover within 5 s after a descriptor-exhausting flood; a silent TLS peer is cut", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-flood-" });
+  const dataDir = await makeScratchDir("hopgate-flood-");
   const child = new Deno.Command("prlimit", {
     args: [
       "--nofile=600:600",

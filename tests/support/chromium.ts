@@ -4,6 +4,7 @@
  */
 
 import { eventually, sleep } from "./wait.ts";
+import { makeScratchDir } from "./scratch.ts";
 
 export interface Browser {
   /** Evaluates an expression in the page (awaiting promises) and returns its JSON value. */
@@ -20,7 +21,7 @@ export async function openBrowser(
   url: string,
   options: { width?: number; height?: number } = {},
 ): Promise<Browser> {
-  const profile = await Deno.makeTempDir({ prefix: "hopgate-chromium-" });
+  const profile = await makeScratchDir("hopgate-chromium-");
   const child = new Deno.Command("chromium", {
     args: [
       "--headless=new",
@@ -51,7 +52,15 @@ export async function openBrowser(
     }, 3000);
     await child.status;
     clearTimeout(timer);
-    await Deno.remove(profile, { recursive: true }).catch(() => {});
+    // Chromium's helper processes can still write to the profile for a moment after it exits.
+    for (let i = 0; i < 10; i++) {
+      try {
+        await Deno.remove(profile, { recursive: true });
+        break;
+      } catch {
+        await sleep(100);
+      }
+    }
   };
   try {
     const port = await devtoolsPort(child.stderr, 20_000);

@@ -10,6 +10,7 @@ import { pskFromApiKey } from "../../lib/dtls/psk.ts";
 import { ContentType, DTLS_1_0, HandshakeType } from "../../lib/dtls/constants.ts";
 import { encodeClientHello, encodeHandshakeMessage } from "../../lib/dtls/messages.ts";
 import { decodeRecords, encodeRecord } from "../../lib/dtls/record.ts";
+import { makeScratchDir } from "./scratch.ts";
 
 /** The domain registered on the flooded server. */
 export const FLOOD_DOMAIN = "app.example.com";
@@ -25,7 +26,7 @@ export interface FloodEnv {
 
 /** Runs `fn` against a server process (info logs) with FLOOD_DOMAIN registered, then stops it. */
 export async function withFloodServer(fn: (env: FloodEnv) => Promise<void>): Promise<void> {
-  const dataDir = await Deno.makeTempDir({ prefix: "hopgate-flood-" });
+  const dataDir = await makeScratchDir("hopgate-flood-");
   const server = await startTestServer({ dataDir, env: { HOP_LOG_LEVEL: "info" } });
   try {
     const res = await server.admin("/domains", {

@@ -27,6 +27,12 @@ function defaultCwd(): string {
   return sharedCwd ??= Deno.makeTempDirSync({ prefix: "hopgate-cwd-" });
 }
 
+/**
+ * V8 flags an entrypoint ships with: `deno task server` and the compiled server keep PGlite's WebAssembly at
+ * its baseline tier (--liftoff-only), which also spares each test server's start the optimising compile.
+ */
+const ENTRY_FLAGS: Record<string, string[]> = { "server.ts": ["--v8-flags=--liftoff-only"] };
+
 /** Runs `deno run -A <entry> ...args` with the given environment (on top of a clean one). */
 export function startProcess(
   entry: string,
@@ -38,6 +44,7 @@ export function startProcess(
     args: [
       "run",
       "-A",
+      ...(ENTRY_FLAGS[entry] ?? []),
       "--config",
       new URL("deno.json", ROOT).pathname,
       new URL(entry, ROOT).pathname,

@@ -7,6 +7,7 @@ import { type LogLine, type RunningProcess, startProcess } from "./process.ts";
 import { ADMIN_KEY, SERVER_DOMAIN, startTestServer, type TestServer } from "./server.ts";
 import { type ResolverProxy, startResolverProxy } from "./resolver_proxy.ts";
 import { hashStream } from "./tunnel_origin.ts";
+import { makeScratchDir } from "./scratch.ts";
 
 export { ADMIN_KEY, SERVER_DOMAIN };
 
@@ -43,24 +44,6 @@ export interface TunnelServerOptions {
   ownDataDir?: boolean;
 }
 
-/**
- * Where data dirs go: tmpfs when there is one. Each server's embedded database is ≈ 40 MB; on a
- * disk-backed /tmp, the writeback of a stopped server's files stalls the next test's file system
- * calls for tens of seconds (ext4 journal), which is no part of what these tests measure.
- */
-let scratch: string | null | undefined;
-function scratchDir(): string | undefined {
-  if (scratch === undefined) {
-    scratch = null;
-    try {
-      const probe = Deno.makeTempDirSync({ dir: "/dev/shm", prefix: "hopgate-tunnel-" });
-      Deno.removeSync(probe);
-      scratch = "/dev/shm";
-    } catch { /* no writable tmpfs */ }
-  }
-  return scratch ?? undefined;
-}
-
 const portOf = (hostPort: unknown) => Number(String(hostPort).split(":").pop());
 
 /** Kills a process with SIGTERM, then SIGKILL if it is still there after `graceMs`. */
@@ -85,7 +68,7 @@ export async function stopProcess(p: RunningProcess, graceMs = 5000): Promise<De
 /** Starts a self-signed server (admin reachable over HTTPS only). */
 export async function startTunnelServer(options: TunnelServerOptions = {}): Promise<TunnelServer> {
   const ownsData = options.ownDataDir ?? options.dataDir === undefined;
-  const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "hopgate-tunnel-", dir: scratchDir() });
+  const dataDir = options.dataDir ?? await makeScratchDir("hopgate-tunnel-");
   const env: Record<string, string> = {
     HOP_SERVER_TLS_MODE: "self-signed",
     HOP_LOG_LEVEL: "info",
@@ -126,6 +109,11 @@ export async function startTunnelServer(options: TunnelServerOptions = {}): Prom
     return doFetch(url(SERVER_DOMAIN, `/api/v1/admin${path}`), { ...init, headers });
   };
   let stopped: Promise<Deno.CommandStatus> | undefined;
+  // A server that fails before the test stops it makes the test fail far from the cause: say so at cleanup.
+  let died: Deno.CommandStatus | undefined;
+  server.proc.status.then((s) => {
+    if (!stopped) died = s;
+  });
   const stop = (signal: Deno.Signal = "SIGTERM") => {
     if (signal === "SIGTERM") stopped ??= stopProcess(server.proc);
     else {
@@ -157,6 +145,13 @@ export async function startTunnelServer(options: TunnelServerOptions = {}): Prom
     url,
     stop,
     async cleanup(cleanupOptions = {}) {
+      if (died && !died.success) {
+        console.error(
+          `the server exited before the test stopped it (code ${died.code}, signal ${died.signal}); ` +
+            `stderr:\n${server.proc.stderr().slice(-3000)}\nlast lines:\n` +
+            server.proc.lines.slice(-10).map((l) => JSON.stringify(l).slice(0, 500)).join("\n"),
+        );
+      }
       await stop().catch(() => {});
       proxy.close();
       if (ownsData && !cleanupOptions.keepData) {
