@@ -51,3 +51,16 @@ export class DtlsHandshakeError extends DtlsError {
     this.name = "DtlsHandshakeError";
   }
 }
+
+/**
+ * The TCP carrier: the server's certificate did not verify, and retrying cannot help until the
+ * trust setting changes. Here rather than in tcp_client.ts so that catching it does not load
+ * node:tls (issue 13).
+ */
+export class CarrierCertificateError extends Error {
+  readonly code = "CARRIER_CERTIFICATE";
+  constructor(message: string, readonly reason: string) {
+    super(message);
+    this.name = "CarrierCertificateError";
+  }
+}

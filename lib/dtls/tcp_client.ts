@@ -6,7 +6,7 @@
 import tls from "node:tls";
 import { isIP } from "node:net";
 import type { Buffer } from "node:buffer";
-import { DtlsAuthError, DtlsHandshakeError, DtlsTimeoutError } from "./errors.ts";
+import { CarrierCertificateError, DtlsAuthError, DtlsHandshakeError, DtlsTimeoutError } from "./errors.ts";
 import type { DatagramSession } from "./session.ts";
 import { carrierProof, channelBinding, proofMatches } from "./tcp_auth.ts";
 import {
@@ -34,14 +34,7 @@ export interface ConnectTcpOptions {
   signal?: AbortSignal;
 }
 
-/** The server's certificate did not verify: retrying cannot help until the trust setting changes. */
-export class CarrierCertificateError extends Error {
-  readonly code = "CARRIER_CERTIFICATE";
-  constructor(message: string, readonly reason: string) {
-    super(message);
-    this.name = "CarrierCertificateError";
-  }
-}
+export { CarrierCertificateError };
 
 /** Node's verification failures (tls.TLSSocket authorizationError codes and handshake error codes). */
 const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|HOSTNAME|UnknownIssuer|certificate/i;

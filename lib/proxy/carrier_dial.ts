@@ -5,7 +5,6 @@
  * (the caller decides when, with nextReprobeMs) so it moves back once UDP passes again.
  */
 import { connectDtls } from "../dtls/client.ts";
-import { connectTcp } from "../dtls/tcp_client.ts";
 import { DtlsAuthError } from "../dtls/errors.ts";
 import type { DatagramSession } from "../dtls/session.ts";
 import type { Logger } from "../log/logger.ts";
@@ -125,9 +124,11 @@ export class CarrierDialer {
     });
   }
 
-  #tcp(): Promise<DatagramSession> {
+  async #tcp(): Promise<DatagramSession> {
     const o = this.#o;
-    return connectTcp({
+    // node:tls loads with the first TCP dial: a client that UDP serves never needs it (issue 13).
+    const { connectTcp } = await import("../dtls/tcp_client.ts");
+    return await connectTcp({
       hostname: o.server.hostname,
       port: o.server.port,
       serverName: o.serverName,

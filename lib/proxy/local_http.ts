@@ -23,8 +23,10 @@ import type {
   LocalRequest,
   LocalResponseHandler,
 } from "./local_http_types.ts";
-import { closeH1Agents, sendH1 } from "./local_h1.ts";
-import { closeH2cSessions, sendH2c } from "./local_h2c.ts";
+import { closeLocalPools } from "./local_h1_conn.ts";
+import { h1HeaderArray } from "./local_h1_head.ts";
+import { sendH1Lean } from "./local_h1_lean.ts";
+import { localFailure, refuseLater } from "./local_failure.ts";
 
 export * from "./local_http_types.ts";
 
@@ -41,11 +43,57 @@ export function sendLocal(
   if (req.protocol === "h2c" && (origin.protocol !== "http:" || req.upgrade)) {
     throw new TypeError(`sendLocal: h2c needs an http: origin and no upgrade (got ${origin.href})`);
   }
-  return req.protocol === "h2c" ? sendH2c(origin, req, handler, opts) : sendH1(origin, req, handler, opts);
+  if (req.protocol === "h2c") return h2c.send(origin, req, handler, opts);
+  if (origin.protocol === "https:") return h1Node.send(origin, req, handler, opts);
+  return sendH1Lean(origin, req, handler, opts, h1HeaderArray(req));
 }
 
 /** Closes the pooled local connections (HTTP/1.1 keep-alive sockets, h2c sessions): at shutdown, and between tests. */
 export function closeLocalConnections(): void {
-  closeH1Agents();
-  closeH2cSessions();
+  closeLocalPools();
+  h1Node.module?.closeH1Agents();
+  h2c.module?.closeH2cSessions();
 }
+
+type Sender = (
+  origin: URL,
+  req: LocalRequest,
+  handler: LocalResponseHandler,
+  opts: LocalHttpOptions,
+) => LocalExchange;
+
+/**
+ * A sender from a module loaded on its first request: node:http/https (https: origins) and
+ * node:http2 (h2c) cost the idle client ~4 MB RSS that a client forwarding to http: never needs
+ * (issue 13). The first such request waits for the import; the exchange can be aborted meanwhile.
+ */
+function lazySender<M>(load: () => Promise<M>, pick: (m: M) => Sender): { send: Sender; module?: M } {
+  let loading: Promise<M> | undefined;
+  const lazy: { send: Sender; module?: M } = {
+    send(origin, req, handler, opts) {
+      if (lazy.module !== undefined) return pick(lazy.module)(origin, req, handler, opts);
+      let inner: LocalExchange | undefined;
+      let aborted: { reason?: Error } | undefined;
+      (loading ??= load()).then((m) => {
+        lazy.module = m;
+        if (aborted !== undefined) {
+          req.body?.cancel(aborted.reason ?? new Error("local request aborted"));
+          return;
+        }
+        inner = pick(m)(origin, req, handler, opts);
+      }, (e) => {
+        if (aborted === undefined) refuseLater(localFailure(origin, e as Error), handler, req.body);
+      });
+      return {
+        abort(reason?: Error) {
+          if (inner !== undefined) inner.abort(reason);
+          else aborted ??= { reason };
+        },
+      };
+    },
+  };
+  return lazy;
+}
+
+const h1Node = lazySender(() => import("./local_h1.ts"), (m) => m.sendH1Node);
+const h2c = lazySender(() => import("./local_h2c.ts"), (m) => m.sendH2c);

@@ -9,7 +9,7 @@
  * within 5 s; the server's stale-session hint shortens that to a one-second probe.
  */
 import { DtlsAuthError } from "../dtls/errors.ts";
-import { CarrierCertificateError } from "../dtls/tcp_client.ts";
+import { CarrierCertificateError } from "../dtls/errors.ts";
 import { pskFromApiKey } from "../dtls/psk.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TransportConnection } from "../transport/types.ts";

@@ -9,8 +9,13 @@ import { startPostgres } from "../postgres.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** Extra V8 flags for the measured processes, e.g. IDLE_RSS_V8_FLAGS=--liftoff-only. */
 const V8_FLAGS = Deno.env.get("IDLE_RSS_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("IDLE_RSS_V8_FLAGS")}`] : [];
-/** Extra deno run flags for the client only, e.g. IDLE_RSS_CLIENT_FLAGS=--no-code-cache. */
-const CLIENT_FLAGS = (Deno.env.get("IDLE_RSS_CLIENT_FLAGS") ?? "").split(" ").filter((f) => f !== "");
+/**
+ * The client's deno run flags: by default those of `deno task client` and `deno task compile`
+ * (deno.json: --no-code-cache); IDLE_RSS_CLIENT_FLAGS replaces them (e.g. "" for none).
+ */
+const CLIENT_FLAGS = (Deno.env.get("IDLE_RSS_CLIENT_FLAGS") ?? "--no-code-cache").split(" ").filter((f) =>
+  f !== ""
+);
 /**
  * How long after the ready line RSS is read (IDLE_RSS_WAIT_MS, default 2000). Longer waits let V8's
  * memory reducer collect the start-up garbage, as it does in a process left idle.

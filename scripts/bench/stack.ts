@@ -41,6 +41,14 @@ function hex(bytes: number): string {
     .join("");
 }
 
+/**
+ * The client's deno flags, as `deno task client` and `deno task compile` run it (deno.json);
+ * BENCH_CLIENT_FLAGS replaces them, e.g. to compare V8 flags.
+ */
+const CLIENT_FLAGS = (Deno.env.get("BENCH_CLIENT_FLAGS") ?? "--no-code-cache").split(" ").filter((f) =>
+  f !== ""
+);
+
 function deno(entry: string, extra: string[] = []): string[] {
   return [Deno.execPath(), "run", "-A", ...extra, `${root}${entry}`];
 }
@@ -266,7 +274,7 @@ export async function startClient(stack: Stack): Promise<void> {
   const n = clientRuns.get(stack)!;
   stack.client = new Proc(
     `${o.name}-client${n > 1 ? `-${n}` : ""}`,
-    deno("client.ts", o.clientDenoArgs),
+    deno("client.ts", [...CLIENT_FLAGS, ...(o.clientDenoArgs ?? [])]),
     `${o.logDir}/${o.name}-client${n > 1 ? `-${n}` : ""}.log`,
     {
       ns: o.ns,

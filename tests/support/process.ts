@@ -39,12 +39,15 @@ export function startProcess(
   args: string[],
   env: Record<string, string>,
   cwd = defaultCwd(),
+  /** deno run flags before the entry, e.g. the client task's --no-code-cache. */
+  denoFlags: string[] = [],
 ): RunningProcess {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       ...(ENTRY_FLAGS[entry] ?? []),
+      ...denoFlags,
       "--config",
       new URL("deno.json", ROOT).pathname,
       new URL(entry, ROOT).pathname,
