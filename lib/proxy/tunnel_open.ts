@@ -19,6 +19,11 @@ import { watchPath } from "./path_probe.ts";
 export const CLIENT_KEEPALIVE_MS = 1500;
 /** A path that returns nothing for this long is dead (the bound is 5 s). */
 export const CLIENT_IDLE_TIMEOUT_MS = 4500;
+/**
+ * One early PING when a server that was talking steadily falls silent this long: a client held back by
+ * flow control after a NAT rebinding hears nothing, and finds out only when it sends (Liveness).
+ */
+export const CLIENT_QUIET_PROBE_MS = 150;
 /** Shortest wait for an answer to a path probe. */
 const PROBE_MIN_MS = 500;
 /** How long a stopping (or moving) client lets its requests in progress finish. */
@@ -101,6 +106,7 @@ export async function openTunnel(dialed: Dialed, o: OpenTunnelOptions): Promise<
     logger: o.log,
     keepAliveMs: CLIENT_KEEPALIVE_MS,
     idleTimeoutMs: CLIENT_IDLE_TIMEOUT_MS,
+    quietProbeMs: CLIENT_QUIET_PROBE_MS,
   });
   const inFlight = new InFlight();
   const serveOptions = {

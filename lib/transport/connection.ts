@@ -67,7 +67,7 @@ export class Connection implements TransportConnection, StreamHost, PackerHost {
     this.clock = o.clock;
     this.#logger = o.logger.child({ component: "transport", session: session.id });
     const now = this.clock.now();
-    this.#liveness = new Liveness(o.idleTimeoutMs, o.keepAliveMs, now);
+    this.#liveness = new Liveness(o.idleTimeoutMs, o.keepAliveMs, now, o.quietProbeMs);
     this.rtt = new RttEstimator(o.initialRttMs);
     this.pmtu = new PathMtuDiscovery(Math.min(session.maxDatagramSize, o.pmtuMaxSize), o.pmtuDiscovery);
     this.blackHole = new BlackHoleDetector(this.pmtu);

@@ -17,6 +17,12 @@ export interface ConnectionOptions {
   idleTimeoutMs?: number;
   /** PING after this long without receiving anything (default 10 000 ms; 0 disables). */
   keepAliveMs?: number;
+  /**
+   * One early PING after this much silence from a peer that was talking steadily (packets less than this
+   * apart): a flow-controlled sender whose path changed hears nothing, and would otherwise wait for the
+   * keep-alive to find out. 0 (the default) turns it off.
+   */
+  quietProbeMs?: number;
   /** Longest an ACK is delayed (default 10 ms); also advertised implicitly to the peer's PTO. */
   maxAckDelayMs?: number;
   /** ACK after this many ack-eliciting packets (default 2). */
@@ -61,6 +67,7 @@ export interface ResolvedOptions {
   logger: Logger;
   idleTimeoutMs: number;
   keepAliveMs: number;
+  quietProbeMs: number;
   maxAckDelayMs: number;
   ackElicitingThreshold: number;
   initialRttMs: number;
@@ -89,6 +96,7 @@ export function resolveOptions(o: ConnectionOptions): ResolvedOptions {
     logger: o.logger ?? silentLogger,
     idleTimeoutMs: o.idleTimeoutMs ?? 30_000,
     keepAliveMs: o.keepAliveMs ?? 10_000,
+    quietProbeMs: o.quietProbeMs ?? 0,
     maxAckDelayMs: o.maxAckDelayMs ?? 10,
     ackElicitingThreshold: o.ackElicitingThreshold ?? 2,
     initialRttMs: o.initialRttMs ?? 100,
