@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import { type Pebble, startPebble } from "./support/pebble.ts";
-import { freePort } from "./support/ports.ts";
+import { restartablePort } from "./support/ports.ts";
 import { ADMIN_KEY, SERVER_DOMAIN, startTestServer, type TestServer } from "./support/server.ts";
 import { type ResolverProxy, startResolverProxy } from "./support/resolver_proxy.ts";
 import type { LogLine } from "./support/process.ts";
@@ -34,7 +34,7 @@ interface Fixture {
 
 async function withPebble(fn: (f: Fixture) => Promise<void>): Promise<void> {
   const dir = await makeScratchDir("hopgate-acme-");
-  const httpPort = freePort();
+  const httpPort = restartablePort(); // every server start of the test (and Pebble's checks) uses it
   const pebble = await startPebble({ httpPort, dir });
   const opened: AcmeServer[] = [];
   try {

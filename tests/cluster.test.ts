@@ -20,23 +20,11 @@ import { hostRequest, SECRET_KEY, SERVER_DOMAIN, startTestServer } from "./suppo
 import type { LogLine, RunningProcess } from "./support/process.ts";
 import { eventually, sleep } from "./support/wait.ts";
 import { makeScratchDir, scratchRoot } from "./support/scratch.ts";
+import { restartablePorts } from "./support/ports.ts";
 
 interface Ports {
   http: number;
   dtls: number;
-}
-
-function freePorts(): Ports {
-  const tcp = () => {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    l.close();
-    return port;
-  };
-  const u = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const dtls = (u.addr as Deno.NetAddr).port;
-  u.close();
-  return { http: tcp(), dtls };
 }
 
 /**
@@ -195,7 +183,7 @@ Deno.test("cluster: three servers on one PostgreSQL serve every domain, follow e
   const relay = startDbRelay(pg.port);
   const env = { HOP_DB_DSN: pg.dsn.replace(`:${pg.port}/`, `:${relay.port}/`), HOP_SECRET_KEY: SECRET_KEY };
   const servers: (Node | undefined)[] = [];
-  const ports3 = freePorts();
+  const ports3 = restartablePorts(); // server 3 is restarted on them: outside the ephemeral range
   const clients: Awaited<ReturnType<typeof startTunnelClient>>[] = [];
   let debugLines: LogLine[] = [];
   try {

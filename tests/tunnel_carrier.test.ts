@@ -10,28 +10,18 @@ import { startProcess } from "./support/process.ts";
 import { seededHash, startOrigin } from "./support/tunnel_origin.ts";
 import { startNatRelay } from "./support/nat_relay.ts";
 import { DOMAIN, dtlsPort, restartAndMeasure, sessions, tcpEnv, who } from "./support/tunnel_checks.ts";
+import { restartablePort } from "./support/ports.ts";
 import { sleep } from "./support/wait.ts";
 
 const MB = 1024 * 1024;
 
-/** A port free on both TCP and UDP (the carrier shares its number with DTLS and, here, HTTPS). */
-function freePort(): number {
-  for (;;) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    l.close();
-    try {
-      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
-      return port;
-    } catch { /* taken on UDP: try another */ }
-  }
-}
-
 Deno.test("tcp carrier: HOP_CLIENT_TRANSPORT=tcp serves requests through the HTTPS front's ALPN route; an untrusted certificate is a clear error naming HOP_CLIENT_CA_FILE", async (t) => {
   const origin = startOrigin("tcp");
   // HTTPS and DTLS on one port number, as the defaults (443) have it: the front takes the carrier.
-  const shared = freePort();
-  const srv = await startTunnelServer({ ports: { http: freePort(), https: shared, dtls: shared } });
+  // One port for HTTPS and DTLS (the carrier shares its number), free on TCP and UDP; restarted on the same
+  // ports below, so chosen outside the ephemeral range.
+  const shared = restartablePort();
+  const srv = await startTunnelServer({ ports: { http: restartablePort(), https: shared, dtls: shared } });
   assertEquals(srv.httpsPort, dtlsPort(srv));
   assertEquals(srv.proc.lines.find((l) => l.msg === "server ready")?.tunnel_tcp ?? null, null);
   let client: TunnelClient | undefined;

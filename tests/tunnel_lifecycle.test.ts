@@ -12,6 +12,7 @@ import {
   type TunnelServer,
 } from "./support/tunnel_env.ts";
 import type { LogLine } from "./support/process.ts";
+import { restartablePorts } from "./support/ports.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
 import { eventually, sleep } from "./support/wait.ts";
 
@@ -22,7 +23,8 @@ Deno.test("tunnel: SIGTERM lets an in-flight request finish and tells the client
   let srv: TunnelServer | undefined;
   let client: TunnelClient | undefined;
   try {
-    srv = await startTunnelServer();
+    // Restarted below on the same ports: chosen outside the ephemeral range (see restartablePorts).
+    srv = await startTunnelServer({ ports: restartablePorts() });
     const first = srv;
     const key = await first.register("app.test");
     client = await startTunnelClient({ dtls: first.dtls, domain: "app.test", key, target: origin.target });

@@ -6,12 +6,13 @@ import { assert, assertEquals } from "./support/assert.ts";
 import { startTunnelClient, startTunnelServer, stopProcess } from "./support/tunnel_env.ts";
 import type { TunnelClient } from "./support/tunnel_env.ts";
 import { startOrigin } from "./support/tunnel_origin.ts";
+import { restartablePorts } from "./support/ports.ts";
 import { DOMAIN, restartAndMeasure, who } from "./support/tunnel_checks.ts";
 import { eventually, sleep } from "./support/wait.ts";
 
 Deno.test("udp: SIGKILL the server and restart it: the first request is answered within 5 s of ready", async () => {
   const origin = startOrigin("kill");
-  const srv = await startTunnelServer();
+  const srv = await startTunnelServer({ ports: restartablePorts() }); // restarted on the same ports
   let client: TunnelClient | undefined;
   try {
     const key = await srv.register(DOMAIN);
