@@ -91,6 +91,26 @@ function headerBytes(headers: HeaderLine[]): number {
   return n;
 }
 
+/** Small copies share 64 KiB slabs: one buffer per slab, not one per body (an ArrayBuffer each was most of
+ * what capturing a small response cost). A slab lives while any exchange copied into it is kept. */
+const SLAB_BYTES = 64 * 1024;
+const SLAB_COPY_MAX = 4 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const n = bytes.byteLength;
+  if (n > SLAB_COPY_MAX) return bytes.slice();
+  if (slabUsed + n > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const copy = slab.subarray(slabUsed, slabUsed + n);
+  copy.set(bytes);
+  slabUsed += n;
+  return copy;
+}
+
 /** An exchange as the store accounts for it. */
 interface Held {
   x: Exchange;
@@ -115,6 +135,7 @@ export function createCaptureStore(options: CaptureStoreOptions = {}): CaptureSt
   let heldBytes = 0;
   let nextId = 1;
 
+  /** Events are made only for someone listening (the inspector page open): most exchanges have nobody. */
   const emit = (e: ExchangeEvent) => {
     for (const l of listeners) {
       try {
@@ -148,7 +169,7 @@ export function createCaptureStore(options: CaptureStoreOptions = {}): CaptureSt
         : exchanges.shift()!;
       victim.dropped = true;
       heldBytes -= victim.bytes;
-      emit({ type: "dropped", id: victim.x.id });
+      if (listeners.size > 0) emit({ type: "dropped", id: victim.x.id });
       if (victim === keep) break;
     }
   }
@@ -157,7 +178,7 @@ export function createCaptureStore(options: CaptureStoreOptions = {}): CaptureSt
     const room = bodyLimit - body.kept;
     if (room <= 0 || h.dropped) return;
     // A copy: the forwarder hands the chunk on and its new owner may reuse the buffer.
-    const part = chunk.slice(0, Math.min(room, chunk.byteLength));
+    const part = copyOf(chunk.subarray(0, Math.min(room, chunk.byteLength)));
     body.chunks.push(part);
     body.kept += part.byteLength;
     charge(h, part.byteLength);
@@ -185,7 +206,7 @@ export function createCaptureStore(options: CaptureStoreOptions = {}): CaptureSt
     const h: Held = { x, bytes: 0, dropped: false };
     exchanges.push(h);
     charge(h, headerBytes(x.requestHeaders) + x.target.length + 200);
-    emit({ type: "update", exchange: x });
+    if (listeners.size > 0) emit({ type: "update", exchange: x });
     const capture: ExchangeCapture = {
       requestBody: (chunk) => append(h, x.requestBody, chunk),
       response(status, statusText, headers) {
@@ -193,7 +214,7 @@ export function createCaptureStore(options: CaptureStoreOptions = {}): CaptureSt
         x.statusText = statusText;
         x.responseHeaders = [...headers];
         charge(h, headerBytes(x.responseHeaders));
-        emit({ type: "update", exchange: x });
+        if (listeners.size > 0) emit({ type: "update", exchange: x });
       },
       responseBody: (chunk) => append(h, x.responseBody, chunk),
       end(endInfo) {
@@ -201,7 +222,7 @@ export function createCaptureStore(options: CaptureStoreOptions = {}): CaptureSt
         x.done = true;
         x.durationMs = performance.now() - started;
         if (endInfo.error) x.error = endInfo.error;
-        if (!h.dropped) emit({ type: "update", exchange: x });
+        if (!h.dropped && listeners.size > 0) emit({ type: "update", exchange: x });
       },
     };
     return { id: x.id, capture };
