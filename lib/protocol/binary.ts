@@ -84,6 +84,13 @@ export class ByteWriter {
     return this;
   }
 
+  /** Starts over, keeping the buffer, for a writer that encodes one message after another. */
+  reset(): this {
+    this.#len = 0;
+    return this;
+  }
+
+  /** A copy of what was written. */
   finish(): Uint8Array {
     return this.#buf.slice(0, this.#len);
   }

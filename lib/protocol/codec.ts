@@ -247,10 +247,16 @@ export function maxPayloadOf(type: MessageTypeName): number {
   return type === "DATA" ? MAX_DATA_BYTES : MAX_PAYLOAD_BYTES;
 }
 
+/**
+ * The writer every message is encoded with: encoding is synchronous and ends in a copy (finish), so one
+ * buffer serves them all, where a fresh one per message was an ArrayBuffer allocation each.
+ */
+const scratch = new ByteWriter();
+
 /** Encodes a message's payload only (no frame header). */
 export function encodePayload(m: Message): Uint8Array {
   validate(m);
-  const w = new ByteWriter();
+  const w = scratch.reset();
   writePayload(w, m);
   const payload = w.finish();
   if (payload.length > maxPayloadOf(m.type)) {
@@ -280,7 +286,7 @@ export function decodePayload(type: MessageTypeName, payload: Uint8Array): Messa
 /** Encodes one framed message: type | length (u32 BE) | payload, built in one buffer. */
 export function encode(m: Message): Uint8Array {
   validate(m);
-  const w = new ByteWriter();
+  const w = scratch.reset();
   w.bytes(FRAME_PLACEHOLDER);
   writePayload(w, m);
   const out = w.finish();
