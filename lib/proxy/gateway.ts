@@ -14,6 +14,7 @@ import type { FrontHandler, FrontRequest, FrontResponse } from "./front_types.ts
 import type { SessionRegistry, TunnelSession } from "./registry.ts";
 import { type ForwardOutcome, forwardRequest } from "./server_forward.ts";
 import { serveWeb } from "./web_bridge.ts";
+import { InFlight } from "./in_flight.ts";
 import { forwardToPeer, PEER_HEADER, type PeerForwarding } from "./peer_forward.ts";
 import {
   applyHeaderEdits,
@@ -85,14 +86,7 @@ function addHsts(headers: HeaderLine[]): HeaderLine[] {
 /** Builds the handler the fronts call. */
 export function createGateway(options: GatewayOptions): Gateway {
   const log = options.logger.child({ component: "proxy" });
-  let active = 0;
-  let idle: (() => void)[] = [];
-  const end = () => {
-    if (--active === 0) {
-      for (const f of idle) f();
-      idle = [];
-    }
-  };
+  const requests = new InFlight();
 
   const maxPerPeer = options.maxRequestsPerPeer ?? 512;
   /** "domain remote" → requests in progress. */
@@ -279,47 +273,39 @@ export function createGateway(options: GatewayOptions): Gateway {
     const started = performance.now();
     const requestId = crypto.randomUUID();
     const host = hostOf(req.authority);
-    active++;
-    route(req, res, host, requestId).catch((e) => {
-      log.error({ request_id: requestId, domain: host, err: (e as Error).message }, "request failed");
-      writeErrorPage(req, res, 500, "internal", "The server failed to handle the request.", requestId);
-      return { status: 500, bytesIn: 0, bytesOut: 0, aborted: false };
-    }).then((outcome) => {
-      const durationMs = Math.round((performance.now() - started) * 10) / 10;
-      log.info({
-        request_id: requestId,
-        domain: host,
-        method: req.method,
-        path: pathOf(req.target),
-        remote: req.remoteAddr,
-        status: outcome.status,
-        duration_ms: durationMs,
-        bytes: outcome.bytesOut,
-        aborted: outcome.aborted,
-        ...(req.upgrade ? { upgrade: true } : {}),
-      }, "request");
-      options.onRequestDone?.({
-        domain: host,
-        status: outcome.status,
-        durationMs,
-        bytesIn: outcome.bytesIn,
-        bytesOut: outcome.bytesOut,
-      });
-    }).finally(end);
+    requests.track(
+      route(req, res, host, requestId).catch((e) => {
+        log.error({ request_id: requestId, domain: host, err: (e as Error).message }, "request failed");
+        writeErrorPage(req, res, 500, "internal", "The server failed to handle the request.", requestId);
+        return { status: 500, bytesIn: 0, bytesOut: 0, aborted: false };
+      }).then((outcome) => {
+        const durationMs = Math.round((performance.now() - started) * 10) / 10;
+        log.info({
+          request_id: requestId,
+          domain: host,
+          method: req.method,
+          path: pathOf(req.target),
+          remote: req.remoteAddr,
+          status: outcome.status,
+          duration_ms: durationMs,
+          bytes: outcome.bytesOut,
+          aborted: outcome.aborted,
+          ...(req.upgrade ? { upgrade: true } : {}),
+        }, "request");
+        options.onRequestDone?.({
+          domain: host,
+          status: outcome.status,
+          durationMs,
+          bytesIn: outcome.bytesIn,
+          bytesOut: outcome.bytesOut,
+        });
+      }),
+    );
   }
 
   return {
     handle,
-    inFlight: () => active,
-    drained(ms) {
-      if (active === 0) return Promise.resolve();
-      return new Promise((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        idle.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    },
+    inFlight: () => requests.size,
+    drained: (ms) => requests.drained(ms),
   };
 }

@@ -14,6 +14,7 @@ import type { ExchangeObserver } from "./exchange_observer.ts";
 import { type ControlChannel, HandshakeRejectedError, openControl } from "./control.ts";
 import type { HostMode, LocalService, ServedRequest } from "./local_target.ts";
 import { watchPath } from "./path_probe.ts";
+import { InFlight } from "./in_flight.ts";
 
 /** Keep-alive PING after this much silence: with the idle timeout, three chances per window. */
 export const CLIENT_KEEPALIVE_MS = 1500;
@@ -49,39 +50,6 @@ export interface Tunnel {
   publicUrl: string;
   /** Requests being served on this tunnel. */
   inFlight: InFlight;
-}
-
-/**
- * Requests in progress: a count, and who waits for it to reach zero. Not a Set of their promises: a Set
- * with one entry per request rehashes into old-space tables that keep finished requests alive through
- * scavenges (see transport/stream_table.ts).
- */
-export class InFlight {
-  #count = 0;
-  #waiters: (() => void)[] = [];
-
-  get size(): number {
-    return this.#count;
-  }
-
-  /** Counts `served` until it settles. */
-  track(served: Promise<void>): void {
-    this.#count++;
-    served.then(this.#end, this.#end);
-  }
-
-  /** Resolves when no request is in progress. */
-  idle(): Promise<void> {
-    if (this.#count === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-
-  readonly #end = (): void => {
-    if (--this.#count > 0) return;
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
-  };
 }
 
 export interface OpenTunnelOptions {
@@ -165,7 +133,7 @@ export async function retireTunnel(t: Tunnel, reason: string, log: Logger): Prom
   const deadline = Date.now() + DRAIN_MS;
   // Loop: a stream the server opened just before reading GOODBYE joins inFlight late.
   while (t.inFlight.size > 0 && Date.now() < deadline) {
-    await Promise.race([t.inFlight.idle(), delay(Math.max(0, deadline - Date.now()))]);
+    await t.inFlight.drained(Math.max(0, deadline - Date.now()));
   }
   await t.connection.close(0, reason);
 }
