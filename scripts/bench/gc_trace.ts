@@ -3,6 +3,7 @@
  * and sums up the young-generation collections: how many, their pauses, and how much of the young
  * generation survived each (what survives is copied, so it sets the pause).
  */
+import { percentile } from "./measure.ts";
 
 export interface GcSummary {
   scavenges: number;
@@ -16,11 +17,6 @@ export interface GcSummary {
   promotedKb: number;
   /** All collections' pauses added up. */
   totalPauseMs: number;
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -42,8 +38,8 @@ export function summarizeGcTrace(text: string): GcSummary | undefined {
   return {
     scavenges: scavenges.length,
     fullCollections: rows.length - scavenges.length,
-    pauseP50Ms: round(quantile(pauses, 0.5)),
-    pauseP99Ms: round(quantile(pauses, 0.99)),
+    pauseP50Ms: round(percentile(pauses, 50)),
+    pauseP99Ms: round(percentile(pauses, 99)),
     pauseMaxMs: round(pauses[pauses.length - 1]),
     survivedKb: Math.round(mean("new_space_survived") / 1024),
     promotedKb: Math.round(mean("promoted") / 1024),
