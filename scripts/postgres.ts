@@ -58,7 +58,9 @@ async function run(cmd: string, args: string[], user?: string): Promise<string> 
  * Creates and starts a throwaway cluster with a `hopgate` database, in a new directory under `parent`
  * (default: the system's temporary directory; the tests pass a tmpfs).
  */
-export async function startPostgres(options: { parent?: string } = {}): Promise<PostgresCluster> {
+export async function startPostgres(
+  options: { parent?: string; maxConnections?: number } = {},
+): Promise<PostgresCluster> {
   const bin = postgresBinDir();
   const dir = await Deno.makeTempDir({ prefix: "hopgate-pg-", dir: options.parent });
   // initdb refuses to run as root; the cluster belongs to the postgres system user then.
@@ -77,7 +79,9 @@ export async function startPostgres(options: { parent?: string } = {}): Promise<
       "-t",
       "30",
       "-o",
-      `-p ${port} -k ${dir} -c listen_addresses=${listen || "''"} -c fsync=off -c max_connections=200`,
+      `-p ${port} -k ${dir} -c listen_addresses=${listen || "''"} -c fsync=off -c max_connections=${
+        options.maxConnections ?? 200
+      }`,
       "start",
     ], owner);
   await start();

@@ -241,7 +241,7 @@ async function suite(t: Deno.TestContext, start: () => Promise<TestServer>) {
 Deno.test("admin API on embedded PGlite", async (t) => {
   const dataDir = await makeScratchDir("hopgate-admin-");
   try {
-    await suite(t, () => startTestServer({ dataDir }));
+    await suite(t, () => startTestServer({ dataDir, embedded: true }));
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

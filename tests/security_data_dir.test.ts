@@ -81,7 +81,7 @@ Deno.test("every file under the data directory is owner-only whatever the umask,
     // The server inherits umask 0 (PGlite would create 0666 files); only for the spawn, which happens
     // before startTestServer's first await, so parallel test modules keep theirs.
     const previous = Deno.umask(0);
-    const starting = startTestServer({ dataDir });
+    const starting = startTestServer({ dataDir, embedded: true });
     Deno.umask(previous);
     const server = await starting;
     let key;
@@ -134,7 +134,7 @@ Deno.test("plain-text keys written by an older version are sealed at start-up an
     }
     await db.query("insert into domains (domain, client_api_key) values ($1, $2)", [DOMAIN, legacyKey]);
     await db.close();
-    const server = await startTestServer({ dataDir });
+    const server = await startTestServer({ dataDir, embedded: true });
     try {
       assert(server.proc.lines.some((l) => l.msg === "client keys sealed at rest" && l.sealed === 1));
       assertEquals(await handshake(server, legacyKey), "established");
@@ -200,7 +200,7 @@ Deno.test("on PostgreSQL no key is in a table, the secret is required, and a wro
 Deno.test("a second server on one data directory exits non-zero naming it and the first server's pid; a killed server's lock does not block a restart", async () => {
   const dataDir = await makeScratchDir("hopgate-sec-lock-");
   try {
-    const first = await startTestServer({ dataDir });
+    const first = await startTestServer({ dataDir, embedded: true });
     try {
       const second = startProcess("server.ts", [], {
         HOP_SERVER_DOMAIN: "hop.test",
@@ -220,7 +220,7 @@ Deno.test("a second server on one data directory exits non-zero naming it and th
     } finally {
       await first.proc.stop("SIGKILL");
     }
-    const again = await startTestServer({ dataDir });
+    const again = await startTestServer({ dataDir, embedded: true });
     try {
       const res = await again.admin(`/domains/${DOMAIN}`);
       assertEquals(res.status, 200);

@@ -21,6 +21,7 @@ import { bulkBothWays, gracefulCloseDelivers, lossRepaired } from "./support/car
 import { DTLS_IDENTITY, DTLS_PSK } from "./support/transport_dtls.ts";
 import { alpnListener, makePki, tcpPair, type TestPki } from "./support/tcp_carrier.ts";
 import { seededRandom } from "./support/seeded_random.ts";
+import { restartablePort } from "./support/ports.ts";
 
 let pkiOnce: Promise<TestPki> | undefined;
 const pki = () => (pkiOnce ??= makePki());
@@ -213,9 +214,10 @@ Deno.test("over the TCP carrier with 2% of datagrams dropped each way: 10 MB eac
 Deno.test("auto dialing: UDP silent → TCP, remembered; both down → UDP stays preferred", async () => {
   const { CarrierDialer } = await import("../lib/proxy/carrier_dial.ts");
   const { silentLogger } = await import("../lib/log/logger.ts");
-  // A UDP socket that swallows everything: a DTLS server behind a firewall that drops UDP.
-  const blackHole = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const port = (blackHole.addr as Deno.NetAddr).port;
+  // A UDP socket that swallows everything: a DTLS server behind a firewall that drops UDP. Its number is
+  // bound on TCP later, so it comes from below the ephemeral range (no outgoing connection takes it meanwhile).
+  const port = restartablePort();
+  const blackHole = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });
   const drain = (async () => {
     try {
       for (;;) await blackHole.receive();

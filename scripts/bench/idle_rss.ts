@@ -49,7 +49,7 @@ async function sample(
       "run",
       "-A",
       ...V8_FLAGS,
-      ...(entry === "client.ts" ? CLIENT_FLAGS : []),
+      ...(entry !== "server.ts" ? CLIENT_FLAGS : []),
       "--config",
       `${ROOT}deno.json`,
       `${ROOT}${entry}`,
@@ -85,6 +85,8 @@ async function sample(
   })().catch(() => {});
   await new Promise((r) => setTimeout(r, IDLE_WAIT_MS));
   const rss = rssMb(child.pid);
+  const dump = Deno.env.get("IDLE_RSS_SMAPS_DIR");
+  if (dump) Deno.copyFileSync(`/proc/${child.pid}/smaps`, `${dump}/${entry}.${child.pid}.smaps`);
   clearTimeout(deadline);
   const stop = async () => {
     child.kill("SIGTERM");
@@ -177,13 +179,16 @@ if (import.meta.main) {
         const client: Sample[] = [];
         for (let i = 0; i < runs; i++) {
           client.push(
-            (await sample("client.ts", {
+            (await sample(Deno.env.get("IDLE_RSS_CLIENT_ENTRY") ?? "client.ts", {
               HOP_CLIENT_SERVER_ADDR: String(server.ready.dtls),
               HOP_CLIENT_DOMAIN: "app.example.com",
               HOP_CLIENT_API_KEY: key,
               HOP_CLIENT_LOCAL_TARGET: "127.0.0.1:8080",
               HOP_LOG_FORMAT: "json",
               HOP_LOG_LEVEL: "info",
+              ...(Deno.env.get("HOP_RECORD_CIPHER")
+                ? { HOP_RECORD_CIPHER: Deno.env.get("HOP_RECORD_CIPHER")! }
+                : {}),
             }, "tunnel up")).sample,
           );
         }

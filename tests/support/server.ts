@@ -1,6 +1,7 @@
 /** A HopGate server process for tests, on loopback ports it picks itself. */
 import { request as httpRequest } from "node:http";
 import { type RunningProcess, startProcess } from "./process.ts";
+import { sharedPostgresDsn, sharedPostgresEnabled } from "./shared_postgres.ts";
 
 export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
 export const SERVER_DOMAIN = "hop.test";
@@ -19,7 +20,10 @@ export interface TestServer {
 
 export interface ServerOptions {
   dataDir: string;
+  /** PostgreSQL to use; unset: a database of the run's shared cluster, or PGlite when `embedded`. */
   dsn?: string;
+  /** On the embedded PGlite in dataDir (tests of the embedded database itself). */
+  embedded?: boolean;
   env?: Record<string, string>;
 }
 
@@ -33,6 +37,8 @@ export function hostClient(): Deno.HttpClient {
 
 /** Starts `server.ts` and waits for its ready line. */
 export async function startTestServer(options: ServerOptions): Promise<TestServer> {
+  const dsn = options.dsn ??
+    (!options.embedded && sharedPostgresEnabled() ? await sharedPostgresDsn(options.dataDir) : undefined);
   const env: Record<string, string> = {
     HOP_SERVER_DOMAIN: SERVER_DOMAIN,
     HOP_ADMIN_API_KEY: ADMIN_KEY,
@@ -43,7 +49,7 @@ export async function startTestServer(options: ServerOptions): Promise<TestServe
     HOP_DATA_DIR: options.dataDir,
     HOP_LOG_LEVEL: "debug",
     HOP_SERVER_TLS_MODE: "off",
-    ...(options.dsn ? { HOP_DB_DSN: options.dsn, HOP_SECRET_KEY: SECRET_KEY } : {}),
+    ...(dsn ? { HOP_DB_DSN: dsn, HOP_SECRET_KEY: SECRET_KEY } : {}),
     ...options.env,
   };
   const proc = startProcess("server.ts", [], env);
