@@ -414,3 +414,27 @@ Deno.test("API: other host names (DNS rebinding), cross-site origins and non-JSO
     403,
   );
 });
+
+Deno.test("capture store: header lines read back as given (byte strings, colons, empty values, duplicates, none)", () => {
+  const store = createCaptureStore();
+  const latin1 = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i).filter((c) => c !== 10));
+  const request: HeaderLine[] = [
+    ["Host", "app.test"],
+    ["X-Time", "12:30:00"],
+    ["X-Empty", ""],
+    ["x-dup", "1"],
+    ["X-Dup", "2"],
+    ["X-Bytes", latin1],
+    ["X-Big", "v".repeat(10_000)],
+  ];
+  const response: HeaderLine[] = [["Set-Cookie", "a=1"], ["Set-Cookie", "b=2; Path=/"]];
+  const capture = store.begin(info("/h", request));
+  capture.response(200, "OK", response);
+  capture.end({});
+  const x = store.list()[0];
+  assertEquals(x.requestHeaders, request);
+  assertEquals(x.responseHeaders, response);
+  const none = store.begin(info("/none", []));
+  none.response(204, "No Content", []);
+  assertEquals([store.list()[0].requestHeaders, store.list()[0].responseHeaders], [[], []]);
+});
