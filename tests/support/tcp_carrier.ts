@@ -12,7 +12,6 @@ import { Connection, type ConnectionOptions } from "../../lib/transport/connecti
 import { DTLS_IDENTITY, DTLS_PSK, type SessionPair, sessionPair } from "./transport_dtls.ts";
 
 export interface TestPki {
-  dir: string;
   caPem: string;
   certPem: string;
   keyPem: string;
@@ -23,7 +22,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   if (!out.success) throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
 }
 
-/** A CA and a certificate for `names` (DNS) and 127.0.0.1 signed by it, in a temp dir. */
+/** A CA and a certificate for `names` (DNS) and 127.0.0.1 signed by it (made in a temp dir, removed after). */
 export async function makePki(names: string[] = ["localhost"]): Promise<TestPki> {
   const dir = await Deno.makeTempDir({ prefix: "hopgate-pki-" });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
@@ -60,12 +59,15 @@ export async function makePki(names: string[] = ["localhost"]): Promise<TestPki>
     "-extfile",
     "ext.cnf",
   ], dir);
-  return {
-    dir,
-    caPem: await Deno.readTextFile(`${dir}/ca.crt`),
-    certPem: await Deno.readTextFile(`${dir}/srv.crt`),
-    keyPem: await Deno.readTextFile(`${dir}/srv.key`),
-  };
+  try {
+    return {
+      caPem: await Deno.readTextFile(`${dir}/ca.crt`),
+      certPem: await Deno.readTextFile(`${dir}/srv.crt`),
+      keyPem: await Deno.readTextFile(`${dir}/srv.key`),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 export interface AlpnListener {
