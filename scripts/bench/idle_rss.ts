@@ -5,7 +5,7 @@
  *   deno run -A scripts/bench/idle_rss.ts [runs] [--pglite-only | --client-only]
  * Diagnostics: IDLE_RSS_SMAPS_DIR=dir copies each measured process's /proc/PID/smaps there (what the RSS
  * is made of, mapping by mapping); IDLE_RSS_CLIENT_ENTRY measures another client entrypoint (e.g. a
- * bundle); HOP_RECORD_CIPHER is passed on to the client.
+ * bundle); HOP_RECORD_CIPHER and HOP_CLIENT_INSPECT_LISTEN are passed on to the client.
  */
 import { startPostgres } from "../postgres.ts";
 
