@@ -6,6 +6,7 @@ import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/as
 import { startPostgres } from "../scripts/postgres.ts";
 import { hostClient, SERVER_DOMAIN, startTestServer, type TestServer } from "./support/server.ts";
 import { makeScratchDir, scratchRoot } from "./support/scratch.ts";
+import { eventually } from "./support/wait.ts";
 
 const BAD_DOMAINS: [string, unknown][] = [
   ["empty", ""],
@@ -59,6 +60,21 @@ async function suite(t: Deno.TestContext, start: () => Promise<TestServer>) {
       bodies.add(await basic.text());
       assertEquals(bodies.size, 1);
       assertMatch([...bodies][0], /"code":"unauthorized"/);
+    });
+
+    await t.step("GET /servers lists this server alone, as itself, with its DTLS address", async () => {
+      type Listed = { id: string; self: boolean; addresses: Record<string, string> };
+      let servers: Listed[] = [];
+      await eventually(
+        async () => {
+          servers = (await (await server.admin("/servers")).json()).servers;
+          return servers.length > 0;
+        },
+        "a live server listed",
+        5000,
+      );
+      assertEquals(servers.length, 1);
+      assertEquals([servers[0].self, servers[0].addresses.dtls], [true, server.ready.dtls]);
     });
 
     await t.step("registers a domain and issues a 64-hex key", async () => {

@@ -152,6 +152,27 @@ export function startClusterPresence(o: PresenceOptions): ClusterPresence {
   };
 }
 
+/** A server that is its own cluster: live is itself, and no other server holds sessions. */
+export function soloPresence(
+  serverId: string,
+  version: string,
+  addresses: () => Record<string, string>,
+): ClusterPresence {
+  const startedAt = new Date().toISOString();
+  return {
+    live: () =>
+      Promise.resolve([{
+        id: serverId,
+        addresses: addresses(),
+        version,
+        started_at: startedAt,
+        last_heartbeat: new Date().toISOString(),
+      }]),
+    othersSessions: () => Promise.resolve([]),
+    close: () => Promise.resolve(),
+  };
+}
+
 /** The admin API's view of the cluster: a domain's sessions on every server, and the live servers. */
 export function clusterAdminHooks(o: {
   registry: Pick<SessionRegistry, "list">;

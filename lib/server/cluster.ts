@@ -8,7 +8,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Database } from "../../db/open.ts";
 import { createServerDirectory } from "../../db/servers.ts";
 import type { SessionRegistry } from "../proxy/registry.ts";
-import { type ClusterPresence, startClusterPresence } from "../proxy/cluster_presence.ts";
+import { type ClusterPresence, soloPresence, startClusterPresence } from "../proxy/cluster_presence.ts";
 import { peerAuth, type PeerForwarding } from "../proxy/peer_forward.ts";
 import type { DtlsServer } from "../dtls/server.ts";
 import type { Fronts } from "./fronts.ts";
@@ -68,23 +68,30 @@ export interface PresenceOptions {
   logger: Logger;
 }
 
-/** Announces this server, its addresses and sessions in the servers table (heartbeats). */
+/**
+ * Announces this server, its addresses and sessions in the servers table (heartbeats). On the embedded
+ * database there is nobody to announce to (its data directory is locked to one server): the server is its
+ * own cluster, without a heartbeat query every 3 s and a row per session in a database only it reads
+ * (idle CPU 0.17 → 0.11 s per 30 s).
+ */
 export function startPresence(o: PresenceOptions): ClusterPresence {
   const { http, https } = o.fronts;
   const { dtls } = o;
+  const addresses = () => ({
+    http: `${http.addr.hostname}:${http.addr.port}`,
+    // Where other servers forward to: the plain listener, reachable at this machine's name when it
+    // listens on every interface.
+    peer: `${isWildcard(http.addr.hostname) ? Deno.hostname() : http.addr.hostname}:${http.addr.port}`,
+    ...(https ? { https: `${https.addr.hostname}:${https.addr.port}` } : {}),
+    dtls: `${dtls.addr.hostname}:${dtls.addr.port}`,
+  });
+  if (o.database.kind === "pglite") return soloPresence(o.serverId, VERSION, addresses);
   return startClusterPresence({
     directory: createServerDirectory(o.database.db, o.serverId),
     serverId: o.serverId,
     registry: o.registry,
     version: VERSION,
     logger: o.logger,
-    addresses: () => ({
-      http: `${http.addr.hostname}:${http.addr.port}`,
-      // Where other servers forward to: the plain listener, reachable at this machine's name when it
-      // listens on every interface.
-      peer: `${isWildcard(http.addr.hostname) ? Deno.hostname() : http.addr.hostname}:${http.addr.port}`,
-      ...(https ? { https: `${https.addr.hostname}:${https.addr.port}` } : {}),
-      dtls: `${dtls.addr.hostname}:${dtls.addr.port}`,
-    }),
+    addresses,
   });
 }
