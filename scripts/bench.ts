@@ -37,6 +37,7 @@ import {
   MB,
   type SmallResult,
   type TransferResult,
+  warmUp,
   wrk,
   wsEcho,
 } from "./bench/measure.ts";
@@ -74,6 +75,8 @@ const ONLY_REFS = args.has("--only=refs");
 const CONFIG = {
   mode: QUICK ? "quick" : "full",
   loadSeconds: QUICK ? 3 : 10,
+  /** Load before each small-request row's measured run, discarded (warmUp in scripts/bench/measure.ts). */
+  warmupSeconds: QUICK ? 1 : 2,
   connections: 32,
   /** wrk threads: 2, as the team's side-by-side harness (shared/peers/bench.sh) that issue 10's figures come from. */
   wrkThreads: 2,
@@ -201,6 +204,11 @@ async function uploadFile(bytes: number): Promise<string> {
 async function direct(origin: Origin, upload: string): Promise<void> {
   const base = `http://127.0.0.1:${origin.port}`;
   await phase("direct small requests", async () => {
+    await warmUp(`${base}/small`, {
+      seconds: CONFIG.warmupSeconds,
+      connections: CONFIG.connections,
+      threads: CONFIG.wrkThreads,
+    });
     const meter = await cpuMeter({ origin: [origin.proc.pid] });
     const r = await wrk(`${base}/small`, {
       seconds: CONFIG.loadSeconds,
@@ -330,6 +338,12 @@ async function throughStack(
     const url = isHttps
       ? `https://127.0.0.1:${stack.httpsPort}/small`
       : `http://127.0.0.1:${stack.httpPort}/small`;
+    await warmUp(url, {
+      seconds: CONFIG.warmupSeconds,
+      connections: CONFIG.connections,
+      threads: CONFIG.wrkThreads,
+      host: BENCH_DOMAIN,
+    });
     const peaks = rssPeaks(pids);
     const meter = await cpuMeter({
       server: processTree(pids.server),

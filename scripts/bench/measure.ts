@@ -98,6 +98,18 @@ export async function wrk(
   return { ...parseWrk(r.stdout), raw: r.stdout };
 }
 
+/**
+ * Small requests at a URL for `seconds`, figures discarded: a fresh process compiles its hot paths in the
+ * first seconds under load, which the measured run should not count (the team's harness, shared/peers/
+ * bench.sh, warms every row up for 2 s the same way).
+ */
+export async function warmUp(
+  url: string,
+  o: { seconds: number; connections: number; host?: string; ns?: string; threads?: number },
+): Promise<void> {
+  if (o.seconds > 0) await wrk(url, o);
+}
+
 interface CurlTarget {
   url: string;
   /** host:port:127.0.0.1 */

@@ -5,7 +5,7 @@
  * download and upload; its processes are stopped before the next row starts.
  */
 import { cpuMeter, type CpuUse, processTree } from "./cpu.ts";
-import { curlDownload, curlUpload, type SmallResult, type TransferResult, wrk } from "./measure.ts";
+import { curlDownload, curlUpload, type SmallResult, type TransferResult, warmUp, wrk } from "./measure.ts";
 import { Proc } from "./proc.ts";
 import { sshUnavailable, startSshTunnel, stopSshTunnel } from "./ssh_tunnel.ts";
 
@@ -25,6 +25,8 @@ export type CpuRows = Record<string, Record<string, CpuUse>>;
 export interface RefsContext {
   config: {
     loadSeconds: number;
+    /** Discarded load before the measured run (warmUp in measure.ts). */
+    warmupSeconds: number;
     connections: number;
     wrkThreads: number;
     transferBytes: number;
@@ -52,6 +54,7 @@ export async function smallWithCpu(
   host?: string,
 ): Promise<{ small: SmallResult & { raw: string }; cpu: Record<string, CpuUse> }> {
   const c = ctx.config;
+  await warmUp(url, { seconds: c.warmupSeconds, connections: c.connections, threads: c.wrkThreads, host });
   const meter = await cpuMeter(groups);
   const small = await wrk(url, {
     seconds: c.loadSeconds,
