@@ -39,7 +39,7 @@ export function loopbackAddress(n: number): string {
  * node-dtls-client binds its socket with `bind()` (no address, so 0.0.0.0); here every such bind
  * takes the next loopback address instead. Bench-only: the library has no option for it.
  */
-function bindEachToOwnLoopback(first: number): void {
+export function bindEachToOwnLoopback(first: number): void {
   let next = first;
   const proto = dgram.Socket.prototype as unknown as { bind: (...a: unknown[]) => unknown };
   const original = proto.bind;
