@@ -37,7 +37,6 @@ import {
   MB,
   type SmallResult,
   type TransferResult,
-  warmUp,
   wrk,
   wsEcho,
 } from "./bench/measure.ts";
@@ -54,8 +53,8 @@ import { ensureCommands, Namespace, netnsUnavailable, PATH_MTU } from "./bench/n
 import { buildReport } from "./bench/report.ts";
 import type { Results } from "./bench/results.ts";
 import { summarize } from "./bench/profile_summary.ts";
-import { cpuMeter, processTree } from "./bench/cpu.ts";
-import { fmtCpu, measureRefs } from "./bench/refs.ts";
+import { processTree } from "./bench/cpu.ts";
+import { fmtCpu, measureRefs, smallWithCpu } from "./bench/refs.ts";
 import { fmtGc, summarizeGcTrace } from "./bench/gc_trace.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -75,7 +74,7 @@ const ONLY_REFS = args.has("--only=refs");
 const CONFIG = {
   mode: QUICK ? "quick" : "full",
   loadSeconds: QUICK ? 3 : 10,
-  /** Load before each small-request row's measured run, discarded (warmUp in scripts/bench/measure.ts). */
+  /** Load before each small-request row's measured run, discarded (smallWithCpu in scripts/bench/refs.ts). */
   warmupSeconds: QUICK ? 1 : 2,
   connections: 32,
   /** wrk threads: 2, as the team's side-by-side harness (shared/peers/bench.sh) that issue 10's figures come from. */
@@ -204,19 +203,11 @@ async function uploadFile(bytes: number): Promise<string> {
 async function direct(origin: Origin, upload: string): Promise<void> {
   const base = `http://127.0.0.1:${origin.port}`;
   await phase("direct small requests", async () => {
-    await warmUp(`${base}/small`, {
-      seconds: CONFIG.warmupSeconds,
-      connections: CONFIG.connections,
-      threads: CONFIG.wrkThreads,
-    });
-    const meter = await cpuMeter({ origin: [origin.proc.pid] });
-    const r = await wrk(`${base}/small`, {
-      seconds: CONFIG.loadSeconds,
-      connections: CONFIG.connections,
-      threads: CONFIG.wrkThreads,
+    const { small: r, cpu } = await smallWithCpu({ config: CONFIG }, `${base}/small`, {
+      origin: [origin.proc.pid],
     });
     results.small.direct = r;
-    (results.cpu ??= {}).direct = meter(r.requests);
+    (results.cpu ??= {}).direct = cpu;
     say(`direct small requests: ${fmtSmall(r)}; ${fmtCpu(results.cpu.direct)}`);
   });
   await phase("direct download", async () => {
@@ -338,27 +329,16 @@ async function throughStack(
     const url = isHttps
       ? `https://127.0.0.1:${stack.httpsPort}/small`
       : `http://127.0.0.1:${stack.httpPort}/small`;
-    await warmUp(url, {
-      seconds: CONFIG.warmupSeconds,
-      connections: CONFIG.connections,
-      threads: CONFIG.wrkThreads,
-      host: BENCH_DOMAIN,
-    });
+    // The peak covers the discarded warm-up too: the same load.
     const peaks = rssPeaks(pids);
-    const meter = await cpuMeter({
+    const { small: r, cpu } = await smallWithCpu({ config: CONFIG }, url, {
       server: processTree(pids.server),
       client: processTree(pids.client),
       origin: originPids,
-    });
-    const r = await wrk(url, {
-      seconds: CONFIG.loadSeconds,
-      connections: CONFIG.connections,
-      threads: CONFIG.wrkThreads,
-      host: BENCH_DOMAIN,
-    });
+    }, BENCH_DOMAIN);
     memory.smallLoadPeakKb = peaks();
     results.small[label] = r;
-    (results.cpu ??= {})[label] = meter(r.requests);
+    (results.cpu ??= {})[label] = cpu;
     say(`${label} small requests: ${fmtSmall(r)}; ${fmtCpu(results.cpu[label])}`);
   });
   if (!isHttps) {

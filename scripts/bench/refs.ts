@@ -46,7 +46,7 @@ export interface RefsContext {
   say: (line: string) => void;
 }
 
-/** Small requests at `url` with the groups' CPU metered over the wrk run. */
+/** Small requests at `url`, after the discarded warm-up, with the groups' CPU metered over the measured run. */
 export async function smallWithCpu(
   ctx: Pick<RefsContext, "config">,
   url: string,
