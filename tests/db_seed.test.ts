@@ -4,7 +4,7 @@
  * start from the seed that gives a working database.
  */
 import { assert, assertEquals, assertRejects } from "./support/assert.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import { extractTarGz, parseTar } from "../db/tar.ts";
 import { openDatabase } from "../db/open.ts";
 import { createLogger } from "../lib/log/logger.ts";

@@ -4,7 +4,7 @@
  * feeds on one embedded PGlite (LISTEN/NOTIFY in-process) telling each other about changes.
  */
 import { assert, assertEquals } from "./support/assert.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import { type Change, CHANGE_KINDS, decodeChange, encodeChange, openChangeFeed } from "../db/notify.ts";
 import { createDomainLifecycle } from "../lib/proxy/domain_lifecycle.ts";
 import { openDatabase } from "../db/open.ts";

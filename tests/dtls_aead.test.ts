@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { type GcmKey, newGcmKey, type RecordCipherBackend, selectRecordCipher } from "../lib/dtls/aead.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import { runDenoScript } from "./support/process.ts";
 
 const BACKENDS: RecordCipherBackend[] = ["openssl", "node"];

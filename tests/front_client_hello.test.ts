@@ -2,7 +2,7 @@
 import tls from "node:tls";
 import net from "node:net";
 import { assertEquals, assertMatch } from "./support/assert.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import { helloRecordLength, serverNameOf } from "../lib/proxy/client_hello.ts";
 
 /** The first bytes a node:tls client sends for a server name. */

@@ -1,7 +1,7 @@
 /** The HTTP/1.1 codecs alone: strict head parsing, chunked bodies, response heads; fuzzed. */
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { type HeaderLine, latin1Bytes, latin1String } from "../lib/protocol/body.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import { HttpError } from "../lib/proxy/http1/errors.ts";
 import {
   DEFAULT_HEAD_LIMITS,

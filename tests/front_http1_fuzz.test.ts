@@ -5,7 +5,7 @@
  */
 import { assert } from "./support/assert.ts";
 import { latin1Bytes, latin1String } from "../lib/protocol/body.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import type { Carrier, CarrierEvents } from "../lib/proxy/carrier.ts";
 import { frontLimits } from "../lib/proxy/front_limits.ts";
 import { systemClock } from "../lib/log/clock.ts";

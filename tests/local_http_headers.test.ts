@@ -3,7 +3,7 @@ import type { HeaderLine } from "../lib/protocol/body.ts";
 import { h1HeaderArray } from "../lib/proxy/local_h1.ts";
 import { h2cHeaderObject } from "../lib/proxy/local_h2c.ts";
 import type { LocalRequest } from "../lib/proxy/local_http.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import { assert, assertEquals } from "./support/assert.ts";
 import { chunkSource } from "./support/local_http.ts";
 

@@ -16,7 +16,7 @@ import {
   type PolicyDecision,
 } from "../lib/proxy/policy.ts";
 import { createRateLimiter } from "../lib/proxy/policy_rate.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 
 const inBlock = (cidr: string, ip: string) => {
   const c = parseCidr(cidr);

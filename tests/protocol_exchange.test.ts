@@ -5,7 +5,7 @@
 import { assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { createHash } from "node:crypto";
 import { Connection } from "../lib/transport/connection.ts";
-import { createMemoryLink } from "./support/memory_link.ts";
+import { createMemoryLink } from "../lib/testing/memory_link.ts";
 import type { TransportConnection, TransportStream } from "../lib/transport/types.ts";
 import { type ByteSource, type HeaderLine, latin1Bytes, pipeBody } from "../lib/protocol/body.ts";
 import { TunnelStreamReader, TunnelStreamWriter } from "../lib/protocol/exchange.ts";

@@ -20,7 +20,7 @@ import { lossy } from "../scripts/bench/transport_common.ts";
 import { bulkBothWays, gracefulCloseDelivers, lossRepaired } from "./support/carrier_scenarios.ts";
 import { DTLS_IDENTITY, DTLS_PSK } from "./support/transport_dtls.ts";
 import { alpnListener, makePki, tcpPair, type TestPki } from "./support/tcp_carrier.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import { restartablePort } from "./support/ports.ts";
 
 let pkiOnce: Promise<TestPki> | undefined;

@@ -2,7 +2,7 @@
 import { type Frame } from "../lib/transport/frames/frame.ts";
 import { decodeFrames, encodeFrames } from "../lib/transport/frames/frame.ts";
 import { decodePacket, encodePacket } from "../lib/transport/packet.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import { BufferReader, BufferWriter, FrameDecodeError, varintLength } from "../lib/transport/varint.ts";
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 

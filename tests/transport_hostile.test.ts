@@ -1,7 +1,7 @@
 /** A misbehaving peer never crashes the receiver: bad packets are dropped or close the connection with a code. */
 import { TransportErrorCode } from "../lib/transport/errors.ts";
 import type { Frame } from "../lib/transport/frames/frame.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import { encodePacket } from "../lib/transport/packet.ts";
 import { assert, assertEquals } from "./support/assert.ts";
 import { connectedPair, drive, driveFor } from "./support/transport_sim.ts";

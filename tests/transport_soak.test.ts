@@ -1,5 +1,5 @@
 /** Randomised soak in simulated time: hostile links, many streams, resets; everything finishes and adds up. */
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 import { StreamResetError } from "../lib/transport/errors.ts";
 import { assert, assertEquals } from "./support/assert.ts";
 import { connectedPair, drive, driveFor, readData, writeData } from "./support/transport_sim.ts";

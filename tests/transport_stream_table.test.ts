@@ -2,7 +2,7 @@
 import type { Stream } from "../lib/transport/stream.ts";
 import { StreamTable } from "../lib/transport/stream_table.ts";
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
-import { seededRandom } from "./support/seeded_random.ts";
+import { seededRandom } from "../lib/testing/seeded_random.ts";
 
 /** Stand-ins: the table only stores and returns them. */
 function fakeStream(id: number): Stream {

@@ -5,7 +5,7 @@
  *   deno run -A --v8-flags=--expose-gc scripts/bench/stream_memory.ts [N]
  */
 import { Connection } from "../../lib/transport/connection.ts";
-import { createMemoryLink } from "../../tests/support/memory_link.ts";
+import { createMemoryLink } from "../../lib/testing/memory_link.ts";
 const N = Number(Deno.args[0] ?? 2000);
 const link = createMemoryLink({});
 const a = new Connection(link.a, { role: "client", maxIncomingStreams: 20000 });

@@ -1,6 +1,6 @@
 /** Shared by the transport benchmark and its worker peer; the DTLS and TCP-carrier loss tests use `lossy`. */
 import type { DatagramSession } from "../../lib/dtls/session.ts";
-import { seededRandom } from "../../tests/support/seeded_random.ts";
+import { seededRandom } from "../../lib/testing/seeded_random.ts";
 
 export const BENCH_IDENTITY = "bench.example.com";
 export const BENCH_PSK = Uint8Array.from({ length: 32 }, (_, i) => (i * 17 + 5) & 0xff);

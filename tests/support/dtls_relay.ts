@@ -3,7 +3,7 @@
  * seeded random schedule (and, optionally, the first N from the client), so loss tests are
  * repeatable. The server sees the relay's address as the client's.
  */
-import { seededRandom } from "./seeded_random.ts";
+import { seededRandom } from "../../lib/testing/seeded_random.ts";
 
 export interface RelayOptions {
   target: { hostname: string; port: number };

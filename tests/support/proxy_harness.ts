@@ -6,7 +6,7 @@
  */
 import { silentLogger } from "../../lib/log/logger.ts";
 import { Connection } from "../../lib/transport/connection.ts";
-import { createMemoryLink, type MemoryLinkOptions } from "./memory_link.ts";
+import { createMemoryLink, type MemoryLinkOptions } from "../../lib/testing/memory_link.ts";
 import type { TransportConnection } from "../../lib/transport/types.ts";
 import { handleStream, type HandleStreamOptions } from "../../lib/proxy/client_forward.ts";
 import type { ServedRequest } from "../../lib/proxy/local_target.ts";

@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { ManualClock } from "./manual_clock.ts";
 import { Connection, type ConnectionOptions } from "../../lib/transport/connection.ts";
-import { createMemoryLink, type MemoryLink, type MemoryLinkOptions } from "./memory_link.ts";
+import { createMemoryLink, type MemoryLink, type MemoryLinkOptions } from "../../lib/testing/memory_link.ts";
 import type { TransportStream } from "../../lib/transport/types.ts";
 
 // The simulated-time drivers live with the clock; re-exported for the transport tests.

@@ -1,4 +1,4 @@
-/** A seeded random source for deterministic tests and benchmarks (scripts/bench may import it). */
+/** A seeded random source for deterministic tests and benchmarks (lib/testing: no production module imports it). */
 
 /** mulberry32: a small seeded generator of floats in [0, 1). */
 export function seededRandom(seed: number): () => number {

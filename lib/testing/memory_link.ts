@@ -1,7 +1,7 @@
 /**
  * An in-memory pair of DatagramSessions with loss, duplication, reordering, delay, jitter, bandwidth
  * and a path MTU, driven by an injected clock and a seeded random source: deterministic tests and benchmarks.
- * Test support: production code never imports it; scripts/bench/stream_memory.ts may.
+ * Test and benchmark support (lib/testing): no entrypoint or production module imports it.
  */
 import {
   type CloseReason,
@@ -9,8 +9,8 @@ import {
   DatagramTooLargeError,
   type PeerAddress,
   SessionClosedError,
-} from "../../lib/dtls/session.ts";
-import { type Clock, systemClock, type TimerId } from "../../lib/log/clock.ts";
+} from "../dtls/session.ts";
+import { type Clock, systemClock, type TimerId } from "../log/clock.ts";
 import { seededRandom } from "./seeded_random.ts";
 
 export interface LinkConditions {
