@@ -1,9 +1,9 @@
 /** The TCP carrier: TLS with ALPN "hopgate/1", the PSK proof bound to the TLS connection, and the transport over it. */
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
-import { CarrierCertificateError, connectTcp } from "../lib/dtls/tcp_client.ts";
+import { connectTcp } from "../lib/dtls/tcp_client.ts";
 import { acceptTcp } from "../lib/dtls/tcp_server.ts";
-import { DtlsAuthError } from "../lib/dtls/errors.ts";
+import { CarrierCertificateError, DtlsAuthError } from "../lib/dtls/errors.ts";
 import { carrierProof, channelBinding } from "../lib/dtls/tcp_auth.ts";
 import {
   decodeAuth,

@@ -34,8 +34,6 @@ export interface ConnectTcpOptions {
   signal?: AbortSignal;
 }
 
-export { CarrierCertificateError };
-
 /** Node's verification failures (tls.TLSSocket authorizationError codes and handshake error codes). */
 const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|HOSTNAME|UnknownIssuer|certificate/i;
 
